@@ -1,36 +1,438 @@
-"""Pure computations on a Keras model: no widget code here."""
+"""Pure computations on a Keras image classifier: no widget code here.
+
+Everything works for Sequential and Functional models and for models that hold a nested sub-model
+(a backbone inside a Sequential, as in transfer learning). The model is "unrolled" once into a flat
+multi-output graph (``Inspector``); after that, one image costs one call of a ``tf.function``.
+
+Array conventions: ``x`` is one image already preprocessed for the model, float32 (H, W, C);
+``images`` are uint8 (N, H, W, C) and are preprocessed with ``preprocess`` (default: /255).
+"""
 from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
+CONV_CLASSES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Conv1D")
+#: Layers that change values elementwise (or per channel) and keep the shape: they belong to the
+#: conv stage before them.
+STAGE_CLASSES = (
+    "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax",
+    "LayerNormalization", "GroupNormalization", "Dropout", "SpatialDropout2D",
+)
+#: Default threshold of ``layer_stats``' sparsity.
+SPARSITY_EPS = 0.01
 
-def _scale(images, preprocess):
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer of the unrolled model, in execution order.
+
+    name : the Keras layer name (``outer/inner`` for a layer inside a nested sub-model)
+    kind : "conv", "dense" or "other"
+    class_name : the Keras class, e.g. "Conv2D"
+    shape : output shape without the batch axis, e.g. (32, 32, 32)
+    """
+
+    name: str
+    kind: str
+    class_name: str
+    shape: tuple
+
+    @property
+    def spatial(self) -> bool:
+        """True when the output is a stack of 2-D maps (H, W, C)."""
+        return len(self.shape) == 3
+
+
+def _kind(layer) -> str:
+    cls = type(layer).__name__
+    if cls in CONV_CLASSES:
+        return "conv"
+    if cls == "Dense":
+        return "dense"
+    return "other"
+
+
+def _is_softmax(fn) -> bool:
+    return getattr(fn, "__name__", "") == "softmax"
+
+
+class Inspector:
+    """A model unrolled into one flat multi-output graph, built once per model.
+
+    Use ``Inspector.for_model(model)``, which caches one inspector per model object.
+
+    Attributes
+    ----------
+    layers : tuple of LayerInfo
+        Every layer with its output, in execution order (nested sub-models unrolled).
+    input_shape : (H, W, C)
+    has_softmax : bool
+        True when the model ends in a softmax (fused in its last layer or a separate layer).
+    """
+
+    _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    _lock = threading.Lock()
+
+    @classmethod
+    def for_model(cls, model) -> "Inspector":
+        with cls._lock:
+            inspector = cls._cache.get(model)
+            if inspector is None:
+                inspector = cls(model)
+                cls._cache[model] = inspector
+        return inspector
+
+    def __init__(self, model):
+        import keras
+        import tensorflow as tf
+
+        check_image_model(model)
+        self.model = model
+        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        self.input_shape = shape
+        x = keras.Input(shape=shape, name="cnnviz_input")
+        tensors: dict = {}
+        layers: dict = {}
+        final = {"layer": None, "input": None}
+        out = _unroll(model, x, "", tensors, layers, final)
+        logits, self.has_softmax = _logits_of(final["layer"], final["input"], out)
+        names = list(tensors)
+        self.layers = tuple(
+            LayerInfo(n, _kind(layers[n]), type(layers[n]).__name__,
+                      tuple(int(d) if d is not None else -1 for d in tensors[n].shape[1:]))
+            for n in names
+        )
+        self._names = names
+        self._index = {n: i for i, n in enumerate(names)}
+        self._flat = keras.Model(x, [tensors[n] for n in names] + [logits])
+        self._layer_objects = layers
+        spec = tf.TensorSpec((None, *shape), tf.float32)
+        self._forward = tf.function(lambda b: self._flat(b, training=False), input_signature=[spec])
+        scores = keras.Model(x, logits)
+        self._scores = tf.function(lambda b: scores(b, training=False), input_signature=[spec])
+        self.num_classes = int(logits.shape[-1])
+        self._gradcam_fns: dict = {}
+
+    # ----- the forward pass -------------------------------------------------------------------
+    def run(self, x):
+        """Every layer's output for one image, in one call.
+
+        x : float32 (H, W, C). Returns ``(outputs, logits)``: ``{layer name: ndarray (layer shape)}``
+        and the final scores (K,) before any softmax.
+        """
+        batch = np.asarray(x, dtype=np.float32)[None]
+        values = self._forward(batch)
+        outputs = {n: values[i].numpy()[0] for i, n in enumerate(self._names)}
+        return outputs, values[-1].numpy()[0]
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Softmax of the final scores, (K,) or (N, K)."""
+        z = np.asarray(logits, dtype=np.float64)
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+    def layer(self, name: str):
+        """The Keras layer object named ``name`` (``outer/inner`` for nested ones)."""
+        self.check_layer(name)
+        return self._layer_objects[name]
+
+    def check_layer(self, name: str, spatial: bool = False) -> LayerInfo:
+        """The LayerInfo of ``name``; a ValueError listing the valid names when it is not one."""
+        info = self.layers[self._index[name]] if name in self._index else None
+        if info is None or (spatial and not info.spatial):
+            valid = [i.name for i in self.layers if i.spatial or not spatial]
+            what = "layer with a spatial output" if spatial else "layer"
+            raise ValueError(f"{what} {name!r} not found; layers are: {', '.join(valid)}")
+        return info
+
+    # ----- Grad-CAM ---------------------------------------------------------------------------
+    def gradcam_parts(self, x, layer_name: str, class_index: int):
+        """Activations A (h, w, k) of ``layer_name`` and d(score of class)/dA (h, w, k)."""
+        import tensorflow as tf
+
+        fn = self._gradcam_fns.get(layer_name)
+        if fn is None:
+            i = self._index[layer_name]
+            spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+
+            def parts(batch, c):
+                with tf.GradientTape() as tape:
+                    values = self._flat(batch, training=False)
+                    score = values[-1][:, c]
+                return values[i], tape.gradient(score, values[i])
+
+            fn = tf.function(parts, input_signature=[spec, tf.TensorSpec((), tf.int32)])
+            self._gradcam_fns[layer_name] = fn
+        a, g = fn(np.asarray(x, dtype=np.float32)[None], np.int32(class_index))
+        return a.numpy()[0], g.numpy()[0]
+
+
+def _unroll(model, x, prefix, tensors, layers, final):
+    """Re-apply ``model``'s layers to the symbolic tensor ``x``, recording every layer's output.
+
+    Nested models are unrolled recursively, so every inner output is connected to the one outer
+    input (a sub-model's own ``.output`` would be "Graph disconnected" from it).
+    """
+    import keras
+
+    def record(layer, inputs, outputs):
+        name = prefix + layer.name
+        while name in tensors:  # A layer called twice keeps both outputs.
+            name += "'"
+        if keras.tree.is_nested(outputs):
+            return
+        tensors[name] = outputs
+        layers[name] = layer
+        final["layer"], final["input"] = layer, inputs
+
+    def apply(op, *args, **kwargs):
+        if isinstance(op, keras.Model):
+            return _unroll(op, args[0], prefix + op.name + "/", tensors, layers, final)
+        out = op(*args, **kwargs)
+        if isinstance(op, keras.layers.Layer) and not isinstance(op, keras.layers.InputLayer):
+            record(op, args[0] if args else None, out)
+        return out
+
+    if isinstance(model, keras.Sequential):
+        for layer in model.layers:
+            x = apply(layer, x)
+        return x
+    if hasattr(model, "_run_through_graph"):
+        outs = model._run_through_graph(x, operation_fn=lambda op: lambda *a, **k: apply(op, *a, **k))
+        return outs[0] if isinstance(outs, (list, tuple)) else outs
+    raise ValueError(f"cannot look inside a subclassed model ({type(model).__name__}); "
+                     "use a Sequential or Functional model")
+
+
+def _logits_of(layer, layer_input, output):
+    """The final scores before softmax, as a symbolic tensor, and whether the model has a softmax."""
+    from keras import ops
+
+    cls = type(layer).__name__
+    if cls == "Softmax" or (cls == "Activation" and _is_softmax(layer.activation)):
+        return layer_input, True
+    if _is_softmax(getattr(layer, "activation", None)):
+        if cls == "Dense":
+            # The pre-softmax score of a Dense with fused softmax, from the layer's own variables,
+            # so that it stays right if the weights are later trained in place.
+            z = ops.matmul(layer_input, layer.kernel)
+            return (ops.add(z, layer.bias) if layer.use_bias else z), True
+        raise ValueError(f"the last layer {layer.name!r} ({cls}) fuses a softmax that cnnviz cannot "
+                         "undo; end the model in a Dense layer or a separate Softmax layer")
+    return output, False
+
+
+def check_image_model(model):
+    """Raise a ValueError saying why ``model`` is not a single-input image classifier."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"expected a Keras model, got {type(model).__name__}")
+    try:
+        inputs, outputs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError):
+        raise ValueError("the model has no defined input: build it with keras.Input(...) "
+                         "(a Sequential needs an Input layer first)") from None
+    if len(inputs) != 1:
+        raise ValueError(f"the model has {len(inputs)} inputs; cnnviz shows models with one image input")
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4 or shape[3] not in (1, 3) or None in shape[1:]:
+        raise ValueError(f"the model's input has shape {shape}; cnnviz needs an image input "
+                         "(batch, height, width, 1 or 3 channels) with a fixed size")
+    if len(outputs) != 1 or len(outputs[0].shape) != 2:
+        raise ValueError("the model must have one output of class scores (batch, classes); "
+                         f"it has {len(outputs)} output(s) of shape {[tuple(o.shape) for o in outputs]}")
+
+
+# ----- public functions --------------------------------------------------------------------------
+
+def layer_outputs(model, x) -> dict:
+    """Every layer's output for one image in one forward pass.
+
+    x : float32 (H, W, C), already preprocessed. Returns ``{layer name: ndarray}``, each array the
+    layer's output without the batch axis (e.g. ``conv1_act``: (32, 32, 32)), in execution order.
+    """
+    return Inspector.for_model(model).run(x)[0]
+
+
+def predict(model, x):
+    """Class probabilities (K,) and the predicted class for one image x (H, W, C).
+
+    A model that ends in logits (no softmax) has a softmax applied here.
+    """
+    inspector = Inspector.for_model(model)
+    _, logits = inspector.run(x)
+    probs = inspector.probabilities(logits)
+    return probs, int(np.argmax(probs))
+
+
+def layer_stats(a, eps: float = SPARSITY_EPS) -> dict:
+    """Summary statistics of one layer's output ``a`` (any shape).
+
+    Returns shape, mean, std, min, max and sparsity. **Sparsity** is the share of entries that are
+    at most ``eps`` (default 0.01): exact zeros of a ReLU, the small negative outputs of a
+    LeakyReLU and every negative value count as "not active"; 0.0 means every entry is active.
+    """
+    a = np.asarray(a, dtype=np.float32)
+    return {
+        "shape": tuple(a.shape),
+        "mean": float(a.mean()),
+        "std": float(a.std()),
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "sparsity": float(np.count_nonzero(a <= eps) / a.size),
+    }
+
+
+def layer_table(model) -> tuple:
+    """Every layer of the (unrolled) model as LayerInfo: name, kind (conv/dense/other), shape."""
+    return Inspector.for_model(model).layers
+
+
+def layers_by_kind(model) -> dict:
+    """``{"conv": [LayerInfo...], "dense": [...], "other": [...]}`` in execution order."""
+    groups = {"conv": [], "dense": [], "other": []}
+    for info in layer_table(model):
+        groups[info.kind].append(info)
+    return groups
+
+
+def conv_filters(model, layer_name: str):
+    """The learned kernel of a convolution layer and its bias.
+
+    Returns ``(kernel, bias)``: kernel float32 (kh, kw, in_channels, filters) — for a depthwise
+    or separable convolution the depthwise kernel (kh, kw, in_channels, multiplier) — and bias
+    (filters,) or None.
+    """
+    layer = Inspector.for_model(model).layer(layer_name)
+    cls = type(layer).__name__
+    if cls not in CONV_CLASSES or cls == "Conv1D":
+        convs = [i.name for i in layer_table(model) if i.kind == "conv"]
+        raise ValueError(f"{layer_name!r} is a {cls}, not a 2-D convolution; conv layers are: {', '.join(convs)}")
+    if cls in ("DepthwiseConv2D", "SeparableConv2D"):
+        kernel = layer.depthwise_kernel
+    else:
+        kernel = layer.kernel
+    bias = layer.bias if getattr(layer, "use_bias", False) else None
+    return (np.asarray(kernel, dtype=np.float32),
+            None if bias is None else np.asarray(bias, dtype=np.float32))
+
+
+def conv_stages(model) -> list:
+    """The layer that ends each convolution stage: the conv layer followed by its BatchNorm,
+    activation and dropout layers of the same shape. E.g. the guide's CNN gives
+    ``["conv1_act", "conv2_act", "conv3_act", "conv4_act"]``. Only spatial outputs are kept.
+    """
+    infos = layer_table(model)
+    stages = []
+    for i, info in enumerate(infos):
+        if info.kind != "conv" or not info.spatial:
+            continue
+        end = info
+        for nxt in infos[i + 1:]:
+            if nxt.class_name in STAGE_CLASSES and nxt.shape == info.shape:
+                end = nxt
+            else:
+                break
+        stages.append(end.name)
+    return stages
+
+
+def last_spatial_layer(model) -> str:
+    """The name of the last layer with a spatial (H, W, C) output: Grad-CAM's default layer."""
+    spatial = [i.name for i in layer_table(model) if i.spatial and i.shape[0] > 1 and i.shape[1] > 1]
+    if not spatial:
+        raise ValueError("the model has no layer with a spatial output, so there is nothing to map")
+    return spatial[-1]
+
+
+def grad_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) for one image.
+
+    x : float32 (H, W, C). The class score is the **pre-softmax** score (logit), even when the
+    softmax is fused into the last Dense layer. ``layer_name`` defaults to the last layer with a
+    spatial output; ``class_index`` to the predicted class.
+
+    Returns float32 (H, W) in [0, 1]: ReLU(sum_k alpha_k A_k) with alpha_k the spatial mean of
+    d score / d A_k, upsampled bilinearly to the input size and divided by its maximum (all zeros
+    when nothing in the layer speaks for the class).
+    """
+    inspector = Inspector.for_model(model)
+    if layer_name is None:
+        layer_name = last_spatial_layer(model)
+    inspector.check_layer(layer_name, spatial=True)
+    if class_index is None:
+        class_index = predict(model, x)[1]
+    k = inspector.num_classes
+    if not 0 <= int(class_index) < k:
+        raise ValueError(f"class index {class_index} is out of range 0..{k - 1}")
+    a, g = inspector.gradcam_parts(x, layer_name, int(class_index))
+    weights = g.mean(axis=(0, 1))
+    cam = np.maximum((a * weights).sum(axis=-1), 0.0)
+    return normalize_map(resize_map(cam, inspector.input_shape[:2]))
+
+
+def resize_map(m, size) -> np.ndarray:
+    """Bilinear resize of a 2-D map (h, w) to ``size`` (H, W), float32."""
+    from PIL import Image
+
+    m = np.asarray(m, dtype=np.float32)
+    if m.shape == tuple(size):
+        return m
+    img = Image.fromarray(m, mode="F").resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.float32)
+
+
+def normalize_map(m) -> np.ndarray:
+    """Scale a non-negative map to [0, 1] by its maximum (zeros stay zeros)."""
+    m = np.maximum(np.asarray(m, dtype=np.float32), 0.0)
+    top = float(m.max()) if m.size else 0.0
+    return m / top if top > 0 else np.zeros_like(m)
+
+
+def activation_map(a) -> np.ndarray:
+    """The mean over channels of a spatial activation (h, w, c), scaled to [0, 1] by min and max:
+    the guide's section-11 "activation heatmap"."""
+    m = np.asarray(a, dtype=np.float32).mean(axis=-1)
+    lo, hi = float(m.min()), float(m.max())
+    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+
+
+# ----- batched passes over a whole image set -------------------------------------------------------
+
+def scale_images(images, preprocess=None) -> np.ndarray:
+    """Preprocess uint8 images (N, H, W, C) for the model: ``preprocess`` or /255 → float32."""
     if preprocess is None:
         return np.asarray(images, dtype=np.float32) / 255.0
     return np.asarray(preprocess(images), dtype=np.float32)
 
 
 def predict_batches(model, images, preprocess=None, batch_size: int = 500, progress=None):
-    """Class probabilities for many images, batch by batch.
+    """Class probabilities (N, K) float32 for many images, batch by batch.
 
-    images : uint8 (N, H, W, C); preprocess defaults to /255.
-    Returns float32 (N, K). ``progress(done, total)`` is called after each batch.
+    ``progress(done, total)`` is called after each batch; it may raise to cancel.
     """
+    inspector = Inspector.for_model(model)
     out = []
     n = len(images)
     for start in range(0, n, batch_size):
-        x = _scale(images[start:start + batch_size], preprocess)
-        out.append(np.asarray(model(x, training=False)))
+        x = scale_images(images[start:start + batch_size], preprocess)
+        logits = inspector._scores(x).numpy()
+        out.append(inspector.probabilities(logits))
         if progress is not None:
             progress(min(start + batch_size, n), n)
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, inspector.num_classes), np.float32)
 
 
 def confusion_matrix(model, images, labels, preprocess=None, batch_size: int = 500, progress=None):
     """Confusion matrix of ``model`` on ``images``: (K, K) int64, rows true class, columns predicted."""
     probs = predict_batches(model, images, preprocess, batch_size, progress)
     k = probs.shape[1]
-    pred = probs.argmax(axis=1)
     cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (np.asarray(labels, dtype=np.int64), pred), 1)
+    np.add.at(cm, (np.asarray(labels, dtype=np.int64), probs.argmax(axis=1)), 1)
     return cm

@@ -1,0 +1,194 @@
+"""Arrays to PNG bytes: montages of feature maps, filter grids, heatmap overlays.
+
+Pure functions (NumPy, Pillow and Matplotlib's colormap tables); no widget code. One PNG per grid,
+never one image per feature map, so the browser gets one message per change.
+"""
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import numpy as np
+
+#: Perceptually uniform colormap of feature maps.
+MAP_CMAP = "viridis"
+#: Colormap of heatmaps: dark/blue for low, red/yellow for high, as students expect.
+HEAT_CMAP = "turbo"
+#: Diverging colormap of single-channel filters: blue negative, white zero, red positive.
+FILTER_CMAP = "RdBu_r"
+GAP = 1
+GAP_VALUE = 255
+
+
+@lru_cache(maxsize=None)
+def colormap_lut(name: str) -> np.ndarray:
+    """A (256, 3) uint8 lookup table of a Matplotlib colormap."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name]
+    return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255 + 0.5).astype(np.uint8)
+
+
+def apply_colormap(m, name: str = MAP_CMAP) -> np.ndarray:
+    """Values in [0, 1] of any shape (...) to RGB uint8 (..., 3)."""
+    idx = np.clip(np.asarray(m, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return colormap_lut(name)[idx]
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """Encode a uint8 image (H, W, 3) or (H, W) as PNG (fast compression: these are sent once)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def upscale(img: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscale of (H, W, ...) by an integer factor: crisp pixels."""
+    if factor <= 1:
+        return img
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+
+
+def normalize_each(maps: np.ndarray) -> np.ndarray:
+    """Scale each map of (N, h, w) to [0, 1] by its own min and max (flat maps become 0)."""
+    maps = np.asarray(maps, dtype=np.float32)
+    lo = maps.min(axis=(1, 2), keepdims=True)
+    hi = maps.max(axis=(1, 2), keepdims=True)
+    span = hi - lo
+    return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0.0).astype(np.float32)
+
+
+def tile(tiles: np.ndarray, cols: int, gap: int = GAP, fill: int = GAP_VALUE) -> np.ndarray:
+    """Lay out N images (N, h, w, 3) in rows of ``cols`` with a ``gap``-pixel border between them."""
+    n, h, w = tiles.shape[:3]
+    cols = max(1, min(int(cols), n))
+    rows = -(-n // cols)
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, tiles.shape[3]), fill, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = tiles[i]
+    return out
+
+
+def tile_factor(h: int, w: int, tile_size: int) -> int:
+    """The integer upscale that brings an (h, w) map closest to ``tile_size`` pixels (at least 1)."""
+    return max(1, int(round(tile_size / max(h, w))))
+
+
+def montage_png(maps, cols: int = 8, tile_size: int = 32, cmap: str = MAP_CMAP) -> bytes:
+    """One PNG of N feature maps.
+
+    maps : (h, w, N) — a layer's output for one image, channels last.
+    Each map is normalised to [0, 1] on its own, coloured with a perceptually uniform colormap,
+    upscaled (nearest neighbour) to about ``tile_size`` pixels and laid out ``cols`` per row.
+    Returns PNG bytes of about (rows·tile, cols·tile).
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3 or maps.shape[-1] == 0:
+        raise ValueError(f"expected feature maps (h, w, N), got shape {maps.shape}")
+    stack = normalize_each(np.moveaxis(maps, -1, 0))
+    f = tile_factor(stack.shape[1], stack.shape[2], tile_size)
+    rgb = apply_colormap(stack, cmap)
+    return png_bytes(tile(upscale(rgb.transpose(1, 2, 0, 3), f).transpose(2, 0, 1, 3), cols))
+
+
+def map_png(m, size: int = 256, cmap: str = MAP_CMAP) -> bytes:
+    """One 2-D map (h, w), normalised and coloured, upscaled crisp to about ``size`` pixels."""
+    m = normalize_each(np.asarray(m, dtype=np.float32)[None])[0]
+    return png_bytes(upscale(apply_colormap(m, cmap), tile_factor(*m.shape, size)))
+
+
+def image_png(image, size: int = 128) -> bytes:
+    """A uint8 image (H, W, 3) or (H, W, 1) upscaled crisp (nearest neighbour) to about ``size`` px."""
+    img = np.asarray(image, dtype=np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    return png_bytes(upscale(img, tile_factor(img.shape[0], img.shape[1], size)))
+
+
+def filter_tiles(kernel, mode="rgb") -> np.ndarray:
+    """Learned kernels (kh, kw, in, out) to RGB tiles (out, kh, kw, 3) uint8.
+
+    mode "rgb": each filter's three input channels as colours (first conv layer of an RGB model),
+    scaled by the filter's own min and max. mode "mean": the mean over input channels;
+    an int: that input channel. Single-channel views use a diverging colormap centred on zero
+    (blue negative, red positive), scaled by the filter's largest absolute weight.
+    """
+    k = np.asarray(kernel, dtype=np.float32)
+    if k.ndim != 4:
+        raise ValueError(f"expected a conv kernel (kh, kw, in, out), got shape {k.shape}")
+    per_filter = np.moveaxis(k, -1, 0)  # (out, kh, kw, in)
+    if mode == "rgb":
+        if k.shape[2] != 3:
+            raise ValueError(f"an RGB view needs 3 input channels; this layer has {k.shape[2]}")
+        lo = per_filter.min(axis=(1, 2, 3), keepdims=True)
+        hi = per_filter.max(axis=(1, 2, 3), keepdims=True)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        return (np.clip((per_filter - lo) / span, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if mode == "mean":
+        single = per_filter.mean(axis=-1)
+    else:
+        ch = int(mode)
+        if not 0 <= ch < k.shape[2]:
+            raise ValueError(f"input channel {ch} is out of range 0..{k.shape[2] - 1}")
+        single = per_filter[..., ch]
+    scale = np.abs(single).max(axis=(1, 2), keepdims=True)
+    scale = np.where(scale > 0, scale, 1.0)
+    return apply_colormap(single / scale * 0.5 + 0.5, FILTER_CMAP)
+
+
+def filter_grid_png(kernel, mode="rgb", cols: int = 8, tile_size: int = 24) -> bytes:
+    """PNG of every filter of a conv layer (see ``filter_tiles`` for ``mode``), ``cols`` per row."""
+    tiles = filter_tiles(kernel, mode)
+    f = tile_factor(tiles.shape[1], tiles.shape[2], tile_size)
+    return png_bytes(tile(upscale(tiles.transpose(1, 2, 0, 3), f).transpose(2, 0, 1, 3), cols, gap=2))
+
+
+def overlay(image, heat, alpha: float = 0.5, size: int = 192, cmap: str = HEAT_CMAP) -> np.ndarray:
+    """Blend a heatmap over an image.
+
+    image : uint8 (H, W, 3) or (H, W, 1); heat : float (h, w) in [0, 1], any size.
+    The image is upscaled crisp to about ``size`` pixels, the heatmap smoothly (bilinear) to the
+    same size, coloured and blended: ``(1 - alpha) * image + alpha * colour``.
+    Returns uint8 (S, S', 3).
+    """
+    from .compute import resize_map
+
+    img = np.asarray(image, dtype=np.uint8)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be between 0 and 1, not {alpha}")
+    big = upscale(img, tile_factor(img.shape[0], img.shape[1], size))
+    heat_big = np.clip(resize_map(heat, big.shape[:2]), 0.0, 1.0)
+    colour = apply_colormap(heat_big, cmap).astype(np.float32)
+    return ((1.0 - alpha) * big.astype(np.float32) + alpha * colour + 0.5).astype(np.uint8)
+
+
+def overlay_png(image, heat, alpha: float = 0.5, size: int = 192, cmap: str = HEAT_CMAP) -> bytes:
+    """PNG bytes of ``overlay(image, heat, alpha, size, cmap)``."""
+    return png_bytes(overlay(image, heat, alpha, size, cmap))
+
+
+def strip_png(panels, tile_size: int = 64, cmap: str = MAP_CMAP) -> bytes:
+    """One row of panels side by side: each either a uint8 image (H, W, 3) or a 2-D map (h, w)
+    (normalised and coloured). Every panel is upscaled crisp to about ``tile_size`` pixels."""
+    tiles = []
+    for p in panels:
+        p = np.asarray(p)
+        if p.ndim == 2:
+            p = apply_colormap(normalize_each(p[None].astype(np.float32))[0], cmap)
+        elif p.shape[2] == 1:
+            p = np.repeat(p, 3, axis=2)
+        p = upscale(p.astype(np.uint8), tile_factor(p.shape[0], p.shape[1], tile_size))
+        tiles.append(p)
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    padded = np.full((len(tiles), h, w, 3), GAP_VALUE, np.uint8)
+    for i, t in enumerate(tiles):
+        padded[i, : t.shape[0], : t.shape[1]] = t
+    return png_bytes(tile(padded, len(tiles), gap=4))
