@@ -1,0 +1,95 @@
+"""What every cnnviz widget shares: observing the state safely, closing cleanly, crisp images."""
+from __future__ import annotations
+
+import functools
+import io
+
+import ipywidgets as widgets
+
+#: CSS that keeps upscaled small images crisp in the browser; added once per widget tree.
+CRISP_CSS = (
+    "<style>.cnnviz-crisp img, img.cnnviz-crisp {image-rendering: pixelated; "
+    "image-rendering: crisp-edges;} .cnnviz-caption-wrong {color: #c62828; font-weight: 600;} "
+    ".cnnviz-caption-right {color: #2e7d32; font-weight: 600;} "
+    ".cnnviz-note {color: #555; font-size: 0.9em;}</style>"
+)
+
+
+def png_size(data: bytes) -> tuple:
+    """(width, height) of PNG bytes, read from the header."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def crisp_image(**kwargs) -> widgets.Image:
+    """An empty PNG ``ipywidgets.Image`` that is shown at its own pixel size, never blurred."""
+    img = widgets.Image(format="png", **kwargs)
+    img.add_class("cnnviz-crisp")
+    return img
+
+
+def set_png(image: widgets.Image, data: bytes, scale: float = 1.0) -> None:
+    """Show PNG bytes at ``scale`` times their pixel size (an explicit width stops the stretching
+    an Image does inside a Box)."""
+    width, _ = png_size(data)
+    image.value = data
+    image.layout.width = f"{int(round(width * scale))}px"
+    image.layout.height = "auto"
+
+
+def reports_errors(method):
+    """Route an exception raised by an observer or callback to ``state.status`` (an exception in
+    an observer is invisible in a browser) and leave the state as it was."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:  # Every error must reach the student, not a hidden log.
+            self.state.status = f"⚠ {type(self).__name__}: {exc}"
+            return None
+
+    return wrapper
+
+
+class StateWidget(widgets.VBox):
+    """Base of every cnnviz widget: a VBox that observes a ``ModelState``.
+
+    Subclasses build their children once in ``__init__``, register observers with ``_observe``
+    (bound methods named ``_on_<trait>``) and update in place. ``close()`` unobserves the state and
+    closes every child, so a long-lived state does not keep closed widgets alive.
+    """
+
+    def __init__(self, state, **kwargs):
+        super().__init__(**kwargs)
+        self.state = state
+        self._observers: list = []
+        self.add_class("cnnviz-widget")
+
+    def _observe(self, handler, names):
+        self.state.observe(handler, names=names)
+        self._observers.append((handler, names))
+
+    def close(self):
+        for handler, names in self._observers:
+            self.state.unobserve(handler, names=names)
+        self._observers = []
+        for child in _descendants(self):
+            child.close()
+        super().close()
+
+
+def _descendants(widget):
+    out = []
+    for child in getattr(widget, "children", ()):
+        out.extend(_descendants(child))
+        out.append(child)
+    return out
+
+
+def section(title: str, note: str, *body, **kwargs) -> widgets.VBox:
+    """A titled panel: heading, two or three sentences for the student, then the body."""
+    head = widgets.HTML(f"<h3 style='margin:4px 0'>{title}</h3><div class='cnnviz-note'>{note}</div>")
+    return widgets.VBox([head, *body], **kwargs)

@@ -1,0 +1,70 @@
+"""Fixtures shared by every test module.
+
+Add new fixtures in their own section below; keep each one small and documented.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cnnviz_widgets import load_cifar10
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    """The CIFAR-10 folder named by ``$CNNVIZ_CIFAR10_DIR``.
+
+    The tests never download CIFAR-10: they use the copy that CI and developers keep in
+    ``../shared/data/cifar10`` (the folder holding ``cifar-10-batches-py``).
+    """
+    value = os.environ.get("CNNVIZ_CIFAR10_DIR")
+    if not value:
+        pytest.fail(
+            "CNNVIZ_CIFAR10_DIR is not set. Point it at the folder that holds "
+            "'cifar-10-batches-py', e.g. CNNVIZ_CIFAR10_DIR=../shared/data/cifar10",
+            pytrace=False,
+        )
+    path = Path(value)
+    if not path.is_dir():
+        pytest.fail(f"CNNVIZ_CIFAR10_DIR={value} is not a folder", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cifar_test(cifar_dir):
+    """``load_cifar10("test")``: uint8 images (10000, 32, 32, 3), int64 labels (10000,), class names."""
+    return load_cifar10("test")
+
+
+# --------------------------------------------------------------------------- models and state
+
+@pytest.fixture(scope="session")
+def cifar_model():
+    """The shipped, trained CIFAR-10 CNN (``load_default_model()``); loaded once per session."""
+    from cnnviz_widgets import load_default_model
+
+    return load_default_model()
+
+
+@pytest.fixture(scope="session")
+def untrained_cnn():
+    """The guide's architecture with fresh random weights (seeded): a second, different model."""
+    import keras
+
+    from cnnviz_widgets import build_cifar_cnn
+
+    keras.utils.set_random_seed(1)
+    return build_cifar_cnn()
+
+
+@pytest.fixture
+def state(cifar_model, cifar_test):
+    """A fresh ``ModelState`` of the trained model on the 10,000 real CIFAR-10 test images."""
+    from cnnviz_widgets.state import ModelState
+
+    images, labels, names = cifar_test
+    return ModelState(cifar_model, images, labels, names)
