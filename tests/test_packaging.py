@@ -1,0 +1,61 @@
+"""The deployment files agree with pyproject.toml and with the Voilà version they configure."""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import yaml
+from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+from packaging.requirements import Requirement
+from voila.configuration import VoilaConfiguration
+from voila.execute import VoilaExecutor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirements(lines) -> dict[str, str]:
+    """{normalised name: specifier set as text} so that order and spelling of ranges do not matter."""
+    parsed = [Requirement(line) for line in lines]
+    return {r.name.lower().replace("_", "-"): str(r.specifier) for r in parsed}
+
+
+def test_environment_yml_pins_exactly_the_project_dependencies():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] == "cnnviz"
+    assert env["channels"] == ["conda-forge"]
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    assert "python=3.11" in conda and "pip" in conda
+    (pip_section,) = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    assert _requirements(pip_section) == _requirements(project["dependencies"])
+
+
+def test_postbuild_installs_the_package_and_fetches_cifar10():
+    post_build = ROOT / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    text = post_build.read_text()
+    assert "pip install --no-deps ." in text
+    assert "load_cifar10()" in text
+    # repo2docker reads only binder/ (or .binder/) when such a folder exists, which would hide both files.
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()
+
+
+def test_voila_json_sets_only_real_options():
+    config = json.loads((ROOT / "voila.json").read_text())
+    classes = {
+        "VoilaConfiguration": VoilaConfiguration,
+        "VoilaExecutor": VoilaExecutor,
+        "MappingKernelManager": MappingKernelManager,
+    }
+    assert set(config) <= set(classes)
+    for section, values in config.items():
+        options = classes[section].class_traits(config=True)
+        unknown = set(values) - set(options)
+        assert not unknown, f"{section} has no options {sorted(unknown)}"
+        for name, value in values.items():
+            options[name].validate(None, value)
+    assert config["VoilaConfiguration"]["show_tracebacks"] is False
+    assert config["VoilaConfiguration"]["theme"] == "light"
+    assert config["MappingKernelManager"]["cull_idle_timeout"] > 0
