@@ -1,0 +1,164 @@
+"""Tests for cnnviz_widgets.render: PNG bytes decoded with Pillow and compared pixel by pixel with
+colours taken straight from Matplotlib's colormaps and layouts computed by hand."""
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz_widgets import render
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """PNG bytes to a uint8 array (H, W, 3), checking the signature first."""
+    assert data[:8] == PNG_SIGNATURE
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.format == "PNG"
+        return np.asarray(img.convert("RGB"))
+
+
+def _colour(cmap: str, level: int) -> np.ndarray:
+    """Entry ``level`` (0..255) of a Matplotlib colormap's 256-colour table, as uint8 RGB."""
+    rgba = matplotlib.colormaps[cmap].resampled(256)(int(level))
+    return (np.asarray(rgba[:3]) * 255 + 0.5).astype(np.uint8)
+
+
+# =========================================================================== sizes
+
+def test_montage_size():
+    # 5 maps of 8×8 at tile_size 32: 4× upscale, 3 per row, two rows, 1-pixel gaps.
+    data = render.montage_png(np.random.default_rng(0).random((8, 8, 5)), cols=3, tile_size=32)
+    assert _decode(data).shape == (2 * 32 + 1, 3 * 32 + 2, 3)
+
+
+def test_filter_grid_size():
+    # 10 filters of 3×3 at tile_size 24: 8× upscale, 4 per row, three rows, 2-pixel gaps.
+    kernel = np.random.default_rng(1).normal(size=(3, 3, 3, 10))
+    assert _decode(render.filter_grid_png(kernel, "rgb", cols=4, tile_size=24)).shape == (3 * 24 + 4, 4 * 24 + 6, 3)
+    assert _decode(render.filter_grid_png(kernel, "mean", cols=5, tile_size=24)).shape == (2 * 24 + 2, 5 * 24 + 8, 3)
+
+
+def test_overlay_size():
+    image = np.zeros((32, 32, 3), np.uint8)
+    assert _decode(render.overlay_png(image, np.zeros((8, 8)), 0.5, size=192)).shape == (192, 192, 3)
+    assert _decode(render.overlay_png(image[:, :, :1], np.zeros((8, 8)), 0.5, size=64)).shape == (64, 64, 3)
+
+
+def test_strip_size():
+    panels = [np.zeros((32, 32, 3), np.uint8), np.random.default_rng(2).random((8, 8)),
+              np.random.default_rng(3).random((16, 16))]
+    # Every panel becomes 64 px; three of them with 4-pixel gaps.
+    assert _decode(render.strip_png(panels, tile_size=64)).shape == (64, 3 * 64 + 8, 3)
+
+
+def test_image_and_map_sizes():
+    assert _decode(render.image_png(np.zeros((32, 32, 3), np.uint8), size=128)).shape == (128, 128, 3)
+    assert _decode(render.map_png(np.random.default_rng(4).random((8, 8)), size=256)).shape == (256, 256, 3)
+
+
+# =========================================================================== pixel values
+
+def test_montage_pixels_follow_the_viridis_table():
+    # Four maps of 4×4 whose values take four levels; each map is normalised by its own range,
+    # so the levels land on 0, 1/3, 2/3 and 1 of the colormap: entries 0, 85, 170 and 255.
+    base = np.array([[0, 1, 2, 3]] * 4, dtype=np.float32)
+    maps = np.stack([base, base.T, 10 * base - 5, np.flipud(base.T)], axis=-1)
+    f, cols, gap = 8, 2, 1
+    out = _decode(render.montage_png(maps, cols=cols, tile_size=32))
+    assert out.shape == (2 * 4 * f + gap, 2 * 4 * f + gap, 3)
+    levels = {0: 0, 1: 85, 2: 170, 3: 255}
+    for k in range(4):
+        r, c = divmod(k, cols)
+        lo, hi = maps[..., k].min(), maps[..., k].max()
+        for i in range(4):
+            for j in range(4):
+                level = levels[int(round(3 * (maps[i, j, k] - lo) / (hi - lo)))]
+                y, x = r * (4 * f + gap) + i * f, c * (4 * f + gap) + j * f
+                block = out[y:y + f, x:x + f]
+                assert (block == _colour("viridis", level)).all(), (k, i, j)
+    # The gap between tiles is white.
+    assert (out[:, 4 * f] == 255).all() and (out[4 * f, :] == 255).all()
+
+
+def test_flat_map_is_the_lowest_colour():
+    out = _decode(render.montage_png(np.full((4, 4, 1), 7.0), cols=1, tile_size=4))
+    assert (out == _colour("viridis", 0)).all()
+
+
+def test_overlay_alpha_zero_is_the_upscaled_image():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    out = _decode(render.overlay_png(image, rng.random((8, 8)), alpha=0.0, size=192))
+    expected = np.repeat(np.repeat(image, 6, axis=0), 6, axis=1)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_overlay_alpha_one_is_the_coloured_heatmap():
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    # A heatmap already at the output size (no resampling) whose values are table entries k/255.
+    levels = rng.integers(0, 256, size=(192, 192))
+    out = _decode(render.overlay_png(image, levels / 255.0, alpha=1.0, size=192))
+    table = np.stack([_colour("turbo", k) for k in range(256)])
+    np.testing.assert_array_equal(out, table[levels])
+
+
+def test_overlay_half_alpha_blends():
+    image = np.full((32, 32, 3), 200, np.uint8)
+    out = render.overlay(image, np.full((32, 32), 1.0), alpha=0.5, size=32)
+    expected = np.floor(0.5 * 200 + 0.5 * _colour("turbo", 255).astype(np.float64) + 0.5)
+    np.testing.assert_array_equal(out[0, 0], expected.astype(np.uint8))
+    with pytest.raises(ValueError, match="alpha must be between 0 and 1"):
+        render.overlay(image, np.zeros((8, 8)), alpha=1.5)
+
+
+def test_rgb_filter_tiles_match_the_normalised_kernel():
+    kernel = np.random.default_rng(7).normal(size=(3, 3, 3, 6)).astype(np.float32)
+    tiles = render.filter_tiles(kernel, "rgb")
+    assert tiles.shape == (6, 3, 3, 3) and tiles.dtype == np.uint8
+    for o in range(6):
+        w = kernel[..., o]
+        expected = np.round((w - w.min()) / (w.max() - w.min()) * 255).astype(np.uint8)
+        np.testing.assert_array_equal(tiles[o], expected)
+    # The PNG shows the same tiles, 8× upscaled, 3 per row with 2-pixel gaps.
+    out = _decode(render.filter_grid_png(kernel, "rgb", cols=3, tile_size=24))
+    for o in range(6):
+        r, c = divmod(o, 3)
+        for i in range(3):
+            for j in range(3):
+                y, x = r * 26 + i * 8, c * 26 + j * 8
+                assert (out[y:y + 8, x:x + 8] == tiles[o, i, j]).all()
+
+
+def test_single_channel_filter_tiles_are_centred_on_zero():
+    kernel = np.zeros((3, 3, 2, 1), np.float32)
+    kernel[0, 0, 1, 0], kernel[2, 2, 1, 0], kernel[1, 1, 1, 0] = -2.0, 1.0, 0.0
+    tiles = render.filter_tiles(kernel, 1)
+    # -2 is the largest magnitude: the bluest end; 0 the centre; +1 half way to red.
+    assert (tiles[0, 0, 0] == _colour("RdBu_r", 0)).all()
+    assert (tiles[0, 1, 1] == _colour("RdBu_r", 128)).all()
+    assert (tiles[0, 2, 2] == _colour("RdBu_r", 191)).all()
+    with pytest.raises(ValueError, match="input channel 2 is out of range 0..1"):
+        render.filter_tiles(kernel, 2)
+    with pytest.raises(ValueError, match="an RGB view needs 3 input channels"):
+        render.filter_tiles(kernel, "rgb")
+
+
+def test_strip_panels_are_image_then_coloured_map():
+    image = np.full((4, 4, 3), 40, np.uint8)
+    heat = np.array([[0.0, 3.0], [3.0, 0.0]])
+    out = _decode(render.strip_png([image, heat], tile_size=4))
+    assert out.shape == (4, 4 + 4 + 4, 3)
+    assert (out[:, :4] == 40).all()
+    assert (out[:, 4:8] == 255).all()
+    assert (out[0, 8] == _colour("viridis", 0)).all() and (out[0, 10] == _colour("viridis", 255)).all()
+
+
+def test_montage_refuses_a_non_stack():
+    with pytest.raises(ValueError, match=r"expected feature maps \(h, w, N\)"):
+        render.montage_png(np.zeros((8, 8)))
