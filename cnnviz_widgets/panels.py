@@ -1,0 +1,258 @@
+"""Panels of the dashboard: the layer statistics table (section 10) and the heatmap overlay
+(section 11 and the guide's advanced Grad-CAM)."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+
+from . import compute, render
+from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
+from .charts import default_dense_layer
+
+#: Background of the selected layer's row.
+HIGHLIGHT = "#fff3c4"
+TABLE_CSS = (
+    "<style>.cnnviz-stats {border-collapse: collapse; font-size: 0.9em;} "
+    ".cnnviz-stats th, .cnnviz-stats td {padding: 2px 8px; border-bottom: 1px solid #ddd;} "
+    ".cnnviz-stats td.num {text-align: right; font-family: monospace;} "
+    ".cnnviz-stats th {text-align: left; background: #eceff1;}</style>"
+)
+COLUMNS = ("Layer", "Shape", "Mean", "Std", "Min", "Max", "Sparsity (%)")
+#: The heatmap's two modes, as (label, value) of the ToggleButtons.
+MODES = (("activation", "activation"), ("Grad-CAM", "grad-cam"))
+#: The class dropdown's value for "the predicted class" (state.class_index None): a Dropdown shows
+#: no selection at all for a None value.
+PREDICTED = -1
+
+
+class StatsTable(StateWidget):
+    """A table of every conv stage's statistics for the selected image: shape, mean, std, min,
+    max and sparsity; the selected layer's row is highlighted.
+
+    By default one row per conv stage (``compute.conv_stages``) plus the dense stage; ticking
+    ``all_layers`` shows every layer. The numbers are ``state.inspection.stats(layer)``
+    (``compute.layer_stats``), computed once per image and layer.
+
+    >>> table = StatsTable(state)          # doctest: +SKIP
+    >>> [name for name, _ in table.rows()]  # doctest: +SKIP
+    ['conv1_act', 'conv2_act', 'conv3_act', 'conv4_act', 'dense1_act']
+    """
+
+    def __init__(self, state, **kwargs):
+        super().__init__(state, **kwargs)
+        self.all_layers = widgets.Checkbox(value=False, description="all layers", indent=False)
+        self.title = widgets.HTML()
+        self.table = widgets.HTML()
+        self.note = widgets.HTML(
+            f"<div class='cnnviz-note'><b>Sparsity</b> is the share of values ≤ "
+            f"{compute.SPARSITY_EPS}: outputs that are zero or (after a LeakyReLU) slightly "
+            "negative, i.e. not active. Deeper layers tend to be sparser.</div>"
+        )
+        self.children = [widgets.HTML(CRISP_CSS + TABLE_CSS), self.title, self.all_layers,
+                         self.table, self.note]
+        self.all_layers.observe(self._on_all_layers, names="value")
+        self._observe(self._on_inspection, ["inspection"])
+        self._observe(self._on_layer, ["layer"])
+        self._render()
+
+    def layer_names(self) -> list:
+        """The layers the table shows, in execution order."""
+        if self.all_layers.value:
+            return [i.name for i in self.state.layers]
+        names = compute.conv_stages(self.state.model)
+        try:
+            names.append(default_dense_layer(self.state.layers))
+        except ValueError:
+            pass  # A model without a 1-D layer has no dense stage to show.
+        return names or [i.name for i in self.state.layers]
+
+    def rows(self) -> list:
+        """``[(layer name, stats dict), ...]`` of the rows shown (see ``compute.layer_stats``)."""
+        insp = self.state.inspection
+        return [(name, insp.stats(name)) for name in self.layer_names()]
+
+    def _on_inspection(self, change):
+        self._render()
+
+    def _on_layer(self, change):
+        self._render()
+
+    def _on_all_layers(self, change):
+        self._render()
+
+    @reports_errors
+    def _render(self):
+        insp = self.state.inspection
+        names = self.layer_names()
+        # A new model announces its layers before its first inspection exists; the inspection
+        # change that follows renders the table.
+        if any(name not in insp.outputs for name in names):
+            return
+        head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+        body = []
+        for name, s in self.rows():
+            style = f" style='background:{HIGHLIGHT}; font-weight:600'" if name == self.state.layer else ""
+            shape = "×".join(str(d) for d in s["shape"])
+            cells = [f"<td>{html.escape(name)}</td>", f"<td>{shape}</td>"]
+            cells += [f"<td class='num'>{s[k]:.3f}</td>" for k in ("mean", "std", "min", "max")]
+            cells.append(f"<td class='num'>{100 * s['sparsity']:.1f}</td>")
+            body.append(f"<tr{style}>{''.join(cells)}</tr>")
+        self.table.value = f"<table class='cnnviz-stats'><tr>{head}</tr>{''.join(body)}</table>"
+        self.title.value = f"<b>Layer statistics</b> of image #{insp.index}"
+
+
+class HeatmapOverlay(StateWidget):
+    """Where the network looks: a heatmap blended over the selected image.
+
+    Two modes (``mode``): "activation", the channel mean of the selected layer's output scaled
+    to [0, 1] (``compute.activation_map``, the guide's section 11), and "grad-cam", Grad-CAM of
+    the selected layer for the class chosen in ``target`` (``state.grad_cam``; "predicted class"
+    follows the prediction). A layer without a spatial output falls back to the last layer with
+    one, and the note says so. ``alpha`` is the heatmap's opacity; changing it only re-blends.
+
+    Shows three PNGs of about ``size`` pixels: the plain image (``original``), the bare heatmap
+    (``heatmap``) and the overlay (``image``). ``heat`` is the last heatmap shown, (H, W) in [0, 1].
+
+    >>> overlay = HeatmapOverlay(state)   # doctest: +SKIP
+    >>> overlay.mode.value = "activation"   # doctest: +SKIP
+    >>> overlay.heat.shape                  # conv4_act is 8×8  # doctest: +SKIP
+    (8, 8)
+    """
+
+    def __init__(self, state, mode: str = "grad-cam", alpha: float = 0.5, size: int = 192, **kwargs):
+        super().__init__(state, **kwargs)
+        self.size = int(size)
+        self.heat = None
+        self._layer_shown = None
+        self._syncing = False
+        self.mode = widgets.ToggleButtons(options=MODES, value=mode, description="heatmap",
+                                          style={"button_width": "90px"})
+        self.target = widgets.Dropdown(options=self._target_options(),
+                                       value=_option(state.class_index), description="class")
+        # Blending costs a few milliseconds and no model work, so the slider may update live.
+        self.alpha = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05,
+                                         description="opacity", readout_format=".2f")
+        self.original = crisp_image()
+        self.heatmap = crisp_image()
+        self.image = crisp_image()
+        self.note = widgets.HTML()
+        pictures = widgets.HBox([
+            widgets.VBox([self.original, widgets.HTML("<div class='cnnviz-note'>image</div>")]),
+            widgets.VBox([self.heatmap, widgets.HTML("<div class='cnnviz-note'>heatmap</div>")]),
+            widgets.VBox([self.image, widgets.HTML("<div class='cnnviz-note'>overlay</div>")]),
+        ], layout=widgets.Layout(gap="8px", flex_flow="row wrap"))
+        self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([self.mode, self.target]),
+                         self.alpha, pictures, self.note]
+        self.mode.observe(self._on_mode, names="value")
+        self.target.observe(self._on_target, names="value")
+        self.alpha.observe(self._on_alpha, names="value")
+        self._observe(self._on_inspection, ["inspection"])
+        self._observe(self._on_layer, ["layer"])
+        self._observe(self._on_class_index, ["class_index"])
+        self._observe(self._on_class_names, ["class_names"])
+        self._render()
+
+    def _target_options(self) -> list:
+        return [("predicted class", PREDICTED)] + [(n, i) for i, n in enumerate(self.state.class_names)]
+
+    def heat_layer(self) -> tuple:
+        """``(layer, fell_back)``: the selected layer when its output is a stack of 2-D maps,
+        else the last layer with one (``compute.last_spatial_layer``)."""
+        info = {i.name: i for i in self.state.layers}.get(self.state.layer)
+        if info is not None and info.spatial and info.shape[0] > 1 and info.shape[1] > 1:
+            return info.name, False
+        return compute.last_spatial_layer(self.state.model), True
+
+    # ----- observers ----------------------------------------------------------------------------
+    def _on_inspection(self, change):
+        self._render()
+
+    def _on_layer(self, change):
+        self._render_heat()
+
+    def _on_mode(self, change):
+        self.target.disabled = change["new"] != "grad-cam"
+        self._render_heat()
+
+    def _on_class_index(self, change):
+        if self.target.value != _option(change["new"]):
+            self._syncing = True
+            try:
+                self.target.value = _option(change["new"])
+            finally:
+                self._syncing = False
+        self._render_heat()
+
+    @reports_errors
+    def _on_target(self, change):
+        # The dropdown is a control: it writes the selection; the state's change re-renders.
+        value = None if change["new"] == PREDICTED else change["new"]
+        if not self._syncing and self.state.class_index != value:
+            self.state.class_index = value
+
+    @reports_errors
+    def _on_class_names(self, change):
+        self._syncing = True
+        try:
+            self.target.options = self._target_options()
+            self.target.value = _option(self.state.class_index)
+        finally:
+            self._syncing = False
+
+    def _on_alpha(self, change):
+        self._render_overlay()
+
+    # ----- rendering ----------------------------------------------------------------------------
+    @reports_errors
+    def _render(self):
+        insp = self.state.inspection
+        self.target.disabled = self.mode.value != "grad-cam"
+        with self.original.hold_sync():
+            set_png(self.original, render.image_png(insp.image, self.size))
+        self._render_heat()
+
+    @reports_errors
+    def _render_heat(self):
+        insp = self.state.inspection
+        layer, fell_back = self.heat_layer()
+        # A new model announces its layer before its first inspection exists; the inspection
+        # change that follows renders the heatmap.
+        if layer not in insp.outputs:
+            return
+        names = self.state.class_names
+        shape = "×".join(str(d) for d in insp.outputs[layer].shape)
+        if self.mode.value == "grad-cam":
+            c = self.state.class_index if self.state.class_index is not None else insp.predicted
+            heat = self.state.grad_cam(layer, c, insp.index)
+            which = "the predicted class" if c == insp.predicted else "not the predicted class"
+            text = (f"<b>Grad-CAM</b> of <b>{html.escape(layer)}</b> ({shape}) for "
+                    f"<b>{html.escape(names[c])}</b> ({which}): red and yellow mark the regions whose "
+                    f"features raise the score of {html.escape(names[c])} most; blue ones do not.")
+        else:
+            heat = compute.activation_map(insp.outputs[layer])
+            text = (f"<b>Mean activation</b> of the {insp.outputs[layer].shape[-1]} channels of "
+                    f"<b>{html.escape(layer)}</b> ({shape}), scaled to [0, 1]: red and yellow mark "
+                    "where the layer responds strongly, whatever the class.")
+        if fell_back:
+            text += (f" <i>{html.escape(self.state.layer)} has no spatial output, so this shows "
+                     f"{html.escape(layer)}, the last layer with one.</i>")
+        self.heat = heat
+        self._layer_shown = layer
+        with self.heatmap.hold_sync():
+            set_png(self.heatmap, render.overlay_png(insp.image, heat, 1.0, self.size))
+        self.note.value = f"<div class='cnnviz-note'>{text}</div>"
+        self._render_overlay()
+
+    @reports_errors
+    def _render_overlay(self):
+        if self.heat is None:
+            return
+        insp = self.state.inspection
+        with self.image.hold_sync():
+            set_png(self.image, render.overlay_png(insp.image, self.heat, float(self.alpha.value), self.size))
+
+
+def _option(class_index):
+    """The class dropdown's value of a ``state.class_index``."""
+    return PREDICTED if class_index is None else int(class_index)
