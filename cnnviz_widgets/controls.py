@@ -1,0 +1,357 @@
+"""Controls that write the state's selections: the image (section 3) and the layer (sections 4, 5, 11)."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+
+from . import compute, render
+from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
+
+#: Value of the class filter that lets every image through.
+ALL_CLASSES = -1
+
+
+def shape_text(shape) -> str:
+    """A layer's output shape as the guide writes it: (32, 32, 32) → "32×32×32"."""
+    return "×".join(str(d) for d in shape)
+
+
+def stage_starts(layers) -> tuple:
+    """For each LayerInfo of ``layers`` (execution order), the conv or dense layer that starts its
+    stage, or None.
+
+    A stage is a conv (or dense) layer followed by the layers that only rescale its output and keep
+    its shape (BatchNormalization, activations, dropout: ``compute.STAGE_CLASSES``). For the guide's
+    CNN, ``conv1``, ``conv1_bn`` and ``conv1_act`` all start at ``conv1``; ``flatten`` at None.
+    """
+    out = []
+    start = None
+    for info in layers:
+        if info.kind in ("conv", "dense"):
+            start = info
+        elif start is None or info.class_name not in compute.STAGE_CLASSES or info.shape != start.shape:
+            start = None
+        out.append(start)
+    return tuple(out)
+
+
+def layer_label(info, start) -> str:
+    """The dropdown label of one layer: "conv · conv1_act — 32×32×32".
+
+    The group is the kind of the stage the layer belongs to (conv or dense), else its Keras class
+    (e.g. "Flatten"), so a student sees at a glance which layers belong to which convolution.
+    """
+    group = start.kind if start is not None else info.class_name
+    return f"{group} · {info.name} — {shape_text(info.shape)}"
+
+
+class ImagePicker(StateWidget):
+    """Choose the image every panel shows (guide section 3), with its thumbnail and caption.
+
+    An index slider and a number box follow ``state.index`` both ways; a class filter restricts
+    "◀ previous", "next ▶" and "random" to images of one true class; "next misclassified" jumps
+    to the next image the model gets wrong (it classifies every image once, with progress shown
+    in ``status``). The caption is green when the prediction is right, red when it is wrong.
+
+    Parameters
+    ----------
+    state : ModelState
+    seed : int or None
+        Seed of the random button's generator, so a session can be replayed.
+    thumbnail_size : int
+        About how many pixels wide the (crisply upscaled) thumbnail is.
+
+    >>> picker = ImagePicker(state, seed=0)   # doctest: +SKIP
+    >>> picker.next_button.click()             # doctest: +SKIP
+    >>> state.index                            # doctest: +SKIP
+    1
+    """
+
+    def __init__(self, state, seed=None, thumbnail_size: int = 128, **kwargs):
+        super().__init__(state, **kwargs)
+        self.rng = np.random.default_rng(seed)
+        self.thumbnail_size = int(thumbnail_size)
+        # True while this widget adjusts its own controls to the state: their observers must not
+        # write those transient values (e.g. a slider clamped by a smaller max) back to the state.
+        self._syncing = False
+        last = len(state.images) - 1
+        self.slider = widgets.IntSlider(value=state.index, min=0, max=last, description="image",
+                                        continuous_update=False,
+                                        layout=widgets.Layout(width="100%", max_width="520px"))
+        self.number = widgets.BoundedIntText(value=state.index, min=0, max=last,
+                                             layout=widgets.Layout(width="90px"))
+        self.class_filter = widgets.Dropdown(description="class", options=self._class_options(),
+                                             value=ALL_CLASSES, layout=widgets.Layout(width="220px"))
+        self.prev_button = widgets.Button(description="◀ previous", layout=widgets.Layout(width="auto"))
+        self.next_button = widgets.Button(description="next ▶", layout=widgets.Layout(width="auto"))
+        self.random_button = widgets.Button(description="random", icon="random",
+                                            layout=widgets.Layout(width="auto"))
+        self.misclassified_button = widgets.Button(description="next misclassified",
+                                                   layout=widgets.Layout(width="auto"))
+        self.image = crisp_image()
+        self.caption = widgets.HTML()
+        self.status = widgets.HTML()
+        self.children = [
+            widgets.HTML(CRISP_CSS),
+            widgets.HBox([self.slider, self.number]),
+            widgets.HBox([self.class_filter, self.prev_button, self.next_button,
+                          self.random_button, self.misclassified_button],
+                         layout=widgets.Layout(flex_flow="row wrap")),
+            widgets.HBox([self.image, widgets.VBox([self.caption, self.status])],
+                         layout=widgets.Layout(align_items="center")),
+        ]
+        self.slider.observe(self._on_slider, names="value")
+        self.number.observe(self._on_number, names="value")
+        self.class_filter.observe(self._on_class_filter, names="value")
+        self.prev_button.on_click(self._on_prev)
+        self.next_button.on_click(self._on_next)
+        self.random_button.on_click(self._on_random)
+        self.misclassified_button.on_click(self._on_misclassified)
+        self._observe(self._on_index, ["index"])
+        self._observe(self._on_version, ["version"])
+        self._observe(self._on_inspection, ["inspection"])
+        self._render_labels()
+        self._render()
+
+    # ----- controls → state ---------------------------------------------------------------------
+    @reports_errors
+    def select(self, index: int):
+        """Show image ``index`` (a no-op when it is already shown)."""
+        index = int(index)
+        if index != self.state.index:
+            self.state.index = index
+
+    def _on_slider(self, change):
+        if not self._syncing:
+            self.select(change["new"])
+
+    def _on_number(self, change):
+        if not self._syncing:
+            self.select(change["new"])
+
+    @reports_errors
+    def _on_class_filter(self, change):
+        if self._syncing:
+            return
+        pool = self.candidates()
+        # Choosing a class shows one of its images at once, rather than leaving another class's
+        # image on screen until the student presses "next".
+        if pool is not None and len(pool) and self.state.index not in pool:
+            self._step(+1)
+        else:
+            self._report_pool(pool)
+
+    def _on_prev(self, button):
+        self._step(-1)
+
+    def _on_next(self, button):
+        self._step(+1)
+
+    @reports_errors
+    def _on_random(self, button):
+        pool = self.candidates()
+        if pool is None:
+            pool = np.arange(len(self.state.images))
+        others = pool[pool != self.state.index]
+        if len(others):
+            self.select(int(self.rng.choice(others)))
+        self._report_pool(pool)
+
+    @reports_errors
+    def _on_misclassified(self, button):
+        state = self.state
+        if state.labels is None:
+            return
+        self.misclassified_button.disabled = True
+        try:
+            probs = state.predictions(progress=self._show_progress)
+        finally:
+            self.misclassified_button.disabled = False
+        wrong = np.flatnonzero(probs.argmax(axis=1) != state.labels)
+        pool = self.candidates()
+        if pool is not None:
+            wrong = np.intersect1d(wrong, pool)
+        total = len(state.images) if pool is None else len(pool)
+        where = self._filter_words()
+        if not len(wrong):
+            self.status.value = f"<span class='cnnviz-note'>The model classifies every image{where} correctly.</span>"
+            return
+        self.select(_next_after(wrong, state.index, +1))
+        self.status.value = (f"<span class='cnnviz-note'>{len(wrong):,} of {total:,} images{where} "
+                             f"are misclassified ({100 * len(wrong) / total:.1f} %).</span>")
+
+    def _show_progress(self, done, total):
+        self.status.value = (f"<span class='cnnviz-note'>Classifying every image to find the mistakes… "
+                             f"{done:,} / {total:,}</span>")
+
+    def _step(self, direction: int):
+        pool = self.candidates()
+        if pool is None:
+            self.select((self.state.index + direction) % len(self.state.images))
+        elif len(pool):
+            self.select(_next_after(pool, self.state.index, direction))
+        self._report_pool(pool)
+
+    def candidates(self):
+        """Indices of the images of the chosen true class (sorted), or None when every image is allowed."""
+        chosen = self.class_filter.value
+        if chosen == ALL_CLASSES or self.state.labels is None:
+            return None
+        return np.flatnonzero(self.state.labels == chosen)
+
+    def _filter_words(self) -> str:
+        chosen = self.class_filter.value
+        if chosen == ALL_CLASSES or self.state.labels is None:
+            return ""
+        return f" of class {html.escape(self.state.class_names[chosen])}"
+
+    def _report_pool(self, pool):
+        if pool is None:
+            self.status.value = ""
+        elif not len(pool):
+            self.status.value = f"<span class='cnnviz-note'>There is no image{self._filter_words()}.</span>"
+        else:
+            self.status.value = f"<span class='cnnviz-note'>{len(pool):,} images{self._filter_words()}.</span>"
+
+    # ----- state → controls ---------------------------------------------------------------------
+    def _on_index(self, change):
+        with self.hold_sync():
+            if self.slider.value != change["new"]:
+                self.slider.value = change["new"]
+            if self.number.value != change["new"]:
+                self.number.value = change["new"]
+
+    def _on_version(self, change):
+        self._render_labels()
+
+    def _on_inspection(self, change):
+        self._render()
+
+    def _class_options(self):
+        return [("all classes", ALL_CLASSES)] + [(n, i) for i, n in enumerate(self.state.class_names)]
+
+    @reports_errors
+    def _render_labels(self):
+        """Fit the controls to the current images, labels and class names."""
+        state = self.state
+        last = len(state.images) - 1
+        index = state.index
+        self._syncing = True
+        try:
+            with self.hold_sync():
+                # A smaller max clamps a control's value; _syncing keeps that clamped value
+                # from reaching the state, which has already chosen its index.
+                for control in (self.slider, self.number):
+                    control.max = last
+                    control.value = index
+                chosen = self.class_filter.value
+                options = self._class_options()
+                self.class_filter.options = options
+                self.class_filter.value = chosen if chosen < len(state.class_names) else ALL_CLASSES
+                labelled = state.labels is not None
+                self.class_filter.disabled = not labelled
+                self.misclassified_button.disabled = not labelled
+                no_labels = "These images have no true classes"
+                self.class_filter.tooltip = "" if labelled else no_labels
+                self.misclassified_button.tooltip = (
+                    "Jump to the next image whose predicted class is not its true class"
+                    if labelled else f"{no_labels}, so no prediction can be called wrong")
+        finally:
+            self._syncing = False
+
+    @reports_errors
+    def _render(self):
+        insp = self.state.inspection
+        text = html.escape(self.state.caption(insp))
+        style = ("cnnviz-caption" if insp.correct is None else
+                 "cnnviz-caption-right" if insp.correct else "cnnviz-caption-wrong")
+        with self.hold_sync():
+            set_png(self.image, render.image_png(insp.image, self.thumbnail_size))
+            self.caption.value = f"<div class='{style}'>{text}</div>"
+
+
+def _next_after(pool, index: int, direction: int) -> int:
+    """The first element of the sorted ``pool`` after ``index`` (before it when ``direction`` < 0),
+    wrapping around at the ends."""
+    if direction > 0:
+        pos = int(np.searchsorted(pool, index, side="right"))
+        return int(pool[pos % len(pool)])
+    pos = int(np.searchsorted(pool, index, side="left")) - 1
+    return int(pool[pos % len(pool)])
+
+
+class LayerSelector(StateWidget):
+    """Choose the layer the panels show, in execution order, labelled with its stage and shape.
+
+    Each option reads like "conv · conv1_act — 32×32×32": the stage the layer belongs to (conv,
+    dense, or the layer's class when it belongs to none), its Keras name and its output shape.
+    "spatial layers only" (on by default) hides the layers without feature maps, since most
+    panels show maps; it is switched off by itself when another control selects such a layer.
+
+    >>> selector = LayerSelector(state)          # doctest: +SKIP
+    >>> selector.dropdown.value = "conv2_act"    # doctest: +SKIP
+    >>> state.layer                              # doctest: +SKIP
+    'conv2_act'
+    """
+
+    def __init__(self, state, **kwargs):
+        super().__init__(state, **kwargs)
+        self._syncing = False
+        self.dropdown = widgets.Dropdown(description="layer", layout=widgets.Layout(width="340px"))
+        self.spatial_only = widgets.Checkbox(value=True, description="spatial layers only", indent=False,
+                                             layout=widgets.Layout(width="auto"))
+        self.children = [widgets.HBox([self.dropdown, self.spatial_only])]
+        self.dropdown.observe(self._on_dropdown, names="value")
+        self.spatial_only.observe(self._on_spatial_only, names="value")
+        self._observe(self._on_layers, ["layers", "version"])
+        self._observe(self._on_layer, ["layer"])
+        self._render()
+
+    @reports_errors
+    def _on_dropdown(self, change):
+        if not self._syncing and change["new"] is not None and change["new"] != self.state.layer:
+            self.state.layer = change["new"]
+
+    @reports_errors
+    def _on_spatial_only(self, change):
+        if self._syncing:
+            return
+        layers = self.state.layers
+        names = [i.name for i in layers]
+        if change["new"] and self.state.layer in names and not layers[names.index(self.state.layer)].spatial:
+            # Keep the student near where they were: the last spatial layer before the current one.
+            pos = names.index(self.state.layer)
+            before = [i.name for i in layers[:pos] if i.spatial]
+            after = [i.name for i in layers[pos:] if i.spatial]
+            self.state.layer = (before or after)[-1 if before else 0]
+        self._render()
+
+    def _on_layers(self, change):
+        self._render()
+
+    def _on_layer(self, change):
+        self._render()
+
+    @reports_errors
+    def _render(self):
+        layers = self.state.layers
+        current = next((i for i in layers if i.name == self.state.layer), None)
+        any_spatial = any(i.spatial for i in layers)
+        self._syncing = True
+        try:
+            with self.hold_sync():
+                self.spatial_only.disabled = not any_spatial
+                if self.spatial_only.value and (not any_spatial or (current is not None and not current.spatial)):
+                    self.spatial_only.value = False
+                only = self.spatial_only.value
+                options = tuple((layer_label(i, s), i.name)
+                                for i, s in zip(layers, stage_starts(layers)) if i.spatial or not only)
+                if self.dropdown.options != options:
+                    self.dropdown.options = options
+                value = current.name if current is not None else None
+                if self.dropdown.value != value:
+                    self.dropdown.value = value
+        finally:
+            self._syncing = False

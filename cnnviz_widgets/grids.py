@@ -1,0 +1,490 @@
+"""Image grids of what the network computes: feature maps (section 4), learned filters (section 5),
+the layer-by-layer strip (section 6) and the comparison of several images (section 9).
+
+Every grid is one PNG in one ``ipywidgets.Image``, never one widget per map.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+
+from . import compute, render
+from .base import CRISP_CSS, StateWidget, crisp_image, png_size, reports_errors, set_png
+from .controls import shape_text, stage_starts
+
+#: Gap in pixels between the panels of a strip or comparison (as ``render.strip_png`` draws them).
+STRIP_GAP = 4
+#: The comparison grid stays readable up to this many rows.
+MAX_COMPARE = 10
+
+
+def _note(text: str) -> str:
+    return f"<div class='cnnviz-note'>{text}</div>"
+
+
+def _show(widget, visible: bool):
+    widget.layout.display = None if visible else "none"
+
+
+class FeatureGrid(StateWidget):
+    """Every feature map of the selected layer for the selected image, as one montage (section 4),
+    and one chosen map shown large.
+
+    Each map is scaled to its own range and coloured with viridis (dark: the filter found nothing,
+    yellow: a strong match). ``n_features`` limits how many maps the montage shows and ``cols``
+    how many per row. A layer without maps (a Dense layer) shows a note instead.
+
+    Re-renders once per change of the image or the layer; ``renders`` counts the montages drawn.
+
+    >>> grid = FeatureGrid(state)         # doctest: +SKIP
+    >>> state.layer = "conv1_act"         # doctest: +SKIP
+    >>> grid.n_features.max               # doctest: +SKIP
+    32
+    """
+
+    def __init__(self, state, cols: int = 8, tile_size: int = 32, channel_size: int = 192, **kwargs):
+        super().__init__(state, **kwargs)
+        self.tile_size = int(tile_size)
+        self.channel_size = int(channel_size)
+        self.renders = 0
+        self._key = None
+        self._outputs = None
+        self._syncing = False
+        self.note = widgets.HTML()
+        self.image = crisp_image()
+        self.channel_image = crisp_image()
+        self.channel_note = widgets.HTML()
+        self.n_features = widgets.IntSlider(value=1, min=1, max=1, description="maps",
+                                            continuous_update=False)
+        self.cols = widgets.IntSlider(value=int(cols), min=1, max=16, description="columns",
+                                      continuous_update=False)
+        self.channel = widgets.IntSlider(value=0, min=0, max=0, description="channel",
+                                         continuous_update=False)
+        self.body = widgets.HBox([
+            widgets.VBox([widgets.HBox([self.n_features, self.cols],
+                                       layout=widgets.Layout(flex_flow="row wrap")), self.image]),
+            widgets.VBox([self.channel, self.channel_image, self.channel_note]),
+        ], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        self.children = [widgets.HTML(CRISP_CSS), self.note, self.body]
+        self.n_features.observe(self._on_montage_control, names="value")
+        self.cols.observe(self._on_montage_control, names="value")
+        self.channel.observe(self._on_channel, names="value")
+        self._observe(self._on_inspection, ["inspection"])
+        self._observe(self._on_layer, ["layer"])
+        self._render()
+
+    def _on_inspection(self, change):
+        self._render()
+
+    def _on_layer(self, change):
+        self._render()
+
+    def _on_montage_control(self, change):
+        if not self._syncing and self._outputs is not None:
+            self._render_montage()
+
+    def _on_channel(self, change):
+        if not self._syncing and self._outputs is not None:
+            self._render_channel()
+
+    @reports_errors
+    def _render(self):
+        state = self.state
+        key = (state.version, state.index, state.layer)
+        if key == self._key:
+            return
+        self._key = key
+        name = state.layer
+        info = state.layer_info(name)
+        if not info.spatial:
+            self._outputs = None
+            where = "see the dense bars" if len(info.shape) == 1 else "choose a convolution layer"
+            self.note.value = _note(f"<b>{html.escape(name)}</b> has no spatial maps: {where}.")
+            _show(self.body, False)
+            return
+        # During a change of model the layer is announced before the new inspection; asking the
+        # state for the inspection of the current image gives the new one (and caches it).
+        insp = state.inspect(state.index)
+        out = insp.outputs[name]
+        stats = insp.stats(name)
+        channels = out.shape[-1]
+        self._outputs = out
+        self._syncing = True
+        try:
+            with self.hold_sync():
+                showing_all = self.n_features.value == self.n_features.max
+                self.n_features.max = channels
+                if showing_all or self.n_features.value > channels:
+                    self.n_features.value = channels
+                self.channel.max = channels - 1
+        finally:
+            self._syncing = False
+        self.note.value = _note(
+            f"<b>{html.escape(name)}</b> {shape_text(out.shape)}: {channels} feature maps of "
+            f"{out.shape[0]}×{out.shape[1]} · mean {stats['mean']:.3f} · max {stats['max']:.3f} · "
+            f"sparsity {100 * stats['sparsity']:.1f} % (share of values ≤ {compute.SPARSITY_EPS}). "
+            "Each map has its own scale: yellow is where its filter matched most strongly."
+        )
+        _show(self.body, True)
+        self._render_montage()
+        self._render_channel()
+
+    @reports_errors
+    def _render_montage(self):
+        maps = self._outputs[..., : self.n_features.value]
+        set_png(self.image, render.montage_png(maps, cols=self.cols.value, tile_size=self.tile_size))
+        self.renders += 1
+
+    @reports_errors
+    def _render_channel(self):
+        ch = self.channel.value
+        m = self._outputs[..., ch]
+        set_png(self.channel_image, render.map_png(m, size=self.channel_size))
+        active = float(np.count_nonzero(m > compute.SPARSITY_EPS)) / m.size
+        blank = " — blank: its pattern is nowhere in this image" if active == 0 else ""
+        self.channel_note.value = _note(
+            f"channel {ch}: max {float(m.max()):.3f}, active at {100 * active:.0f} % of positions{blank}"
+        )
+
+
+class FilterGrid(StateWidget):
+    """The learned kernels of a convolution layer, one tile per filter (section 5).
+
+    A layer that reads the RGB image shows each filter in colour (its weights on red, green and
+    blue); deeper layers show the mean over their input channels, or one chosen input channel,
+    in a diverging colormap (blue negative, white zero, red positive). For a layer that is not a
+    convolution the grid shows the convolution that starts its stage (``conv1_act`` → ``conv1``).
+
+    Filters depend on the model and the layer, not on the image: an image change costs nothing.
+
+    >>> grid = FilterGrid(state)      # doctest: +SKIP
+    >>> state.layer = "conv1_act"     # doctest: +SKIP
+    >>> grid.conv_layer, grid.mode.value   # doctest: +SKIP
+    ('conv1', 'rgb')
+    """
+
+    MODES = (("RGB", "rgb"), ("mean of input channels", "mean"), ("one input channel", "channel"))
+
+    def __init__(self, state, cols: int = 8, tile_size: int = 32, **kwargs):
+        super().__init__(state, **kwargs)
+        self.cols = int(cols)
+        self.tile_size = int(tile_size)
+        self.renders = 0
+        self.conv_layer = None
+        self._kernel = None
+        self._kernel_key = None
+        self._key = None
+        self._syncing = False
+        self.note = widgets.HTML()
+        self.mode = widgets.ToggleButtons(options=self.MODES, value="rgb",
+                                          style={"button_width": "auto"})
+        self.input_channel = widgets.IntSlider(value=0, min=0, max=0, description="input channel",
+                                               style={"description_width": "initial"})
+        self.image = crisp_image()
+        self.body = widgets.VBox([self.mode, self.input_channel, self.image])
+        self.children = [widgets.HTML(CRISP_CSS), self.note, self.body]
+        self.mode.observe(self._on_control, names="value")
+        self.input_channel.observe(self._on_control, names="value")
+        self._observe(self._on_layer, ["layer"])
+        self._observe(self._on_version, ["version"])
+        self._render()
+
+    def _on_layer(self, change):
+        self._render()
+
+    def _on_version(self, change):
+        self._render()
+
+    def _on_control(self, change):
+        if not self._syncing and self._kernel is not None:
+            self._render_filters()
+
+    def stage_conv(self, name: str):
+        """The convolution layer that starts the stage of layer ``name`` (itself for a conv), or None."""
+        layers = self.state.layers
+        for info, start in zip(layers, stage_starts(layers)):
+            if info.name == name:
+                return start.name if start is not None and start.kind == "conv" else None
+        return None
+
+    @reports_errors
+    def _render(self):
+        state = self.state
+        conv = self.stage_conv(state.layer)
+        if conv is None:
+            self.conv_layer = None
+            self._kernel = None
+            self._kernel_key = None
+            self._key = None
+            self.note.value = _note(f"<b>{html.escape(state.layer)}</b> is not part of a convolution "
+                                    "stage, so it has no filters to show: choose a conv layer.")
+            _show(self.body, False)
+            return
+        if (state.version, conv) != self._kernel_key:
+            kernel, _ = compute.conv_filters(state.model, conv)
+            self._configure(kernel)
+            self._kernel = kernel
+            self._kernel_key = (state.version, conv)
+            self.conv_layer = conv
+        _show(self.body, True)
+        self._render_filters()
+
+    def _configure(self, kernel):
+        """Offer the views this kernel allows and reset to its natural one (RGB for an RGB input)."""
+        inputs = kernel.shape[2]
+        options = self.MODES if inputs == 3 else self.MODES[1:]
+        self._syncing = True
+        try:
+            with self.hold_sync():
+                if self.mode.options != options:
+                    self.mode.options = options
+                self.mode.value = "rgb" if inputs == 3 else "mean"
+                self.input_channel.max = inputs - 1
+                self.input_channel.value = 0
+        finally:
+            self._syncing = False
+
+    @reports_errors
+    def _render_filters(self):
+        mode = self.mode.value
+        _show(self.input_channel, mode == "channel")
+        view = self.input_channel.value if mode == "channel" else mode
+        key = (self.state.version, self.conv_layer, view)
+        kernel = self._kernel
+        if key != self._key:
+            self._key = key
+            set_png(self.image, render.filter_grid_png(kernel, view, cols=self.cols, tile_size=self.tile_size))
+            self.renders += 1
+        kh, kw, inputs, count = kernel.shape
+        via = ("" if self.conv_layer == self.state.layer else
+               f" (the convolution that starts the stage of {html.escape(self.state.layer)})")
+        colours = ("colours are each filter's weights on red, green and blue, scaled to its own range"
+                   if mode == "rgb" else
+                   "blue is a negative weight, white zero, red positive (scaled per filter)")
+        what = {"rgb": "", "mean": ", mean over the input channels",
+                "channel": f", input channel {self.input_channel.value}"}[mode]
+        self.note.value = _note(
+            f"<b>{html.escape(self.conv_layer)}</b>{via}: {count} filters of {kh}×{kw}×{inputs}{what}; "
+            f"{colours}."
+        )
+
+
+class LayerStrip(StateWidget):
+    """The selected image and what each convolution stage makes of it, side by side (section 6).
+
+    After the input, each panel is the mean of all the channels of one conv stage, scaled to its
+    own range: spatial detail shrinks (32 → 16 → 8) while the channels grow (3 → 32 → 64).
+
+    >>> strip = LayerStrip(state)   # doctest: +SKIP
+    >>> strip.stages                # doctest: +SKIP
+    ['conv1_act', 'conv2_act', 'conv3_act', 'conv4_act']
+    """
+
+    def __init__(self, state, tile_size: int = 96, **kwargs):
+        super().__init__(state, **kwargs)
+        self.tile_size = int(tile_size)
+        self.stages: list = []
+        self.renders = 0
+        self._key = None
+        self.image = crisp_image()
+        self.captions = widgets.HTML()
+        self.note = widgets.HTML(_note(
+            "Each panel after the input is the mean of all the channels of one convolution stage."))
+        self.children = [widgets.HTML(CRISP_CSS), self.image, self.captions, self.note]
+        self._observe(self._on_inspection, ["inspection"])
+        self._render()
+
+    def _on_inspection(self, change):
+        self._render()
+
+    @reports_errors
+    def _render(self):
+        state = self.state
+        insp = state.inspection
+        key = (state.version, insp.index)
+        if key == self._key:
+            return
+        self._key = key
+        stages = compute.conv_stages(state.model)
+        panels = [insp.image] + [insp.outputs[s].mean(axis=-1) for s in stages]
+        data = render.strip_png(panels, tile_size=self.tile_size)
+        set_png(self.image, data)
+        self.renders += 1
+        self.stages = stages
+        names = ["Input"] + stages
+        shapes = [insp.image.shape] + [insp.outputs[s].shape for s in stages]
+        width, _ = png_size(data)
+        panel = (width - STRIP_GAP * (len(panels) - 1)) // len(panels)
+        cells = "".join(
+            f"<div style='width:{panel}px;text-align:center;font-size:12px'>"
+            f"{html.escape(n)} {shape_text(s)}</div>" for n, s in zip(names, shapes)
+        )
+        self.captions.value = f"<div style='display:flex;gap:{STRIP_GAP}px'>{cells}</div>"
+
+
+def _panel(p, tile_size: int) -> np.ndarray:
+    """One comparison panel as RGB uint8: an image as it is, a 2-D map normalised and coloured;
+    upscaled crisp to about ``tile_size`` pixels (as ``render.strip_png`` draws its panels)."""
+    p = np.asarray(p)
+    if p.ndim == 2:
+        p = render.apply_colormap(render.normalize_each(p[None].astype(np.float32))[0])
+    elif p.shape[2] == 1:
+        p = np.repeat(p, 3, axis=2)
+    return render.upscale(p.astype(np.uint8), render.tile_factor(p.shape[0], p.shape[1], tile_size))
+
+
+def comparison_png(rows, tile_size: int = 64) -> bytes:
+    """One PNG of several strips: ``rows`` is a list of equally long panel lists (see ``_panel``);
+    row r, column c is at ((tile + 4)·r, (tile + 4)·c)."""
+    tiles = [_panel(p, tile_size) for row in rows for p in row]
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    padded = np.full((len(tiles), h, w, 3), render.GAP_VALUE, np.uint8)
+    for i, t in enumerate(tiles):
+        padded[i, : t.shape[0], : t.shape[1]] = t
+    return render.png_bytes(render.tile(padded, len(rows[0]), gap=STRIP_GAP))
+
+
+class ComparisonGrid(StateWidget):
+    """Several images through the network, one row each: the input, then the channel mean of each
+    conv stage (section 9). Early stages look alike for every image; the last ones differ by class.
+
+    ``indices`` edits the compared images (comma-separated; a bad entry shows a message and keeps
+    the previous set) and "use current image" puts the selected image in place of the first one.
+
+    >>> grid = ComparisonGrid(state)      # doctest: +SKIP
+    >>> grid.indices.value = "3, 12, 99"  # doctest: +SKIP
+    >>> state.compare                     # doctest: +SKIP
+    (3, 12, 99)
+    """
+
+    LABEL_WIDTH = 190
+
+    def __init__(self, state, tile_size: int = 64, **kwargs):
+        super().__init__(state, **kwargs)
+        self.tile_size = int(tile_size)
+        self.renders = 0
+        self._key = None
+        self.indices = widgets.Text(description="images", continuous_update=False,
+                                    placeholder="e.g. 3, 12, 99",
+                                    layout=widgets.Layout(width="320px"))
+        self.use_current = widgets.Button(description="use current image", layout=widgets.Layout(width="auto"))
+        self.message = widgets.HTML()
+        self.headers = widgets.HTML()
+        self.labels = widgets.HTML(layout=widgets.Layout(width=f"{self.LABEL_WIDTH}px", flex="0 0 auto"))
+        self.image = crisp_image()
+        self.rows = widgets.VBox([
+            self.headers,
+            widgets.HBox([self.labels, self.image], layout=widgets.Layout(align_items="flex-start")),
+        ])
+        self.children = [
+            widgets.HTML(CRISP_CSS),
+            widgets.HBox([self.indices, self.use_current]),
+            self.message,
+            self.rows,
+        ]
+        self.indices.observe(self._on_indices, names="value")
+        self.use_current.on_click(self._on_use_current)
+        self._observe(self._on_compare, ["compare"])
+        self._observe(self._on_version, ["version"])
+        self._sync_text()
+        self._render()
+
+    def _sync_text(self):
+        text = ", ".join(str(i) for i in self.state.compare)
+        if self.indices.value != text:
+            self.indices.value = text
+
+    def _on_compare(self, change):
+        self._sync_text()
+        self._render()
+
+    def _on_version(self, change):
+        self._render()
+
+    def parse(self, text: str) -> tuple:
+        """Image indices from "3, 12, 99"; ValueError with a message for the student otherwise."""
+        n = len(self.state.images)
+        pieces = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
+        if not pieces:
+            raise ValueError("enter at least one image index, e.g. 3, 12, 99")
+        out = []
+        for p in pieces:
+            try:
+                i = int(p)
+            except ValueError:
+                raise ValueError(f"{p!r} is not an image index: enter whole numbers separated by "
+                                 "commas, e.g. 3, 12, 99") from None
+            if not 0 <= i < n:
+                raise ValueError(f"image index {i} is out of range 0..{n - 1}")
+            out.append(i)
+        if len(out) > MAX_COMPARE:
+            raise ValueError(f"compare at most {MAX_COMPARE} images at once ({len(out)} given)")
+        return tuple(out)
+
+    def _on_indices(self, change):
+        try:
+            chosen = self.parse(change["new"])
+        except ValueError as exc:
+            self.message.value = (f"<div class='cnnviz-caption-wrong'>⚠ {html.escape(str(exc))}; "
+                                  "the images shown are unchanged.</div>")
+            return
+        self.message.value = ""
+        if chosen != self.state.compare:
+            self._set_compare(chosen)
+
+    @reports_errors
+    def _set_compare(self, chosen):
+        self.state.compare = chosen
+
+    def _on_use_current(self, button):
+        index = self.state.index
+        compare = self.state.compare
+        if index in compare:
+            self.message.value = _note(f"Image #{index} is already compared.")
+            return
+        self.message.value = ""
+        self._set_compare((index,) + tuple(compare[1:]))
+
+    @reports_errors
+    def _render(self):
+        state = self.state
+        key = (state.version, state.compare)
+        if key == self._key:
+            return
+        self._key = key
+        if not state.compare:
+            self.message.value = _note("No images to compare: enter their indices above.")
+            _show(self.rows, False)
+            return
+        _show(self.rows, True)
+        stages = compute.conv_stages(state.model)
+        rows, labels = [], []
+        for i in state.compare:
+            insp = state.inspect(i)
+            rows.append([insp.image] + [insp.outputs[s].mean(axis=-1) for s in stages])
+            labels.append(insp)
+        data = comparison_png(rows, self.tile_size)
+        set_png(self.image, data)
+        self.renders += 1
+        width, height = png_size(data)
+        cell_w = (width - STRIP_GAP * len(stages)) // (len(stages) + 1)
+        cell_h = (height - STRIP_GAP * (len(rows) - 1)) // len(rows)
+        names = state.class_names
+        lines = []
+        for insp in labels:
+            pred = f"{html.escape(names[insp.predicted])} ({100 * insp.confidence:.0f} %)"
+            if insp.label is None:
+                text, style = f"#{insp.index}: → {pred}", "cnnviz-caption"
+            else:
+                text = f"#{insp.index}: {html.escape(names[insp.label])} → {pred}"
+                style = "cnnviz-caption-right" if insp.correct else "cnnviz-caption-wrong"
+            lines.append(f"<div class='{style}' style='height:{cell_h}px;margin-bottom:{STRIP_GAP}px;"
+                         f"display:flex;align-items:center;font-size:12px'>{text}</div>")
+        self.labels.value = "".join(lines)
+        heads = "".join(f"<div style='width:{cell_w}px;text-align:center;font-size:12px'>{html.escape(n)}</div>"
+                        for n in ["Input"] + stages)
+        self.headers.value = (f"<div style='display:flex;gap:{STRIP_GAP}px;margin-left:{self.LABEL_WIDTH}px'>"
+                              f"{heads}</div><div class='cnnviz-note'>true class → predicted class</div>")

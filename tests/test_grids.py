@@ -1,0 +1,438 @@
+"""Tests for cnnviz_widgets.grids: FeatureGrid, FilterGrid, LayerStrip and ComparisonGrid.
+
+Integration tests use the shipped model on the first 1,000 real CIFAR-10 test images (one state for
+the module). Expected PNG sizes are computed from the layout rules (tiles of the upscaled map size
+plus 1-pixel gaps for montages, 2 for filters, 4 for strips); expected pixels come from the render
+functions applied to layer outputs computed independently with ``compute.layer_outputs`` and to
+kernels read from the Keras layers.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz_widgets import compute, render
+from cnnviz_widgets.base import png_size
+from cnnviz_widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
+from cnnviz_widgets.state import ModelState
+
+N_IMAGES = 1000
+STAGES = ["conv1_act", "conv2_act", "conv3_act", "conv4_act"]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def shared(cifar_model, cifar_test):
+    """One ModelState of the shipped model on the first 1,000 real test images, for the module."""
+    images, labels, names = cifar_test
+    return ModelState(cifar_model, images[:N_IMAGES], labels[:N_IMAGES], names)
+
+
+@pytest.fixture
+def st(shared):
+    """The shared state with its selections reset before each test."""
+    shared.index = 0
+    shared.layer = shared.default_layer()
+    shared.class_index = None
+    shared.compare = shared.default_compare()
+    shared.status = ""
+    return shared
+
+
+@pytest.fixture
+def fresh(cifar_model, cifar_test):
+    """A state of its own (30 images) for tests that change the model or the preprocessing."""
+    images, labels, names = cifar_test
+    return ModelState(cifar_model, images[:30], labels[:30], names)
+
+
+@pytest.fixture
+def opened():
+    """Collects widgets and closes them after the test, so no test leaves observers behind."""
+    made = []
+    yield made.append
+    for w in made:
+        w.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """A tiny named CNN: one 3×3 conv (valid padding, 4 filters), a pool, a softmax Dense."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(4, 3, name="c1"),
+        keras.layers.MaxPooling2D(name="pool"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(10, activation="softmax", name="out"),
+    ])
+
+
+def outputs_of(model, image) -> dict:
+    """Every layer's output for one uint8 image, computed without the state."""
+    return compute.layer_outputs(model, image.astype(np.float32) / 255.0)
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def text_of(html_value: str) -> str:
+    """The visible text of an HTML value, tags dropped and spaces collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html_value).replace("&#x27;", "'").split())
+
+
+def grid_size(n: int, cols: int, tile: int, gap: int) -> tuple:
+    """(width, height) of n tiles laid out ``cols`` per row with ``gap`` pixels between them."""
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    return cols * (tile + gap) - gap, rows * (tile + gap) - gap
+
+
+def count_values(image) -> list:
+    """A list that grows by one for each new value sent to an ipywidgets.Image."""
+    sent = []
+    image.observe(lambda change: sent.append(change["new"]), names="value")
+    return sent
+
+
+def observers_of(state, widget) -> list:
+    found = []
+    for by_type in state._trait_notifiers.values():
+        for handlers in by_type.values():
+            found += [h for h in handlers if getattr(h, "__self__", None) is widget]
+    return found
+
+
+# =========================================================================== FeatureGrid
+
+class TestFeatureGrid:
+    def test_conv1_act_montage_size_and_pixels(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.layer = "conv1_act"
+        # 32 maps of 32×32 (tile 32, no upscale), 8 per row, 1-pixel gaps: 4 rows.
+        assert png_size(grid.image.value) == (8 * 33 - 1, 4 * 33 - 1) == (263, 131)
+        maps = outputs_of(st.model, st.images[0])["conv1_act"]
+        assert maps.shape == (32, 32, 32)
+        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32)))
+        assert (grid.n_features.value, grid.n_features.max, grid.cols.value) == (32, 32, 8)
+        assert grid.channel.max == 31
+
+    def test_sizes_of_deeper_layers(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.layer = "conv2_act"  # 16×16 maps upscaled ×2 to 32
+        assert png_size(grid.image.value) == grid_size(32, 8, 32, 1)
+        st.layer = "conv3_act"  # 64 maps: 8 rows
+        assert png_size(grid.image.value) == grid_size(64, 8, 32, 1) == (263, 263)
+        assert grid.n_features.max == 64 and grid.n_features.value == 64
+
+    def test_note_has_name_shape_and_stats(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.index = 9
+        st.layer = "conv2_act"
+        a = outputs_of(st.model, st.images[9])["conv2_act"]
+        note = text_of(grid.note.value)
+        assert "conv2_act" in note and "16×16×32" in note
+        assert f"mean {a.mean():.3f}" in note
+        assert f"max {a.max():.3f}" in note
+        assert f"sparsity {100 * np.mean(a <= 0.01):.1f} %" in note
+
+    def test_one_render_per_index_or_layer_change(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        sent = count_values(grid.image)
+        before = grid.renders
+        st.index = 5
+        assert len(sent) == 1 and grid.renders == before + 1
+        maps = outputs_of(st.model, st.images[5])["conv4_act"]
+        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32)))
+        st.layer = "conv1_act"
+        assert len(sent) == 2 and grid.renders == before + 2
+        st.layer = "conv1_act"
+        st.class_index = 3
+        st.compare = (1, 2)
+        assert len(sent) == 2 and grid.renders == before + 2
+
+    def test_big_channel_is_map_png_of_that_channel(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.layer = "conv1_act"
+        st.index = 4
+        grid.channel.value = 13
+        maps = outputs_of(st.model, st.images[4])["conv1_act"]
+        assert grid.channel_image.value == render.map_png(maps[..., 13], size=192)
+        assert png_size(grid.channel_image.value) == (192, 192)
+        st.layer = "conv4_act"  # 8×8 maps upscaled ×24
+        assert png_size(grid.channel_image.value) == (192, 192)
+        assert grid.channel.max == 63
+
+    def test_n_features_and_cols_change_the_size(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.layer = "conv1_act"
+        grid.n_features.value = 10
+        assert png_size(grid.image.value) == grid_size(10, 8, 32, 1) == (263, 65)
+        grid.cols.value = 4
+        assert png_size(grid.image.value) == grid_size(10, 4, 32, 1) == (131, 98)
+        maps = outputs_of(st.model, st.images[0])["conv1_act"]
+        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps[..., :10], 4, 32)))
+        # A chosen count survives a layer change; "all" follows the new layer's channel count.
+        st.layer = "conv3_act"
+        assert grid.n_features.value == 10 and grid.n_features.max == 64
+        grid.n_features.value = 64
+        st.layer = "conv2_act"
+        assert grid.n_features.value == 32
+
+    @pytest.mark.parametrize("layer", ["dense1_act", "flatten", "predictions"])
+    def test_non_spatial_layer_shows_a_note(self, st, opened, layer):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.layer = layer
+        assert grid.body.layout.display == "none"
+        if layer == "dense1_act":
+            assert text_of(grid.note.value) == "dense1_act has no spatial maps: see the dense bars."
+        assert f"{layer} has no spatial maps" in text_of(grid.note.value)
+        st.index = 3
+        st.layer = "conv1_act"
+        assert grid.body.layout.display is None
+        assert png_size(grid.image.value) == (263, 131)
+        assert st.status == ""
+
+
+# =========================================================================== FilterGrid
+
+class TestFilterGrid:
+    def test_conv1_in_rgb(self, st, opened):
+        grid = FilterGrid(st)
+        opened(grid)
+        st.layer = "conv1_act"
+        assert grid.conv_layer == "conv1"
+        assert grid.mode.value == "rgb"
+        kernel = np.asarray(st.model.get_layer("conv1").kernel)
+        assert kernel.shape == (3, 3, 3, 32)
+        assert grid.image.value == render.filter_grid_png(kernel, "rgb", cols=8, tile_size=32)
+        # 3×3 filters upscaled ×11 = 33 px, 2-pixel gaps, 32 filters in 4 rows.
+        assert png_size(grid.image.value) == grid_size(32, 8, 33, 2) == (278, 138)
+        note = text_of(grid.note.value)
+        assert note.startswith("conv1 (the convolution that starts the stage of conv1_act): 32 filters of 3×3×3")
+        assert "red, green and blue" in note
+
+    def test_conv3_mean_and_input_channel(self, st, opened):
+        grid = FilterGrid(st)
+        opened(grid)
+        st.layer = "conv3"
+        assert grid.conv_layer == "conv3"
+        assert grid.mode.value == "mean"
+        assert "rgb" not in [v for _, v in grid.mode.options]
+        kernel = np.asarray(st.model.get_layer("conv3").kernel)
+        assert kernel.shape == (3, 3, 32, 64)
+        assert grid.image.value == render.filter_grid_png(kernel, "mean", cols=8, tile_size=32)
+        assert png_size(grid.image.value) == grid_size(64, 8, 33, 2) == (278, 278)
+        assert grid.input_channel.layout.display == "none"
+        grid.mode.value = "channel"
+        grid.input_channel.value = 5
+        assert grid.input_channel.max == 31
+        assert grid.input_channel.layout.display is None
+        assert grid.image.value == render.filter_grid_png(kernel, 5, cols=8, tile_size=32)
+        assert "input channel 5" in text_of(grid.note.value)
+        # Back to an RGB layer: its natural view again.
+        st.layer = "conv1"
+        assert grid.mode.value == "rgb"
+
+    def test_no_render_on_index_change_nor_within_a_stage(self, st, opened):
+        grid = FilterGrid(st)
+        opened(grid)
+        st.layer = "conv2"
+        sent = count_values(grid.image)
+        before = grid.renders
+        for i in (1, 2, 3):
+            st.index = i
+        st.layer = "conv2_bn"
+        st.layer = "conv2_act"
+        assert grid.conv_layer == "conv2"
+        assert sent == [] and grid.renders == before
+        assert "starts the stage of conv2_act" in text_of(grid.note.value)
+        st.layer = "conv4_act"
+        assert len(sent) == 1 and grid.renders == before + 1
+
+    @pytest.mark.parametrize("layer", ["flatten", "dense1_act"])
+    def test_layer_outside_a_conv_stage_shows_a_note(self, st, opened, layer):
+        grid = FilterGrid(st)
+        opened(grid)
+        st.layer = layer
+        assert grid.conv_layer is None
+        assert grid.body.layout.display == "none"
+        assert f"{layer} is not part of a convolution stage" in text_of(grid.note.value)
+        assert st.status == ""
+        st.layer = "conv2_act"
+        assert grid.conv_layer == "conv2" and grid.body.layout.display is None
+
+
+# =========================================================================== LayerStrip
+
+class TestLayerStrip:
+    def test_stages_pixels_and_captions(self, st, opened):
+        strip = LayerStrip(st)
+        opened(strip)
+        st.index = 21
+        assert strip.stages == compute.conv_stages(st.model) == STAGES
+        out = outputs_of(st.model, st.images[21])
+        panels = [st.images[21]] + [out[s].mean(axis=-1) for s in STAGES]
+        assert np.array_equal(decode(strip.image.value), decode(render.strip_png(panels, tile_size=96)))
+        # Five panels of 96 px (32 ×3, 16 ×6, 8 ×12) with 4-pixel gaps.
+        assert png_size(strip.image.value) == (5 * 96 + 4 * 4, 96)
+        captions = text_of(strip.captions.value)
+        for caption in ["Input 32×32×3", "conv1_act 32×32×32", "conv2_act 16×16×32",
+                        "conv3_act 16×16×64", "conv4_act 8×8×64"]:
+            assert caption in captions
+        assert captions.index("Input") < captions.index("conv1_act") < captions.index("conv4_act")
+
+    def test_renders_once_per_image_not_per_layer(self, st, opened):
+        strip = LayerStrip(st)
+        opened(strip)
+        sent = count_values(strip.image)
+        st.layer = "conv1_act"
+        assert sent == []
+        st.index = 2
+        assert len(sent) == 1
+        st.index = 3
+        assert len(sent) == 2
+
+
+# =========================================================================== ComparisonGrid
+
+class TestComparisonGrid:
+    def test_one_row_per_compared_image(self, st, opened):
+        grid = ComparisonGrid(st)
+        opened(grid)
+        compare = st.compare
+        assert len(compare) == 5
+        rows = len(compare)
+        # 1 + 4 columns of 64 px, 4-pixel gaps.
+        assert png_size(grid.image.value) == (5 * 64 + 4 * 4, rows * 64 + (rows - 1) * 4)
+        pixels = decode(grid.image.value)
+        for r, i in enumerate(compare):
+            top = r * 68
+            assert np.array_equal(pixels[top: top + 64: 2, 0:64:2], st.images[i])
+            conv4 = outputs_of(st.model, st.images[i])["conv4_act"].mean(axis=-1)
+            expected = render.apply_colormap(render.normalize_each(conv4[None])[0])
+            assert np.array_equal(pixels[top: top + 64: 8, 4 * 68: 4 * 68 + 64: 8], expected)
+        labels = re.findall(r"#(\d+): ([a-z]+) → ([a-z]+) \((\d+) %\)", text_of(grid.labels.value))
+        assert [int(i) for i, *_ in labels] == list(compare)
+        names = st.class_names
+        for (i, true, pred, pct) in labels:
+            probs, p = compute.predict(st.model, st.images[int(i)].astype(np.float32) / 255.0)
+            assert (true, pred, int(pct)) == (names[st.labels[int(i)]], names[p], round(100 * probs[p]))
+        assert grid.indices.value == ", ".join(str(i) for i in compare)
+
+    def test_edit_indices(self, st, opened):
+        grid = ComparisonGrid(st)
+        opened(grid)
+        grid.indices.value = "3, 12,99"
+        assert st.compare == (3, 12, 99)
+        assert grid.indices.value == "3, 12, 99"
+        assert png_size(grid.image.value) == (336, 3 * 64 + 2 * 4)
+        assert grid.message.value == ""
+
+    @pytest.mark.parametrize("bad, words", [
+        ("3, x", "'x' is not an image index"),
+        ("5, 20000", "out of range 0..999"),
+        (" , ", "at least one image"),
+        (",".join(["1"] * 11), "at most 10"),
+    ])
+    def test_bad_indices_keep_the_set(self, st, opened, bad, words):
+        grid = ComparisonGrid(st)
+        opened(grid)
+        before, png, renders = st.compare, grid.image.value, grid.renders
+        grid.indices.value = bad
+        assert words in text_of(grid.message.value)
+        assert st.compare == before
+        assert grid.image.value == png and grid.renders == renders
+        assert st.status == ""
+        grid.indices.value = "7"
+        assert st.compare == (7,) and grid.message.value == ""
+
+    def test_use_current_image_replaces_the_first(self, st, opened):
+        grid = ComparisonGrid(st)
+        opened(grid)
+        before = st.compare
+        st.index = 42
+        grid.use_current.click()
+        assert st.compare == (42,) + before[1:]
+        assert grid.indices.value.startswith("42, ")
+        assert "#42:" in text_of(grid.labels.value)
+        grid.use_current.click()
+        assert st.compare == (42,) + before[1:]
+        assert "already" in text_of(grid.message.value)
+
+    def test_empty_set_hides_the_grid(self, st, opened):
+        grid = ComparisonGrid(st)
+        opened(grid)
+        st.compare = ()
+        assert grid.rows.layout.display == "none"
+        assert "No images to compare" in text_of(grid.message.value)
+        st.compare = (4, 5)
+        assert grid.rows.layout.display is None
+        assert png_size(grid.image.value) == (336, 2 * 64 + 4)
+        assert grid.message.value == ""
+
+    def test_renders_on_compare_and_version_not_index(self, fresh, opened):
+        grid = ComparisonGrid(fresh)
+        opened(grid)
+        sent = count_values(grid.image)
+        fresh.index = 4
+        fresh.layer = "conv1_act"
+        assert sent == []
+        fresh.compare = (1, 2)
+        assert len(sent) == 1
+        # A preprocessing change is a new version (and resets the set): one render, not two.
+        fresh.set_preprocess("[-1, 1]")
+        assert len(sent) == 2
+        assert fresh.compare == fresh.default_compare()
+        assert fresh.status == ""
+
+
+# =========================================================================== all grids
+
+def test_grids_follow_a_model_change(fresh, tiny_model, opened):
+    grids = [FeatureGrid(fresh), FilterGrid(fresh), LayerStrip(fresh), ComparisonGrid(fresh)]
+    for g in grids:
+        opened(g)
+    feature, filters, strip, comparison = grids
+    sent = [count_values(g.image) for g in grids]
+    fresh.set_model(tiny_model)
+    assert fresh.status == ""
+    # The state announces the new layer, version, comparison set and inspection: one render each.
+    assert [len(s) for s in sent] == [1, 1, 1, 1]
+    assert fresh.layer == "c1"
+    # c1: 4 maps of 30×30 (tile factor round(32/30) = 1), all on one row.
+    assert png_size(feature.image.value) == grid_size(4, 8, 30, 1) == (123, 30)
+    c1 = outputs_of(tiny_model, fresh.images[fresh.index])["c1"]
+    assert np.array_equal(decode(feature.image.value), decode(render.montage_png(c1, 8, 32)))
+    assert filters.conv_layer == "c1" and filters.mode.value == "rgb"
+    assert png_size(filters.image.value) == grid_size(4, 8, 33, 2)
+    assert strip.stages == ["c1"]
+    assert "c1 30×30×4" in text_of(strip.captions.value)
+    assert png_size(comparison.image.value)[0] == 2 * 64 + 4
+
+
+@pytest.mark.parametrize("cls", [FeatureGrid, FilterGrid, LayerStrip, ComparisonGrid])
+def test_close_leaves_no_observer_on_the_state(st, cls):
+    widget = cls(st)
+    assert observers_of(st, widget)
+    widget.close()
+    assert observers_of(st, widget) == []
+    st.index = 5
+    st.layer = "conv2_act"
+    st.compare = (1, 2, 3)
+    assert st.status == ""
