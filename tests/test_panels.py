@@ -1,0 +1,218 @@
+"""Tests for cnnviz_widgets.panels: StatsTable and HeatmapOverlay on the trained model and real
+CIFAR-10 images.
+
+Expected numbers come from separately built single-output Keras models and NumPy; Grad-CAM is
+compared with ``compute.grad_cam`` (itself checked against a hand-written GradientTape in
+test_compute.py) and its cost is counted with spies.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz_widgets import compute, render
+from cnnviz_widgets.panels import HIGHLIGHT, HeatmapOverlay, StatsTable
+
+DEFAULT_ROWS = ["conv1_act", "conv2_act", "conv3_act", "conv4_act", "dense1_act"]
+
+
+def _x(state, index: int) -> np.ndarray:
+    return state.images[index].astype(np.float32) / 255.0
+
+
+def _decode(data: bytes) -> np.ndarray:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def probe(cifar_model):
+    """Every layer of the trained model as one separately built multi-output model."""
+    names = [layer.name for layer in cifar_model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    model = keras.Model(cifar_model.input, [cifar_model.get_layer(n).output for n in names])
+
+    def outputs(x):
+        return {n: v.numpy()[0] for n, v in zip(names, model(x[None], training=False))}
+
+    return outputs
+
+
+@pytest.fixture
+def cams(monkeypatch):
+    """A list that grows by one for every Grad-CAM computed (``compute.grad_cam`` calls)."""
+    calls = []
+    original = compute.grad_cam
+
+    def spy(*args, **kwargs):
+        calls.append(args[2:])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(compute, "grad_cam", spy)
+    return calls
+
+
+# =========================================================================== StatsTable
+
+def _table_rows(html: str) -> list:
+    """(row attributes, [cell texts]) of each body row of the table's HTML."""
+    rows = re.findall(r"<tr([^>]*)>(.*?)</tr>", html)
+    return [(attrs, re.findall(r"<td[^>]*>(.*?)</td>", body)) for attrs, body in rows[1:]]
+
+
+def test_stats_rows_equal_numpy_on_the_layer_outputs(state, probe):
+    table = StatsTable(state)
+    try:
+        state.index = 31
+        expected = probe(_x(state, 31))
+        rows = table.rows()
+        assert [name for name, _ in rows] == DEFAULT_ROWS
+        for name, stats in rows:
+            a = expected[name]
+            assert stats["shape"] == a.shape
+            assert stats["mean"] == pytest.approx(float(a.mean()), rel=1e-4, abs=1e-5)
+            assert stats["std"] == pytest.approx(float(a.std()), rel=1e-4, abs=1e-5)
+            assert stats["min"] == pytest.approx(float(a.min()), abs=1e-5)
+            assert stats["max"] == pytest.approx(float(a.max()), abs=1e-5)
+            assert stats["sparsity"] == pytest.approx(float(np.mean(a <= 0.01)), abs=2 / a.size)
+        # The HTML shows the same numbers, rounded, in the column order of the guide.
+        shown = _table_rows(table.table.value)
+        assert [cells[0] for _, cells in shown] == DEFAULT_ROWS
+        for (_, cells), (name, stats) in zip(shown, rows):
+            assert cells[1] == "×".join(str(d) for d in expected[name].shape)
+            assert [float(c) for c in cells[2:6]] == pytest.approx(
+                [stats["mean"], stats["std"], stats["min"], stats["max"]], abs=6e-4)
+            assert float(cells[6]) == pytest.approx(100 * stats["sparsity"], abs=0.06)
+        assert "≤ 0.01" in table.note.value
+    finally:
+        table.close()
+
+
+def test_stats_all_layers_and_highlight(state):
+    table = StatsTable(state)
+    try:
+        highlighted = [cells[0] for attrs, cells in _table_rows(table.table.value) if HIGHLIGHT in attrs]
+        assert highlighted == ["conv4_act"]
+        table.all_layers.value = True
+        assert [name for name, _ in table.rows()] == [i.name for i in state.layers]
+        assert len(_table_rows(table.table.value)) == 18
+        state.layer = "conv2_bn"
+        highlighted = [cells[0] for attrs, cells in _table_rows(table.table.value) if HIGHLIGHT in attrs]
+        assert highlighted == ["conv2_bn"]
+        table.all_layers.value = False
+        assert [cells[0] for _, cells in _table_rows(table.table.value)] == DEFAULT_ROWS
+        assert state.status == ""
+    finally:
+        table.close()
+
+
+# =========================================================================== HeatmapOverlay
+
+def test_heat_is_grad_cam_of_the_selected_layer(state, cifar_model):
+    overlay = HeatmapOverlay(state)
+    try:
+        state.index = 40
+        x = _x(state, 40)
+        predicted = int(np.argmax(cifar_model(x[None], training=False).numpy()[0]))
+        assert overlay.mode.value == "grad-cam"
+        np.testing.assert_allclose(overlay.heat, compute.grad_cam(cifar_model, x, predicted, "conv4_act"), atol=1e-6)
+        np.testing.assert_array_equal(overlay.heat, state.grad_cam("conv4_act", predicted))
+        state.layer = "conv3_act"
+        np.testing.assert_allclose(overlay.heat, compute.grad_cam(cifar_model, x, predicted, "conv3_act"), atol=1e-6)
+        assert "conv3_act" in overlay.note.value
+    finally:
+        overlay.close()
+
+
+def test_target_dropdown_writes_the_class_selection(state, cifar_model):
+    overlay = HeatmapOverlay(state)
+    try:
+        x = _x(state, 0)
+        overlay.target.value = 5
+        assert state.class_index == 5
+        np.testing.assert_allclose(overlay.heat, compute.grad_cam(cifar_model, x, 5, "conv4_act"), atol=1e-6)
+        assert state.class_names[5] in overlay.note.value
+        # "predicted class" is no class index at all.
+        overlay.target.value = overlay.target.options[0][1]
+        assert state.class_index is None
+        # A selection made elsewhere shows in the dropdown.
+        state.class_index = 2
+        assert overlay.target.value == 2 and overlay.target.label == state.class_names[2]
+        np.testing.assert_allclose(overlay.heat, compute.grad_cam(cifar_model, x, 2, "conv4_act"), atol=1e-6)
+        assert [label for label, _ in overlay.target.options] == ["predicted class", *state.class_names]
+    finally:
+        overlay.close()
+
+
+def test_heat_in_activation_mode_is_the_channel_mean(state, probe):
+    overlay = HeatmapOverlay(state, mode="activation")
+    try:
+        state.index = 8
+        state.layer = "conv2_act"
+        a = probe(_x(state, 8))["conv2_act"]
+        m = a.mean(axis=-1)
+        expected = (m - m.min()) / (m.max() - m.min())
+        assert overlay.heat.shape == (16, 16)
+        np.testing.assert_allclose(overlay.heat, expected, atol=1e-5)
+        np.testing.assert_array_equal(overlay.heat, compute.activation_map(state.inspection.outputs["conv2_act"]))
+        assert overlay.target.disabled
+    finally:
+        overlay.close()
+
+
+@pytest.mark.parametrize("mode", ["grad-cam", "activation"])
+def test_a_layer_without_maps_falls_back_to_the_last_spatial_layer(state, mode):
+    overlay = HeatmapOverlay(state, mode=mode)
+    try:
+        before = overlay.heat
+        state.layer = "dense1_act"
+        np.testing.assert_array_equal(overlay.heat, before)
+        assert "dense1_act has no spatial output" in overlay.note.value
+        assert "conv4_act" in overlay.note.value
+        assert state.status == ""
+    finally:
+        overlay.close()
+
+
+def test_alpha_change_only_reblends(state, cams):
+    overlay = HeatmapOverlay(state)
+    try:
+        cams.clear()
+        state.index = 77
+        assert len(cams) == 1
+        heat, image_png = overlay.heat, overlay.image.value
+        overlay.alpha.value = 0.0
+        overlay.alpha.value = 1.0
+        assert len(cams) == 1
+        assert overlay.heat is heat and overlay.image.value != image_png
+        # Going back to the image's mode and class is a cache hit in the state too.
+        overlay.mode.value = "activation"
+        overlay.mode.value = "grad-cam"
+        assert len(cams) == 1
+    finally:
+        overlay.close()
+
+
+def test_pngs_decode_to_the_expected_pictures(state):
+    overlay = HeatmapOverlay(state, alpha=0.0, size=192)
+    try:
+        state.index = 12
+        image = state.images[12]
+        big = np.repeat(np.repeat(image, 6, axis=0), 6, axis=1)
+        for picture in (overlay.original, overlay.heatmap, overlay.image):
+            assert _decode(picture.value).shape == (192, 192, 3)
+            assert picture.layout.width == "192px"
+        # Opacity 0 shows the image itself; opacity 1 the bare heatmap.
+        np.testing.assert_array_equal(_decode(overlay.image.value), big)
+        np.testing.assert_array_equal(_decode(overlay.original.value), big)
+        overlay.alpha.value = 1.0
+        np.testing.assert_array_equal(_decode(overlay.image.value), _decode(overlay.heatmap.value))
+        overlay.alpha.value = 0.5
+        np.testing.assert_array_equal(_decode(overlay.image.value), render.overlay(image, overlay.heat, 0.5, 192))
+    finally:
+        overlay.close()
