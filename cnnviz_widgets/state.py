@@ -245,7 +245,9 @@ class ModelState(traitlets.HasTraits):
             if self.class_index is not None and self.class_index >= len(class_names):
                 self.class_index = None
             self.compare = self.default_compare()
-        self._update_inspection()
+            # Set inside the hold, so that every observer of any changed trait already reads the
+            # new model's inspection (notifications are delivered when the hold ends).
+            self._update_inspection()
 
     # ----- selections -------------------------------------------------------------------------
     @traitlets.validate("index")
