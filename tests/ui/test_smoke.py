@@ -37,8 +37,10 @@ def test_dashboard_renders_widgets_without_code(dashboard_page, save_screenshot)
     page.keyboard.press("ArrowRight")
     expect(readout).to_have_text(str(start + 1))
 
-    # Voilà strips the sources: no input area and no line of the notebook's code on the page.
-    assert page.locator(".jp-InputArea").count() == 0
+    # Voilà strips the sources: no code cell keeps an input area (a markdown cell's text does live in
+    # one), no editor is shown, and no line of the notebook's code is on the page.
+    assert page.locator(".jp-CodeCell .jp-InputArea").count() == 0
+    assert page.locator(".jp-InputArea-editor").count() == 0
     text = page.inner_text("body")
     lines = _code_lines()
     assert lines, "dashboard.ipynb has no code to look for"
