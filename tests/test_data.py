@@ -152,7 +152,7 @@ def test_empty_environment_folder_is_an_error_not_a_download(tmp_path, monkeypat
     assert str(tmp_path) in str(info.value)
 
 
-def test_unknown_split_lists_the_choices(cifar_dir):
+def test_unknown_split_lists_the_choices():
     with pytest.raises(ValueError, match="'test' or 'train'"):
         load_cifar10("validation")
 
