@@ -1,0 +1,222 @@
+"""The dashboard: every panel of the guide in its order, composed from the widget classes.
+
+The dashboard owns nothing but layout and the short texts for the student; each panel is a
+widget that works on its own in a notebook.
+"""
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from .base import CRISP_CSS, StateWidget, section
+
+#: Layout rules of the whole page: a sticky side bar with the image picker and the layer
+#: selector, and a main column that never scrolls sideways on a 1366-pixel-wide screen.
+DASHBOARD_CSS = """
+<style>
+.cnnviz-dashboard {max-width: 1340px; box-sizing: border-box;}
+.cnnviz-sidebar {position: sticky; top: 0; align-self: flex-start; max-height: 100vh;
+  overflow-y: auto; overflow-x: hidden;}
+.cnnviz-main {overflow-x: hidden;}
+.cnnviz-main .widget-image, .cnnviz-sidebar .widget-image {max-width: 100%;}
+.cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
+.cnnviz-status {min-height: 1.5em;}
+.cnnviz-status-error {color: #b71c1c; font-weight: 600;}
+</style>
+"""
+
+#: (section title, two or three sentences for the student), in the guide's order.
+TEXTS = {
+    "picker": ("Pick an image",
+               "This is the picture the network will look at. The caption compares the true class with "
+               "what the network guessed and how sure it is; red means the guess is wrong."),
+    "layer": ("Choose a layer",
+              "Every panel below shows the layer you pick here. Early layers keep a lot of spatial "
+              "detail; later layers are smaller but mean more."),
+    "features": ("4 · Feature maps: what each layer sees",
+                 "Each small square is the output of one filter for this image. Bright means the filter "
+                 "found its pattern there, dark means it did not. Deeper layers are smaller and more "
+                 "abstract."),
+    "filters": ("5 · Learned filters: what each layer looks for",
+                "These are the weights themselves. The first layer's 3×3×3 filters can be drawn in colour "
+                "and often look like edges or colour blobs; deeper filters mix many channels, so you see "
+                "one channel or their mean (red positive, blue negative)."),
+    "strip": ("6 · Layer by layer",
+              "The image shrinks from 32×32 to 8×8 while the number of channels grows. Each picture "
+              "is the average of a stage's maps: detail fades and meaning builds up."),
+    "dense": ("7 · The dense layer",
+              "After flattening, 128 neurons summarise the whole image. Tall bars carry the evidence the "
+              "classifier uses; many neurons stay near zero for any one image."),
+    "softmax": ("8 · The decision",
+                "Softmax turns the last scores into probabilities that add up to 100 %. One tall bar is a "
+                "confident guess, several medium bars an uncertain one."),
+    "compare": ("9 · Comparing images",
+                "Several images side by side, stage by stage. Early stages look alike for every picture; "
+                "the last stage differs most between classes — that is where the network tells them apart."),
+    "stats": ("10 · Statistics per layer",
+              "Numbers behind the pictures: the spread of each layer's values and how many of them are "
+              "switched off (sparsity). Deeper layers tend to be sparser."),
+    "heatmap": ("11 · Where the network looks",
+                "Colours over the image show where a layer responds (activation) or which regions raised the "
+                "score of a class (Grad-CAM). Red and yellow mean important, blue means ignored."),
+}
+
+#: The exercises and advanced topics, each built only when the student opens it.
+TOOLS = [
+    ("Exercise 1 · Find misclassifications", "MisclassificationExplorer",
+     "The confusion matrix of the whole image set. Click a cell to list the images the network mixed "
+     "up, then open one to see why."),
+    ("Exercise 5 · Confident or unsure?", "ConfidenceAnalysis",
+     "A confident right answer, an unsure right answer and a confident wrong answer side by side."),
+    ("Advanced · What a filter wants to see", "FilterOptimizer",
+     "Start from noise and change the image step by step until one channel fires as strongly as it can "
+     "(gradient ascent)."),
+    ("Advanced · Convolution arithmetic", "ConvArithmetic",
+     "Pick one pixel of a feature map and follow the multiplications and additions that produce it."),
+    ("Advanced · Top images per channel", "TopImages",
+     "The nine images of the set that make one channel fire the most."),
+    ("Advanced · Train the network", "TrainPanel",
+     "Train the guide's network here and watch loss and accuracy; the new model replaces the current one."),
+    ("Your own model", "ModelUpload",
+     "Upload a .keras image classifier. Nothing in the file is executed; models the dashboard cannot show "
+     "are refused with the reason."),
+    ("Your own images", "ImageUpload",
+     "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input."),
+]
+
+
+def _widget_class(name: str):
+    from . import byo, charts, controls, grids, panels, tools
+
+    for module in (charts, controls, grids, panels, tools, byo):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise ImportError(f"no widget named {name}")
+
+
+class StatusLine(StateWidget):
+    """The one line where errors and progress appear (never a traceback)."""
+
+    def __init__(self, state, **kwargs):
+        super().__init__(state, **kwargs)
+        self.html = widgets.HTML()
+        self.children = [self.html]
+        self.add_class("cnnviz-status")
+        self._observe(self._on_status, ["status"])
+        self._render()
+
+    def _on_status(self, change):
+        self._render()
+
+    def _render(self):
+        import html
+
+        text = self.state.status
+        error = text.startswith("⚠")
+        css = "cnnviz-status-error" if error else ""
+        self.html.value = f"<span class='{css}'>{html.escape(text)}</span>" if text else ""
+
+
+class Dashboard(widgets.VBox):
+    """Every panel of the guide in its order, with a sticky side bar and a status line.
+
+    >>> Dashboard(ModelState.from_default())   # doctest: +SKIP
+    """
+
+    def __init__(self, state, **kwargs):
+        super().__init__(**kwargs)
+        self.state = state
+        self.add_class("cnnviz-dashboard")
+        cls = _widget_class
+        self.panels = {
+            "picker": cls("ImagePicker")(state),
+            "layer": cls("LayerSelector")(state),
+            "features": cls("FeatureGrid")(state),
+            "filters": cls("FilterGrid")(state),
+            "strip": cls("LayerStrip")(state),
+            "dense": cls("DenseBars")(state),
+            "softmax": cls("SoftmaxChart")(state),
+            "compare": cls("ComparisonGrid")(state),
+            "stats": cls("StatsTable")(state),
+            "heatmap": cls("HeatmapOverlay")(state),
+        }
+        self.status = StatusLine(state)
+        sections = {key: self._section(key) for key in self.panels}
+        sidebar = widgets.VBox([sections["picker"], sections["layer"]],
+                               layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
+        sidebar.add_class("cnnviz-sidebar")
+        self.tools = widgets.Accordion(children=[widgets.VBox() for _ in TOOLS],
+                                       titles=tuple(t for t, _, _ in TOOLS),
+                                       layout=widgets.Layout(width="100%"))
+        self.tools.observe(self._on_tool_opened, names="selected_index")
+        self.tool_panels: dict = {}
+        main = widgets.VBox(
+            [sections["features"], sections["filters"], sections["strip"],
+             widgets.HBox([sections["dense"], sections["softmax"]],
+                          layout=widgets.Layout(width="100%", flex_flow="row wrap")),
+             sections["compare"], sections["stats"], sections["heatmap"],
+             widgets.HTML("<h3>Exercises, advanced topics and your own data</h3>"
+                          "<div class='cnnviz-note'>Open a panel to start it.</div>"),
+             self.tools],
+            layout=widgets.Layout(flex="1 1 auto", min_width="0", width="100%"),
+        )
+        main.add_class("cnnviz-main")
+        title = widgets.HTML("<h2 style='margin:4px 0'>cnnviz · see inside a convolutional network</h2>")
+        self.children = [widgets.HTML(DASHBOARD_CSS + CRISP_CSS), title, self.status,
+                         widgets.HBox([sidebar, main], layout=widgets.Layout(width="100%"))]
+
+    def _section(self, key):
+        title, note = TEXTS[key]
+        box = section(title, note, self.panels[key], layout=widgets.Layout(min_width="0"))
+        box.add_class("cnnviz-section")
+        box.add_class(f"cnnviz-section-{key}")
+        return box
+
+    def _on_tool_opened(self, change):
+        i = change["new"]
+        if i is None or i in self.tool_panels:
+            return
+        _, name, note = TOOLS[i]
+        try:
+            panel = _widget_class(name)(self.state)
+        except Exception as exc:  # A panel that cannot start must not break the others.
+            self.state.status = f"⚠ {name}: {exc}"
+            return
+        self.tool_panels[i] = panel
+        self.tools.children[i].children = [widgets.HTML(f"<div class='cnnviz-note'>{note}</div>"), panel]
+
+    def open_tool(self, name: str):
+        """Open (and build) the tool panel named like its widget class, e.g. "TopImages"."""
+        names = [n for _, n, _ in TOOLS]
+        self.tools.selected_index = names.index(name)
+        return self.tool_panels.get(names.index(name))
+
+    def close(self):
+        for panel in [*self.panels.values(), *self.tool_panels.values(), self.status]:
+            panel.close()
+        super().close()
+
+
+class friendly_errors:
+    """A context manager for notebooks: an exception inside is shown as a short message that says
+    what went wrong, instead of a traceback (Voilà hides tracebacks, which would leave a student
+    with nothing to go on).
+
+    >>> with friendly_errors():                  # doctest: +SKIP
+    ...     display(Dashboard(ModelState.from_default()))
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        import html
+
+        from IPython.display import HTML, display
+
+        display(HTML(
+            "<div style='color:#b71c1c;font-size:1.1em'><b>cnnviz could not start.</b><br>"
+            f"{html.escape(type(exc).__name__)}: {html.escape(str(exc)).replace(chr(10), '<br>')}</div>"
+        ))
+        return True

@@ -1,0 +1,87 @@
+"""The Dashboard composition and the dashboard notebook, without a browser."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from cnnviz_widgets import (ComparisonGrid, Dashboard, DenseBars, FeatureGrid, FilterGrid,
+                            HeatmapOverlay, ImagePicker, LayerSelector, LayerStrip, SoftmaxChart,
+                            StatsTable)
+from cnnviz_widgets.dashboard import TEXTS, TOOLS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _descendants(widget):
+    for child in getattr(widget, "children", ()):
+        yield child
+        yield from _descendants(child)
+
+
+@pytest.fixture
+def dashboard(state):
+    board = Dashboard(state)
+    yield board
+    board.close()
+
+
+def test_every_guide_panel_is_there_in_order(dashboard):
+    order = [type(w) for w in _descendants(dashboard)
+             if type(w) in (ImagePicker, LayerSelector, FeatureGrid, FilterGrid, LayerStrip, DenseBars,
+                            SoftmaxChart, ComparisonGrid, StatsTable, HeatmapOverlay)]
+    assert order == [ImagePicker, LayerSelector, FeatureGrid, FilterGrid, LayerStrip, DenseBars,
+                     SoftmaxChart, ComparisonGrid, StatsTable, HeatmapOverlay]
+    notes = " ".join(w.value for w in _descendants(dashboard) if hasattr(w, "value") and isinstance(w.value, str))
+    for title, _ in TEXTS.values():
+        assert title in notes
+
+
+def test_panels_follow_the_picker(dashboard, state):
+    softmax = dashboard.panels["softmax"]
+    grid = dashboard.panels["features"]
+    before = grid.image.value
+    dashboard.panels["picker"].number.value = 7
+    assert state.index == 7
+    assert list(softmax.bars.y) == pytest.approx(state.inspect(7).probabilities.tolist(), abs=1e-6)
+    assert grid.image.value != before
+
+
+def test_errors_reach_the_status_line(dashboard, state):
+    state.status = "⚠ something went wrong"
+    assert "something went wrong" in dashboard.status.html.value
+    assert "cnnviz-status-error" in dashboard.status.html.value
+
+
+def test_tools_are_built_only_when_opened(dashboard, state):
+    assert dashboard.tool_panels == {}
+    panel = dashboard.open_tool("TopImages")
+    assert type(panel).__name__ == "TopImages"
+    assert list(dashboard.tool_panels) == [[name for _, name, _ in TOOLS].index("TopImages")]
+
+
+def test_close_leaves_no_observers(state):
+    board = Dashboard(state)
+    board.open_tool("ConvArithmetic")
+    widgets = [*board.panels.values(), *board.tool_panels.values(), board.status]
+    board.close()
+    for handlers in state._trait_notifiers.values():
+        for callbacks in handlers.values():
+            for cb in callbacks:
+                assert getattr(cb, "__self__", None) not in widgets
+
+
+def test_notebook_runs_headless():
+    nb = nbformat.read(ROOT / "dashboard.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}},
+                            env=dict(os.environ))
+    client.execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1
+    texts = " ".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "could not start" not in texts
