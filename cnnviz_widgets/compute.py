@@ -436,3 +436,4 @@ def confusion_matrix(model, images, labels, preprocess=None, batch_size: int = 5
     cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (np.asarray(labels, dtype=np.int64), probs.argmax(axis=1)), 1)
     return cm
+from .teaching import conv_arithmetic, maximize_activation, top_images  # noqa: E402,F401

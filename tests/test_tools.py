@@ -1,0 +1,297 @@
+"""Tests of the teaching panels in cnnviz_widgets.tools, on a ModelState of 500 real test images.
+
+Expected values are computed independently with ``model.predict`` / Keras sub-models and NumPy.
+Jobs run with ``blocking=True`` unless the test is about the background thread and Cancel.
+"""
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from cnnviz_widgets import teaching, tools
+from cnnviz_widgets.state import ModelState
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- fixtures and helpers
+
+@pytest.fixture(scope="module")
+def probabilities(cifar_model, cifar_test):
+    """``model.predict`` of the first 500 test images: the independent reference."""
+    images = cifar_test[0][:500]
+    return cifar_model.predict(images.astype(np.float32) / 255.0, verbose=0)
+
+
+@pytest.fixture
+def small_state(cifar_model, cifar_test):
+    """A fresh ModelState of the shipped model on the first 500 CIFAR-10 test images."""
+    images, labels, names = cifar_test
+    return ModelState(cifar_model, images[:500], labels[:500], names)
+
+
+def observer_count(state) -> int:
+    return sum(len(handlers) for by_type in state._trait_notifiers.values() for handlers in by_type.values())
+
+
+@pytest.fixture
+def closes_cleanly(small_state):
+    """Check, after the test, that every widget it made left no observer on the state."""
+    before = observer_count(small_state)
+    made = []
+    yield made
+    for widget in made:
+        widget.close()
+    assert observer_count(small_state) == before
+
+
+def is_png(data) -> bool:
+    return bytes(data[:8]) == PNG
+
+
+# --------------------------------------------------------------------------- JobBar
+
+def test_job_bar_runs_reports_and_cancels():
+    errors, results = [], []
+    bar = tools.JobBar(errors.append, blocking=True)
+    bar.start(lambda progress: [progress(i, 4) for i in range(1, 5)] and 42, results.append, "counting")
+    assert results == [42] and bar.bar.value == 1.0 and bar.bar.bar_style == "success"
+    bar.start(lambda progress: 1 / 0, results.append)
+    assert isinstance(errors[0], ZeroDivisionError) and bar.message.value == "failed"
+
+    steps = []
+
+    def slow(progress):
+        for i in range(1, 1000):
+            progress(i, 1000)
+            steps.append(i)
+            time.sleep(0.002)
+        return "finished"
+
+    background = tools.JobBar(errors.append)
+    assert background.start(slow, results.append)
+    assert not background.start(slow, results.append)  # one job at a time
+    while len(steps) < 5:
+        time.sleep(0.005)
+    background.cancel_button.click()
+    assert background.wait(10)
+    assert len(steps) < 999 and results == [42] and background.message.value == "cancelled"
+    bar.close()
+    background.close()
+
+
+# --------------------------------------------------------------------------- exercise 1
+
+def test_misclassification_explorer(small_state, probabilities, closes_cleanly):
+    labels = small_state.labels
+    predicted = probabilities.argmax(axis=1)
+    expected = np.zeros((10, 10), np.int64)
+    for t, p in zip(labels, predicted):
+        expected[t, p] += 1
+
+    explorer = tools.MisclassificationExplorer(small_state, blocking=True)
+    closes_cleanly.append(explorer)
+    assert explorer.matrix is None
+    explorer.compute_button.click()
+    np.testing.assert_array_equal(explorer.matrix, expected)
+    np.testing.assert_array_equal(explorer.heatmap.color, expected)
+    # The default filter lists every misclassified image, most confident first.
+    wrong = np.flatnonzero(predicted != labels)
+    assert set(explorer.matching()) == set(wrong)
+    conf = probabilities.max(axis=1)[explorer.matching()]
+    assert np.all(np.diff(conf) <= 1e-6)
+    # A click on a cell lists exactly that cell's images.
+    off = expected.copy()
+    np.fill_diagonal(off, 0)
+    t, p = np.unravel_index(np.argmax(off), off.shape)
+    explorer.heatmap.selected = [[int(t), int(p)]]
+    cell = np.flatnonzero((labels == t) & (predicted == p))
+    assert sorted(explorer.matching()) == sorted(cell) and len(cell) == expected[t, p]
+    assert explorer.true_class.value == t and explorer.predicted_class.value == p
+    assert [v for _, v in explorer.choices.options] == list(explorer.shown)
+    assert is_png(explorer.montage.value)
+    # A diagonal cell turns "misclassified only" off.
+    explorer.heatmap.selected = [[2, 2]]
+    assert not explorer.only_wrong.value
+    assert len(explorer.matching()) == expected[2, 2]
+    # Choosing an image opens it.
+    pick = explorer.choices.options[-1][1]
+    explorer.choices.value = pick
+    assert small_state.index == pick
+    # The predictions are the state's, computed once and shared.
+    again = []
+    np.testing.assert_allclose(small_state.predictions(lambda d, t: again.append(d)), probabilities, atol=1e-5)
+    assert again == []
+
+
+def test_misclassification_explorer_without_labels_reports(cifar_model, cifar_test):
+    state = ModelState(cifar_model, cifar_test[0][:20], None, cifar_test[2])
+    explorer = tools.MisclassificationExplorer(state, blocking=True)
+    explorer.compute()
+    assert "no labels" in state.status and explorer.matrix is None
+    explorer.close()
+
+
+# --------------------------------------------------------------------------- exercise 5
+
+def test_confidence_analysis(small_state, probabilities, closes_cleanly):
+    panel = tools.ConfidenceAnalysis(small_state, blocking=True)
+    closes_cleanly.append(panel)
+    panel.find_button.click()
+    expected = teaching.confidence_examples(probabilities, small_state.labels)
+    conf = probabilities.max(axis=1)
+    right = probabilities.argmax(axis=1) == small_state.labels
+    assert panel.examples == expected
+    assert conf[expected["confident_right"]] == pytest.approx(conf[right].max(), abs=1e-5)
+    assert conf[expected["unsure_right"]] == pytest.approx(conf[right].min(), abs=1e-5)
+    sub = keras.Model(small_state.model.inputs[0], small_state.model.get_layer("dense1_act").output)
+    for col, (kind, _) in enumerate(panel.KINDS):
+        i = expected[kind]
+        if i is None:
+            continue
+        assert is_png(panel.images[col].value)
+        assert f"#{i}" in panel.captions[col].value
+        dense = np.asarray(sub(small_state.images[i:i + 1].astype(np.float32) / 255.0, training=False))[0]
+        np.testing.assert_allclose(panel.bars[col].y, dense, atol=1e-4)
+        panel.open_buttons[col].click()
+        assert small_state.index == i
+    assert small_state.status == ""
+
+
+# --------------------------------------------------------------------------- gradient ascent
+
+def test_filter_optimizer_generates_caches_and_grids(small_state, closes_cleanly, monkeypatch):
+    calls = []
+    real = teaching.maximize_activation
+
+    def spy(*args, **kwargs):
+        calls.append(args[1:3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(teaching, "maximize_activation", spy)
+    opt = tools.FilterOptimizer(small_state, blocking=True)
+    closes_cleanly.append(opt)
+    assert opt.layer.options == ("conv1_act", "conv2_act", "conv3_act", "conv4_act")
+    opt.layer.value = "conv2_act"
+    assert opt.channel.max == 31
+    opt.channel.value, opt.steps.value = 4, 16
+    opt.generate_button.click()
+    expected = real(small_state.model, "conv2_act", 4, steps=16)
+    np.testing.assert_allclose(opt.result(), expected, atol=1e-5)
+    assert is_png(opt.image.value) and "channel 4" in opt.caption.value
+    opt.generate()
+    assert calls == [("conv2_act", 4)]  # the second press is a cache hit
+    opt.grid_count.value = 3
+    opt.grid_button.click()
+    assert calls == [("conv2_act", 4), ("conv2_act", 0), ("conv2_act", 1), ("conv2_act", 2)]
+    assert is_png(opt.grid_image.value)
+    # Another model version is computed afresh.
+    small_state.set_model(small_state.model)
+    opt.generate()
+    assert len(calls) == 5
+
+
+# --------------------------------------------------------------------------- convolution arithmetic
+
+def test_conv_arithmetic_panel_ends_at_the_feature_map_value(small_state, closes_cleanly):
+    small_state.index = 11
+    panel = tools.ConvArithmetic(small_state)
+    closes_cleanly.append(panel)
+    panel.stage.value = "conv2_act"
+    assert (panel.row.max, panel.col.max, panel.channel.max) == (15, 15, 31)
+    assert panel.in_channel.max == 31
+    sub = keras.Model(small_state.model.inputs[0], small_state.model.get_layer("conv2_act").output)
+    for row, col, ch in [(15, 15, 7), (0, 0, 0), (0, 15, 31)]:
+        panel.row.value, panel.col.value, panel.channel.value = row, col, ch
+        real = np.asarray(sub(small_state.images[11:12].astype(np.float32) / 255.0, training=False))[0]
+        assert panel.result["value"] == pytest.approx(float(real[row, col, ch]), abs=1e-5)
+        assert "✓ the same" in panel.equation.value
+        assert is_png(panel.map_image.value) and is_png(panel.input_image.value)
+    # The first stage reads the RGB image: one table per colour channel.
+    panel.stage.value = "conv1_act"
+    assert panel.row.max == 31 and panel.tables.value.count("input channel") == 3
+    # A new image updates the numbers.
+    before = panel.result["value"]
+    small_state.index = 12
+    assert panel.result["value"] == pytest.approx(float(small_state.inspection.outputs["conv1_act"][
+        panel.row.value, panel.col.value, panel.channel.value]), abs=1e-5)
+    assert panel.result["value"] != before
+    assert small_state.status == ""
+
+
+# --------------------------------------------------------------------------- top images
+
+def test_top_images_panel(small_state, closes_cleanly, monkeypatch):
+    top = tools.TopImages(small_state, blocking=True)
+    closes_cleanly.append(top)
+    top.layer.value = "conv3_act"
+    top.channel.value = 9
+    top.find_button.click()
+    sub = keras.Model(small_state.model.inputs[0], small_state.model.get_layer("conv3_act").output)
+    means = np.asarray(sub.predict(small_state.images.astype(np.float32) / 255.0, verbose=0)).mean(axis=(1, 2))
+    np.testing.assert_array_equal(top.indices, np.argsort(-means[:, 9], kind="stable")[:9])
+    assert is_png(top.montage.value)
+    # Another channel is a look-up, not a new pass.
+    passes = []
+    real = teaching.layer_channel_means
+    monkeypatch.setattr(teaching, "layer_channel_means", lambda *a, **k: passes.append(1) or real(*a, **k))
+    top.channel.value = 20
+    assert passes == []
+    np.testing.assert_array_equal(top.indices, np.argsort(-means[:, 20], kind="stable")[:9])
+    top.open_buttons[2].click()
+    assert small_state.index == top.indices[2]
+    assert top.open_buttons[2].description == f"open #{top.indices[2]}"
+
+
+# --------------------------------------------------------------------------- training
+
+def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar_test, closes_cleanly):
+    images, labels, _ = cifar_test
+    old_model, old_version = small_state.model, small_state.version
+    panel = tools.TrainPanel(small_state, train_data=(images[500:756], labels[500:756]))
+    closes_cleanly.append(panel)
+    assert not panel.continue_current.disabled  # the shipped model is the guide's CNN
+    panel.epochs.value, panel.batch_size.value = 1, 64
+    panel.run_sync()
+    assert small_state.status == ""
+    assert small_state.model is not old_model and small_state.version > old_version
+    assert len(panel.history["loss"]) == len(panel.history["val_accuracy"]) == 1
+    for metric, mark in panel.lines.items():
+        np.testing.assert_array_equal(mark.x, [1.0])
+        np.testing.assert_allclose(mark.y, panel.history[metric])
+    # The chart's test accuracy is the new model's accuracy on the state's images.
+    probs = small_state.model.predict(small_state.images.astype(np.float32) / 255.0, verbose=0)
+    assert panel.history["val_accuracy"][0] == pytest.approx(
+        float((probs.argmax(1) == small_state.labels).mean()), abs=1e-6)
+    data = panel.save()
+    assert data[:2] == b"PK" and "base64," in panel.download.value
+
+
+def test_train_panel_cancel_keeps_the_old_model(small_state, cifar_test, closes_cleanly):
+    images, labels, _ = cifar_test
+    old_model, old_version = small_state.model, small_state.version
+    panel = tools.TrainPanel(small_state, train_data=(images[500:1012], labels[500:1012]))
+    closes_cleanly.append(panel)
+    panel.epochs.value, panel.batch_size.value = 5, 32
+    panel.continue_current.value = True
+    panel.train_button.click()  # in a background thread
+    deadline = time.time() + 120
+    while panel.job.bar.value <= 0.0 and time.time() < deadline:
+        time.sleep(0.05)
+    panel.job.cancel_button.click()
+    assert panel.wait(120)
+    assert panel.job.message.value == "cancelled"
+    assert len(panel.history["loss"]) < 5
+    assert small_state.model is old_model and small_state.version == old_version
+
+
+def test_train_panel_without_training_data_reports(cifar_model, cifar_test):
+    state = ModelState(cifar_model, cifar_test[0][:20], cifar_test[1][:20],
+                       [f"thing {i}" for i in range(10)])
+    panel = tools.TrainPanel(state, blocking=True)
+    panel.train()
+    assert "no training images" in state.status and state.model is cifar_model
+    panel.close()
