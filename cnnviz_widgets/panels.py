@@ -47,7 +47,8 @@ class StatsTable(StateWidget):
         self.note = widgets.HTML(
             f"<div class='cnnviz-note'><b>Sparsity</b> is the share of values ≤ "
             f"{compute.SPARSITY_EPS}: outputs that are zero or (after a LeakyReLU) slightly "
-            "negative, i.e. not active. Deeper layers tend to be sparser.</div>"
+            "negative, i.e. not active. In the guide's table deeper layers are sparser: "
+            "are they in this model?</div>"
         )
         self.children = [widgets.HTML(CRISP_CSS + TABLE_CSS), self.title, self.all_layers,
                          self.table, self.note]
@@ -111,8 +112,9 @@ class HeatmapOverlay(StateWidget):
     follows the prediction). A layer without a spatial output falls back to the last layer with
     one, and the note says so. ``alpha`` is the heatmap's opacity; changing it only re-blends.
 
-    Shows three PNGs of about ``size`` pixels: the plain image (``original``), the bare heatmap
-    (``heatmap``) and the overlay (``image``). ``heat`` is the last heatmap shown, (H, W) in [0, 1].
+    Shows three PNGs: the overlay (``image``, about ``size`` pixels) beside its two ingredients at
+    about ``side_size`` pixels, the plain image (``original``) and the bare heatmap (``heatmap``).
+    ``heat`` is the last heatmap shown, (H, W) in [0, 1], and ``layer_shown`` the layer it is of.
 
     >>> overlay = HeatmapOverlay(state)   # doctest: +SKIP
     >>> overlay.mode.value = "activation"   # doctest: +SKIP
@@ -120,11 +122,15 @@ class HeatmapOverlay(StateWidget):
     (8, 8)
     """
 
-    def __init__(self, state, mode: str = "grad-cam", alpha: float = 0.5, size: int = 192, **kwargs):
+    def __init__(self, state, mode: str = "grad-cam", alpha: float = 0.5, size: int = 192,
+                 side_size: int = 96, **kwargs):
         super().__init__(state, **kwargs)
         self.size = int(size)
+        # The ingredients are drawn smaller than the result: a smooth 192-pixel heatmap costs
+        # about as much to encode as the overlay itself, and the overlay is what students read.
+        self.side_size = int(side_size)
         self.heat = None
-        self._layer_shown = None
+        self.layer_shown = None
         self._syncing = False
         self.mode = widgets.ToggleButtons(options=MODES, value=mode, description="heatmap",
                                           style={"button_width": "90px"})
@@ -137,11 +143,11 @@ class HeatmapOverlay(StateWidget):
         self.heatmap = crisp_image()
         self.image = crisp_image()
         self.note = widgets.HTML()
+        # Read as a sum: image + heatmap = overlay.
         pictures = widgets.HBox([
-            widgets.VBox([self.original, widgets.HTML("<div class='cnnviz-note'>image</div>")]),
-            widgets.VBox([self.heatmap, widgets.HTML("<div class='cnnviz-note'>heatmap</div>")]),
-            widgets.VBox([self.image, widgets.HTML("<div class='cnnviz-note'>overlay</div>")]),
-        ], layout=widgets.Layout(gap="8px", flex_flow="row wrap"))
+            _captioned(self.original, "image"), _sign("+"), _captioned(self.heatmap, "heatmap"),
+            _sign("="), _captioned(self.image, "overlay"),
+        ], layout=widgets.Layout(gap="8px", flex_flow="row wrap", align_items="center"))
         self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([self.mode, self.target]),
                          self.alpha, pictures, self.note]
         self.mode.observe(self._on_mode, names="value")
@@ -157,8 +163,9 @@ class HeatmapOverlay(StateWidget):
         return [("predicted class", PREDICTED)] + [(n, i) for i, n in enumerate(self.state.class_names)]
 
     def heat_layer(self) -> tuple:
-        """``(layer, fell_back)``: the selected layer when its output is a stack of 2-D maps,
-        else the last layer with one (``compute.last_spatial_layer``)."""
+        """``(layer, fell_back)``: the selected layer when its output is a stack of 2-D maps
+        larger than 1×1, else the last layer with one (``compute.last_spatial_layer``, which
+        raises a ValueError when the model has none)."""
         info = {i.name: i for i in self.state.layers}.get(self.state.layer)
         if info is not None and info.spatial and info.shape[0] > 1 and info.shape[1] > 1:
             return info.name, False
@@ -176,13 +183,11 @@ class HeatmapOverlay(StateWidget):
         self._render_heat()
 
     def _on_class_index(self, change):
-        if self.target.value != _option(change["new"]):
-            self._syncing = True
-            try:
-                self.target.value = _option(change["new"])
-            finally:
-                self._syncing = False
+        self._sync_target()
         self._render_heat()
+
+    def _on_class_names(self, change):
+        self._sync_target()
 
     @reports_errors
     def _on_target(self, change):
@@ -191,17 +196,22 @@ class HeatmapOverlay(StateWidget):
         if not self._syncing and self.state.class_index != value:
             self.state.class_index = value
 
-    @reports_errors
-    def _on_class_names(self, change):
-        self._syncing = True
-        try:
-            self.target.options = self._target_options()
-            self.target.value = _option(self.state.class_index)
-        finally:
-            self._syncing = False
-
     def _on_alpha(self, change):
         self._render_overlay()
+
+    @reports_errors
+    def _sync_target(self):
+        """Show the state's class names and class selection in the dropdown without writing
+        them back (a new model announces its class names and its class selection separately)."""
+        self._syncing = True
+        try:
+            options = self._target_options()
+            if list(self.target.options) != options:
+                self.target.options = options
+            if self.target.value != _option(self.state.class_index):
+                self.target.value = _option(self.state.class_index)
+        finally:
+            self._syncing = False
 
     # ----- rendering ----------------------------------------------------------------------------
     @reports_errors
@@ -209,13 +219,17 @@ class HeatmapOverlay(StateWidget):
         insp = self.state.inspection
         self.target.disabled = self.mode.value != "grad-cam"
         with self.original.hold_sync():
-            set_png(self.original, render.image_png(insp.image, self.size))
+            set_png(self.original, render.image_png(insp.image, self.side_size))
         self._render_heat()
 
     @reports_errors
     def _render_heat(self):
         insp = self.state.inspection
-        layer, fell_back = self.heat_layer()
+        try:
+            layer, fell_back = self.heat_layer()
+        except ValueError:
+            self._show_no_maps()
+            return
         # A new model announces its layer before its first inspection exists; the inspection
         # change that follows renders the heatmap.
         if layer not in insp.outputs:
@@ -235,14 +249,24 @@ class HeatmapOverlay(StateWidget):
                     f"<b>{html.escape(layer)}</b> ({shape}), scaled to [0, 1]: red and yellow mark "
                     "where the layer responds strongly, whatever the class.")
         if fell_back:
-            text += (f" <i>{html.escape(self.state.layer)} has no spatial output, so this shows "
-                     f"{html.escape(layer)}, the last layer with one.</i>")
+            selected = insp.outputs.get(self.state.layer)
+            own = "" if selected is None else f" (its output is {'×'.join(str(d) for d in selected.shape)})"
+            text += (f" <i>{html.escape(self.state.layer)} has no 2-D maps to show{own}, so this "
+                     f"shows {html.escape(layer)}, the last layer with some.</i>")
         self.heat = heat
-        self._layer_shown = layer
+        self.layer_shown = layer
         with self.heatmap.hold_sync():
-            set_png(self.heatmap, render.overlay_png(insp.image, heat, 1.0, self.size))
+            set_png(self.heatmap, render.overlay_png(insp.image, heat, 1.0, self.side_size))
         self.note.value = f"<div class='cnnviz-note'>{text}</div>"
         self._render_overlay()
+
+    def _show_no_maps(self):
+        self.heat = None
+        self.layer_shown = None
+        self.heatmap.value = b""
+        self.image.value = b""
+        self.note.value = ("<div class='cnnviz-note'>This model has no layer with 2-D maps, so "
+                           "there is no heatmap to show.</div>")
 
     @reports_errors
     def _render_overlay(self):
@@ -251,6 +275,14 @@ class HeatmapOverlay(StateWidget):
         insp = self.state.inspection
         with self.image.hold_sync():
             set_png(self.image, render.overlay_png(insp.image, self.heat, float(self.alpha.value), self.size))
+
+
+def _captioned(picture, caption: str) -> widgets.VBox:
+    return widgets.VBox([picture, widgets.HTML(f"<div class='cnnviz-note'>{caption}</div>")])
+
+
+def _sign(text: str) -> widgets.HTML:
+    return widgets.HTML(f"<div style='font-size:1.6em; padding:0 4px'>{text}</div>")
 
 
 def _option(class_index):

@@ -172,8 +172,9 @@ def test_a_layer_without_maps_falls_back_to_the_last_spatial_layer(state, mode):
         before = overlay.heat
         state.layer = "dense1_act"
         np.testing.assert_array_equal(overlay.heat, before)
-        assert "dense1_act has no spatial output" in overlay.note.value
-        assert "conv4_act" in overlay.note.value
+        assert "dense1_act has no 2-D maps to show (its output is 128)" in overlay.note.value
+        assert "shows conv4_act, the last layer with some" in overlay.note.value
+        assert overlay.layer_shown == "conv4_act"
         assert state.status == ""
     finally:
         overlay.close()
@@ -199,20 +200,53 @@ def test_alpha_change_only_reblends(state, cams):
 
 
 def test_pngs_decode_to_the_expected_pictures(state):
-    overlay = HeatmapOverlay(state, alpha=0.0, size=192)
+    overlay = HeatmapOverlay(state, alpha=0.0, size=192, side_size=96)
     try:
         state.index = 12
         image = state.images[12]
         big = np.repeat(np.repeat(image, 6, axis=0), 6, axis=1)
-        for picture in (overlay.original, overlay.heatmap, overlay.image):
-            assert _decode(picture.value).shape == (192, 192, 3)
-            assert picture.layout.width == "192px"
-        # Opacity 0 shows the image itself; opacity 1 the bare heatmap.
+        sizes = {"image": 192, "original": 96, "heatmap": 96}
+        for name, size in sizes.items():
+            picture = getattr(overlay, name)
+            assert _decode(picture.value).shape == (size, size, 3)
+            assert picture.layout.width == f"{size}px"
+        np.testing.assert_array_equal(_decode(overlay.original.value), big[::2, ::2])
+        # Opacity 0 shows the image itself; opacity 1 the coloured heatmap.
         np.testing.assert_array_equal(_decode(overlay.image.value), big)
-        np.testing.assert_array_equal(_decode(overlay.original.value), big)
         overlay.alpha.value = 1.0
-        np.testing.assert_array_equal(_decode(overlay.image.value), _decode(overlay.heatmap.value))
+        np.testing.assert_array_equal(_decode(overlay.image.value), render.overlay(image, overlay.heat, 1.0, 192))
+        np.testing.assert_array_equal(_decode(overlay.heatmap.value), render.overlay(image, overlay.heat, 1.0, 96))
         overlay.alpha.value = 0.5
         np.testing.assert_array_equal(_decode(overlay.image.value), render.overlay(image, overlay.heat, 0.5, 192))
     finally:
         overlay.close()
+
+
+def test_a_new_model_with_other_classes_and_no_maps(state):
+    # A model with image input but no convolution: no layer has 2-D maps, and 5 classes.
+    keras.utils.set_random_seed(9)
+    flat = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(name="flat"),
+                             keras.layers.Dense(16, activation="relu", name="hidden"),
+                             keras.layers.Dense(5, activation="softmax", name="out")])
+    names = ["a", "b", "c", "d", "e"]
+    overlay, table = HeatmapOverlay(state), StatsTable(state)
+    try:
+        state.class_index = 7
+        state.set_model(flat, class_names=names, labels=state.labels % 5)
+        assert state.status == ""
+        assert state.class_index is None
+        assert [label for label, _ in overlay.target.options] == ["predicted class", *names]
+        assert overlay.target.value == overlay.target.options[0][1]
+        assert overlay.heat is None and overlay.image.value == b""
+        assert "no layer with 2-D maps" in overlay.note.value
+        # No conv stage: the table shows the dense stage, from the new model's outputs.
+        kernel, bias = flat.get_layer("hidden").get_weights()
+        expected = np.maximum(_x(state, state.index).reshape(-1) @ kernel + bias, 0.0)
+        assert [name for name, _ in table.rows()] == ["hidden"]
+        assert table.rows()[0][1]["mean"] == pytest.approx(float(expected.mean()), rel=1e-4, abs=1e-6)
+        # Choosing a class of the new model works.
+        overlay.target.value = 4
+        assert state.class_index == 4 and state.status == ""
+    finally:
+        overlay.close()
+        table.close()
