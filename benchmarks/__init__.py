@@ -1,0 +1,1 @@
+"""Speed benchmarks of cnnviz (not tests): see benchmarks/README.md."""
