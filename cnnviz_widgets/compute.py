@@ -162,6 +162,9 @@ class Inspector:
 
             def parts(batch, c):
                 with tf.GradientTape() as tape:
+                    # Watching the input records a layer without weights right after it (a
+                    # ZeroPadding2D, a Rescaling), whose gradient would otherwise be None.
+                    tape.watch(batch)
                     values = self._flat(batch, training=False)
                     score = values[-1][:, c]
                 return values[i], tape.gradient(score, values[i])
