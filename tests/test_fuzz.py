@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pytest
 import traitlets
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -253,12 +253,16 @@ def apply_step(step, state, image_upload, model_upload, models, real_files):
         try:
             setattr(state, kind, value)
         except traitlets.TraitError:
+            event(f"{kind} refused")
             assert (sources(state), selections(state)) == before
             return
+        event(f"{kind} accepted")
         assert getattr(state, kind) == value
     elif kind == "images":
         specs, append = step[1]
-        if image_upload.add_files(materialise(real_files, specs), append=append) == 0:
+        added = image_upload.add_files(materialise(real_files, specs), append=append)
+        event(f"images {'accepted' if added else 'refused'}")
+        if added == 0:
             assert (sources(state), selections(state)) == before
     else:
         which, names, preprocess = step[1:]
@@ -266,6 +270,7 @@ def apply_step(step, state, image_upload, model_upload, models, real_files):
             ok = model_upload.load_bytes(models[which], names, preprocess)
         else:
             ok = model_upload.use_model(models[which], names, preprocess)
+        event(f"model {'accepted' if ok else 'refused'}")
         if not ok:
             assert (sources(state), selections(state)) == before
             assert state.status.startswith("⚠ ModelUpload:")
