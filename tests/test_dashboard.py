@@ -85,3 +85,14 @@ def test_notebook_runs_headless():
     assert len(views) == 1
     texts = " ".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "could not start" not in texts
+
+
+def test_embedding_example_runs_headless():
+    nb = nbformat.read(ROOT / "examples" / "embed.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "examples")}}, env=dict(os.environ))
+    client.execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 3
