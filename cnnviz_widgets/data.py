@@ -65,7 +65,8 @@ def _find_cifar10(data_dir) -> Path | None:
     else:
         candidates.append(_keras_cache_dir())
     for base in candidates:
-        for folder in (base, base / CIFAR10_FOLDER):
+        # Keras 3 unpacks its download one level deeper: datasets/cifar-10-batches-py/cifar-10-batches-py.
+        for folder in (base, base / CIFAR10_FOLDER, base / CIFAR10_FOLDER / CIFAR10_FOLDER):
             if (folder / "batches.meta").is_file() and (folder / "test_batch").is_file():
                 return folder
     return None
@@ -217,7 +218,7 @@ def _to_8bit_rgb(img):
 
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 else 255.0
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     elif img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)

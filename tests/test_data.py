@@ -172,13 +172,6 @@ def test_keras_2_cache_layout_is_found_without_download(cifar_dir, tmp_path, mon
     assert labels[:3].tolist() == [3, 8, 8]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=_WouldDownload,
-    reason="data.py bug: Keras 3's get_file(fname='cifar-10-batches-py', extract=True) leaves the "
-    "batches in datasets/cifar-10-batches-py/cifar-10-batches-py/, which _find_cifar10 does not "
-    "search, so every later load_cifar10() re-hashes and re-extracts the 170 MB archive",
-)
 def test_keras_3_download_layout_is_found_without_download(cifar_dir, tmp_path, monkeypatch, no_download):
     monkeypatch.delenv("CNNVIZ_CIFAR10_DIR")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
@@ -369,12 +362,6 @@ def test_16_bit_png_is_scaled_to_8_bit():
     assert out[31].tolist() == [[0, 0, 0]] * 32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="data.py bug: _to_8bit_rgb scales an I;16 image by 255 instead of 65535 when its brightest "
-    "pixel is <= 255, so a dark 16-bit image comes out up to 257 times too bright",
-)
 def test_dark_16_bit_png_stays_dark():
     _assert_solid(load_image(_png16(np.full((32, 32), 200))), (round(200 / 65535 * 255),) * 3)
 

@@ -11,6 +11,7 @@ from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 from packaging.requirements import Requirement
 from voila.configuration import VoilaConfiguration
 from voila.execute import VoilaExecutor
+from voila.app import Voila
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +49,7 @@ def test_voila_json_sets_only_real_options():
         "VoilaConfiguration": VoilaConfiguration,
         "VoilaExecutor": VoilaExecutor,
         "MappingKernelManager": MappingKernelManager,
+        "Voila": Voila,
     }
     assert set(config) <= set(classes)
     for section, values in config.items():
@@ -59,3 +61,5 @@ def test_voila_json_sets_only_real_options():
     assert config["VoilaConfiguration"]["show_tracebacks"] is False
     assert config["VoilaConfiguration"]["theme"] == "light"
     assert config["MappingKernelManager"]["cull_idle_timeout"] > 0
+    # Uploaded .keras files travel over the websocket, whose default limit is 10 MiB.
+    assert config["Voila"]["tornado_settings"]["websocket_max_message_size"] >= 200 * 2**20
