@@ -22,10 +22,15 @@ def _decode(data: bytes) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
-def _colour(cmap: str, level: int) -> np.ndarray:
-    """Entry ``level`` (0..255) of a Matplotlib colormap's 256-colour table, as uint8 RGB."""
-    rgba = matplotlib.colormaps[cmap].resampled(256)(int(level))
+def _colour(cmap: str, level: int, n: int = 256) -> np.ndarray:
+    """Entry ``level`` (0..n-1) of a Matplotlib colormap's n-colour table, as uint8 RGB."""
+    rgba = matplotlib.colormaps[cmap].resampled(n)(int(level))
     return (np.asarray(rgba[:3]) * 255 + 0.5).astype(np.uint8)
+
+
+def _map_colour(level: int) -> np.ndarray:
+    """Entry ``level`` (0..254) of the 255-colour viridis palette that feature-map PNGs use."""
+    return _colour("viridis", level, render.PALETTE_COLOURS)
 
 
 # =========================================================================== sizes
@@ -65,13 +70,13 @@ def test_image_and_map_sizes():
 
 def test_montage_pixels_follow_the_viridis_table():
     # Four maps of 4×4 whose values take four levels; each map is normalised by its own range,
-    # so the levels land on 0, 1/3, 2/3 and 1 of the colormap: entries 0, 85, 170 and 255.
+    # so the levels land on 0, 1/3, 2/3 and 1 of the 255-colour palette: entries 0, 85, 169 and 254.
     base = np.array([[0, 1, 2, 3]] * 4, dtype=np.float32)
     maps = np.stack([base, base.T, 10 * base - 5, np.flipud(base.T)], axis=-1)
     f, cols, gap = 8, 2, 1
     out = _decode(render.montage_png(maps, cols=cols, tile_size=32))
     assert out.shape == (2 * 4 * f + gap, 2 * 4 * f + gap, 3)
-    levels = {0: 0, 1: 85, 2: 170, 3: 255}
+    levels = {0: 0, 1: 85, 2: 169, 3: 254}
     for k in range(4):
         r, c = divmod(k, cols)
         lo, hi = maps[..., k].min(), maps[..., k].max()
@@ -80,14 +85,14 @@ def test_montage_pixels_follow_the_viridis_table():
                 level = levels[int(round(3 * (maps[i, j, k] - lo) / (hi - lo)))]
                 y, x = r * (4 * f + gap) + i * f, c * (4 * f + gap) + j * f
                 block = out[y:y + f, x:x + f]
-                assert (block == _colour("viridis", level)).all(), (k, i, j)
+                assert (block == _map_colour(level)).all(), (k, i, j)
     # The gap between tiles is white.
     assert (out[:, 4 * f] == 255).all() and (out[4 * f, :] == 255).all()
 
 
 def test_flat_map_is_the_lowest_colour():
     out = _decode(render.montage_png(np.full((4, 4, 1), 7.0), cols=1, tile_size=4))
-    assert (out == _colour("viridis", 0)).all()
+    assert (out == _map_colour(0)).all()
 
 
 def test_overlay_alpha_zero_is_the_upscaled_image():
