@@ -169,7 +169,7 @@ def main(argv=None):
         "seed": args.seed,
         "final_train_accuracy": float(history.history["accuracy"][-1]),
         "wall_time_seconds": round(wall, 1),
-        "command": "python -m cnnviz_widgets.train " + " ".join(argv if argv is not None else _argv()),
+        "command": _command(argv if argv is not None else _argv()),
         "data_sha256": {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file()} if folder else {},
         "versions": {
             "python": platform.python_version(),
@@ -183,6 +183,19 @@ def main(argv=None):
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     print(f"test accuracy {result['test_accuracy']:.4f}; wrote {args.output} and {card_path}")
     return card
+
+
+def _command(argv) -> str:
+    """The command line that reproduces this run, without the paths (they are the machine's own)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--output", "--data-dir"):
+            skip = True
+        elif not arg.startswith(("--output=", "--data-dir=")):
+            kept.append(arg)
+    return " ".join(["python -m cnnviz_widgets.train", *kept])
 
 
 def _argv():
