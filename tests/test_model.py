@@ -52,6 +52,16 @@ def test_shipped_model_matches_its_card(cifar_model, cifar_test):
 def test_shipped_model_is_small_and_has_no_optimizer_state(cifar_model):
     from cnnviz_widgets.model import DEFAULT_MODEL_PATH
 
+    import io
+    import json
+    import zipfile
+
+    import h5py
+
     assert DEFAULT_MODEL_PATH.stat().st_size < 5 * 2**20
-    assert cifar_model.optimizer is None
+    with zipfile.ZipFile(DEFAULT_MODEL_PATH) as archive:
+        assert not json.loads(archive.read("config.json")).get("compile_config")
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
+            assert "optimizer" not in weights
+            assert "layers" in weights
     assert [layer.name for layer in cifar_model.layers] == [layer.name for layer in build_cifar_cnn().layers]
