@@ -162,7 +162,7 @@ def decoded_pngs(widget):
             assert bytes(w.value[:8]) == b"\x89PNG\r\n\x1a\n"
             with Image.open(io.BytesIO(bytes(w.value))) as img:
                 img.load()
-                out.append(np.asarray(img))
+                out.append(np.asarray(img.convert("RGB")))
         stack.extend(getattr(w, "children", ()))
     return out
 
