@@ -292,6 +292,9 @@ class MisclassificationExplorer(ToolWidget):
         ]
         self.compute_button.on_click(lambda _b: self.compute())
         self.heatmap.observe(self._on_cell, names="selected")
+        # In the browser a click reaches `selected` as a list that bqplot 0.13 cannot serialise
+        # back, so its observers never run; the element_click message names the cell reliably.
+        self.heatmap.on_element_click(self._on_cell_click)
         for control in (self.only_wrong, self.true_class, self.predicted_class):
             control.observe(self._on_filter, names="value")
         self.choices.observe(self._on_choice, names="value")
@@ -347,6 +350,11 @@ class MisclassificationExplorer(ToolWidget):
         self.summary.value = (f"accuracy <b>{100 * np.trace(cm) / cm.sum():.1f} %</b> on {cm.sum():,} images"
                               + (f" · most common mistakes: {worst}" if worst else ""))
         self._render_list()
+
+    def _on_cell_click(self, _mark, content):
+        cell = content.get("data") or {}
+        if "rowNum" in cell and "columnNum" in cell:
+            self._on_cell({"new": [[int(cell["rowNum"]), int(cell["columnNum"])]]})
 
     def _on_cell(self, change):
         cells = change["new"]
