@@ -29,8 +29,9 @@ class SoftmaxChart(StateWidget):
             orientation="horizontal", colors=[GREY], padding=0.15,
             tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".1%"]),
         )
-        self.labels = bq.Label(x=[], y=[], text=[], scales={"x": self.x_scale, "y": self.y_scale},
-                               x_offset=4, y_offset=4, default_size=11, font_weight="normal",
+        # A Label's x is always horizontal, so on horizontal bars it takes the probability scale.
+        self.labels = bq.Label(x=[], y=[], text=[], scales={"x": self.y_scale, "y": self.x_scale},
+                               x_offset=4, default_size=11, font_weight="normal", align="start",
                                colors=["#222"], enable_move=False)
         ax_x = bq.Axis(scale=self.x_scale, orientation="vertical", grid_lines="none")
         ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", num_ticks=5, label="probability")
@@ -60,14 +61,14 @@ class SoftmaxChart(StateWidget):
             self.bars.x = names
             self.bars.y = probs
             self.bars.colors = colors
-            self.labels.x = names
-            self.labels.y = probs
+            self.labels.x = probs
+            self.labels.y = names
             self.labels.text = [f"{100 * p:.1f}%" for p in probs]
         entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum())
-        kind = ("confident" if insp.confidence >= 0.8 else
-                "uncertain" if insp.confidence >= 0.4 else "confused")
+        kind = ("a confident" if insp.confidence >= 0.8 else
+                "an uncertain" if insp.confidence >= 0.4 else "a confused")
         self.summary.value = (
-            f"<b>{names[insp.predicted]}</b> {100 * insp.confidence:.1f} % — a {kind} prediction "
+            f"<b>{names[insp.predicted]}</b> {100 * insp.confidence:.1f} % — {kind} prediction "
             f"(entropy {entropy:.2f} of at most {np.log(len(names)):.2f})"
         )
 

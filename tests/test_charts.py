@@ -45,6 +45,12 @@ def test_softmax_bars_are_the_models_probabilities(state, cifar_model):
             np.testing.assert_allclose(chart.bars.y, expected, atol=1e-5)
             assert list(chart.bars.x) == list(state.class_names)
             assert chart.labels.text[int(np.argmax(expected))] == f"{100 * expected.max():.1f}%"
+            # Each percentage sits beside its own bar: the class on the bars' ordinal axis, the
+            # probability on the value axis (horizontal bars put the classes vertically).
+            assert chart.labels.scales["y"] is chart.bars.scales["x"]
+            assert chart.labels.scales["x"] is chart.bars.scales["y"]
+            assert list(chart.labels.y) == list(state.class_names)
+            np.testing.assert_allclose(chart.labels.x, expected, atol=1e-5)
     finally:
         chart.close()
 
@@ -154,7 +160,7 @@ def test_one_index_change_sends_one_update_per_mark(state, comms):
         # SoftmaxChart: bars (y and colours together), labels, summary; DenseBars: bars and
         # summary. Unchanged x values (class names, neuron numbers) are not sent again.
         keys = sorted(sorted(m["state"]) for m in updates)
-        assert keys == [["colors", "y"], ["text", "y"], ["value"], ["value"], ["y"]]
+        assert keys == [["colors", "y"], ["text", "x"], ["value"], ["value"], ["y"]]
     finally:
         for c in charts:
             c.close()
