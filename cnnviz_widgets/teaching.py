@@ -592,7 +592,8 @@ def train_epochs(model, images, labels, epochs: int, batch_size: int = 128, augm
     on_epoch : ``on_epoch(epoch, logs)`` after each epoch (epoch counts from 0); ``logs`` holds
         ``loss``, ``accuracy`` and, with ``test``, ``val_loss``, ``val_accuracy`` as floats
     on_batch : ``on_batch(batch, batches_per_epoch)`` after each training batch
-    should_stop : a callable checked after every batch; training stops when it returns True
+    should_stop : a callable checked after every batch; training stops there when it returns True
+        (a cut-short epoch is not reported to ``on_epoch``)
 
     Returns
     -------
@@ -617,22 +618,28 @@ def train_epochs(model, images, labels, epochs: int, batch_size: int = 128, augm
                                augment=False, shuffle=False)
     compile_for_training(model, steps, epochs, lr=lr)
 
-    class Reporter(keras.callbacks.Callback):
-        def _check_stop(self):
-            if should_stop is not None and should_stop():
-                self.model.stop_training = True
+    class Stop(Exception):
+        pass
 
+    class Reporter(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if on_batch is not None:
                 on_batch(batch + 1, steps)
-            self._check_stop()
+            # Raising ends fit at once; `stop_training` would still finish the epoch's validation
+            # pass and report a cut-short epoch as if it were whole.
+            if should_stop is not None and should_stop():
+                raise Stop()
 
         def on_epoch_end(self, epoch, logs=None):
             if on_epoch is not None:
                 on_epoch(epoch, {k: float(v) for k, v in (logs or {}).items()})
-            self._check_stop()
+            if should_stop is not None and should_stop():
+                raise Stop()
 
-    # The data set shuffles itself; fit's own shuffle does not apply to a tf.data pipeline.
-    model.fit(train_ds, epochs=int(epochs), validation_data=test_ds, callbacks=[Reporter()], verbose=0,
-              shuffle=False)
+    try:
+        # The data set shuffles itself; fit's own shuffle does not apply to a tf.data pipeline.
+        model.fit(train_ds, epochs=int(epochs), validation_data=test_ds, callbacks=[Reporter()], verbose=0,
+                  shuffle=False)
+    except Stop:
+        pass
     return model

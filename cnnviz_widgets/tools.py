@@ -1106,9 +1106,11 @@ class TrainPanel(ToolWidget):
             self.lines[metric] = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": self.x_scale, "y": scale},
                                           colors=[colour], marker="circle", labels=[label],
                                           display_legend=True)
+        # Whole epochs only: without explicit ticks a two-epoch axis reads "1 1 1 1 1 2 2 2".
+        self.epoch_axis = bq.Axis(scale=self.x_scale, label="epoch", tick_format="d", tick_values=[1, 2])
         self.figure = bq.Figure(
             marks=list(self.lines.values()),
-            axes=[bq.Axis(scale=self.x_scale, label="epoch", tick_format="d"),
+            axes=[self.epoch_axis,
                   bq.Axis(scale=self.loss_scale, orientation="vertical", label="loss", side="left"),
                   bq.Axis(scale=self.acc_scale, orientation="vertical", label="accuracy", side="right",
                           tick_format=".0%")],
@@ -1225,6 +1227,8 @@ class TrainPanel(ToolWidget):
         x = np.arange(1, n + 1, dtype=float)
         with self.x_scale.hold_sync():
             self.x_scale.min, self.x_scale.max = 1.0, float(max(n, 2))
+        last = max(n, 2)
+        self.epoch_axis.tick_values = np.unique(np.linspace(1, last, min(last, 10)).round()).astype(int)
         for metric, mark in self.lines.items():
             # A test curve exists only when the state's images are labelled.
             y = np.asarray(h[metric], dtype=float) if len(h[metric]) == n else np.zeros(0)

@@ -117,6 +117,11 @@ def test_misclassification_explorer(small_state, probabilities, closes_cleanly):
     explorer.heatmap.selected = [[2, 2]]
     assert not explorer.only_wrong.value
     assert len(explorer.matching()) == expected[2, 2]
+    # In a browser the click arrives as bqplot's element_click message, not as `selected`.
+    explorer.heatmap._handle_custom_msgs(
+        explorer.heatmap, {"event": "element_click", "data": {"rowNum": int(t), "columnNum": int(p)}}, [])
+    assert sorted(explorer.matching()) == sorted(cell)
+    assert explorer.true_class.value == t and explorer.predicted_class.value == p
     # Choosing an image opens it.
     pick = explorer.choices.options[-1][1]
     explorer.choices.value = pick
@@ -262,6 +267,7 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
     for metric, mark in panel.lines.items():
         np.testing.assert_array_equal(mark.x, [1.0])
         np.testing.assert_allclose(mark.y, panel.history[metric])
+    assert list(panel.epoch_axis.tick_values) == [1, 2]
     # The chart's test accuracy is the new model's accuracy on the state's images.
     probs = small_state.model.predict(small_state.images.astype(np.float32) / 255.0, verbose=0)
     assert panel.history["val_accuracy"][0] == pytest.approx(
