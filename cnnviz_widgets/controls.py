@@ -299,10 +299,12 @@ class LayerSelector(StateWidget):
     def __init__(self, state, **kwargs):
         super().__init__(state, **kwargs)
         self._syncing = False
-        self.dropdown = widgets.Dropdown(description="layer", layout=widgets.Layout(width="340px"))
+        # Stacked and at most the side bar's width, so that long labels are never cut off.
+        self.dropdown = widgets.Dropdown(description="layer", style={"description_width": "40px"},
+                                         layout=widgets.Layout(width="100%", max_width="340px"))
         self.spatial_only = widgets.Checkbox(value=True, description="spatial layers only", indent=False,
                                              layout=widgets.Layout(width="auto"))
-        self.children = [widgets.HBox([self.dropdown, self.spatial_only])]
+        self.children = [self.dropdown, self.spatial_only]
         self.dropdown.observe(self._on_dropdown, names="value")
         self.spatial_only.observe(self._on_spatial_only, names="value")
         self._observe(self._on_layers, ["layers", "version"])
