@@ -68,3 +68,30 @@ def state(cifar_model, cifar_test):
 
     images, labels, names = cifar_test
     return ModelState(cifar_model, images, labels, names)
+
+
+# --------------------------------------------------------------------------- widgets
+
+@pytest.fixture
+def opened():
+    """Collects widgets and closes them after the test, so no test leaves observers behind."""
+    made = []
+    yield made.append
+    for w in made:
+        w.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A tiny named CNN with other names and shapes than the guide's: one 3×3 conv (valid
+    padding, 4 filters), a pool, a softmax Dense."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(4, 3, name="c1"),
+        keras.layers.MaxPooling2D(name="pool"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(10, activation="softmax", name="out"),
+    ])

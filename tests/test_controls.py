@@ -16,6 +16,7 @@ from PIL import Image
 from cnnviz_widgets import compute
 from cnnviz_widgets.controls import ImagePicker, LayerSelector, stage_starts
 from cnnviz_widgets.state import ModelState
+from helpers import observers_of
 
 N_IMAGES = 1000
 SPATIAL = ["conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",
@@ -42,30 +43,6 @@ def st(shared):
     return shared
 
 
-@pytest.fixture
-def opened():
-    """Collects widgets and closes them after the test, so no test leaves observers behind."""
-    made = []
-    yield made.append
-    for w in made:
-        w.close()
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    """A tiny named CNN with other layer names and shapes than the guide's (valid padding, a pool)."""
-    import keras
-
-    keras.utils.set_random_seed(3)
-    return keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(4, 3, name="c1"),
-        keras.layers.MaxPooling2D(name="pool"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(10, activation="softmax", name="out"),
-    ])
-
-
 def expected_prediction(model, image):
     """(probabilities, predicted class) of one uint8 image, computed without the state."""
     return compute.predict(model, image.astype(np.float32) / 255.0)
@@ -77,14 +54,6 @@ def text_of(html_value: str) -> str:
 
 def decode(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-
-
-def observers_of(state, widget) -> list:
-    found = []
-    for by_type in state._trait_notifiers.values():
-        for handlers in by_type.values():
-            found += [h for h in handlers if getattr(h, "__self__", None) is widget]
-    return found
 
 
 # =========================================================================== ImagePicker

@@ -19,6 +19,7 @@ from cnnviz_widgets import compute, render
 from cnnviz_widgets.base import png_size
 from cnnviz_widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from cnnviz_widgets.state import ModelState
+from helpers import observers_of
 
 N_IMAGES = 1000
 STAGES = ["conv1_act", "conv2_act", "conv3_act", "conv4_act"]
@@ -51,30 +52,6 @@ def fresh(cifar_model, cifar_test):
     return ModelState(cifar_model, images[:30], labels[:30], names)
 
 
-@pytest.fixture
-def opened():
-    """Collects widgets and closes them after the test, so no test leaves observers behind."""
-    made = []
-    yield made.append
-    for w in made:
-        w.close()
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    """A tiny named CNN: one 3×3 conv (valid padding, 4 filters), a pool, a softmax Dense."""
-    import keras
-
-    keras.utils.set_random_seed(3)
-    return keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(4, 3, name="c1"),
-        keras.layers.MaxPooling2D(name="pool"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(10, activation="softmax", name="out"),
-    ])
-
-
 def outputs_of(model, image) -> dict:
     """Every layer's output for one uint8 image, computed without the state."""
     return compute.layer_outputs(model, image.astype(np.float32) / 255.0)
@@ -101,14 +78,6 @@ def count_values(image) -> list:
     sent = []
     image.observe(lambda change: sent.append(change["new"]), names="value")
     return sent
-
-
-def observers_of(state, widget) -> list:
-    found = []
-    for by_type in state._trait_notifiers.values():
-        for handlers in by_type.values():
-            found += [h for h in handlers if getattr(h, "__self__", None) is widget]
-    return found
 
 
 # =========================================================================== FeatureGrid
