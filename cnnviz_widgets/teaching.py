@@ -215,7 +215,7 @@ def _check_channel(channel, count: int, layer_name: str):
 
 # ----- the arithmetic of one convolution output -----------------------------------------------------
 
-def conv_arithmetic(model, x, layer_name: str, channel: int, row: int, col: int) -> dict:
+def conv_arithmetic(model, x, layer_name: str, channel: int, row: int, col: int, outputs=None) -> dict:
     """One output value of a conv stage, step by step: window × kernel, sum, + bias, BatchNorm,
     activation.
 
@@ -227,6 +227,8 @@ def conv_arithmetic(model, x, layer_name: str, channel: int, row: int, col: int)
     ----------
     x : float32 (H, W, C), one preprocessed image
     channel, row, col : the output channel and position in the stage's (h, w, channels) output
+    outputs : ``compute.layer_outputs(model, x)`` when the caller already has it (a dashboard's
+        inspection), so that no second forward pass is made
 
     Returns
     -------
@@ -297,7 +299,8 @@ def conv_arithmetic(model, x, layer_name: str, channel: int, row: int, col: int)
     bias = float(np.asarray(conv.bias)[channel]) if getattr(conv, "use_bias", False) else 0.0
     z = total + bias
 
-    outputs = layer_outputs(model, x)
+    if outputs is None:
+        outputs = layer_outputs(model, x)
     real = {info.name: float(outputs[info.name][row, col, channel]) for info in stage}
     steps = []
     value = z

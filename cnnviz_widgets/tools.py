@@ -802,7 +802,8 @@ class ConvArithmetic(ToolWidget):
             return
         insp = self.state.inspection
         r = teaching.conv_arithmetic(self.state.model, insp.x, self.stage.value,
-                                     self.channel.value, self.row.value, self.col.value)
+                                     self.channel.value, self.row.value, self.col.value,
+                                     outputs=insp.outputs)
         self.result = r
         self._render_maps(insp, r)
         self._render_tables(r)

@@ -96,3 +96,28 @@ def test_embedding_example_runs_headless():
     assert not [o for o in outputs if o.output_type == "error"]
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) == 3
+
+
+def test_one_image_change_costs_one_forward_pass_with_every_panel_open(state, monkeypatch):
+    from cnnviz_widgets import compute
+
+    board = Dashboard(state)
+    try:
+        for _, name, _ in TOOLS:
+            board.open_tool(name)
+        assert len(board.tool_panels) == len(TOOLS)
+        assert not state.status.startswith("⚠"), state.status
+        calls = []
+        real_run = compute.Inspector.run
+        monkeypatch.setattr(compute.Inspector, "run", lambda self, x: calls.append(1) or real_run(self, x))
+        state.index = 4321
+        assert len(calls) == 1
+        state.layer = "conv2_act"
+        state.layer = "conv3_act"
+        assert len(calls) == 1
+        state.index = 4321 + 1
+        state.index = 4321
+        assert len(calls) == 2  # a visited image is a look-up
+        assert not state.status.startswith("⚠"), state.status
+    finally:
+        board.close()
