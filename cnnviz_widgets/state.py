@@ -24,6 +24,19 @@ PREPROCESSORS = {
 COMPARE_CLASSES = ("cat", "dog", "ship", "airplane", "truck")
 
 
+class Source(traitlets.Any):
+    """A trait holding a model or an array: a new object always notifies, and old and new are
+    compared by identity. traitlets' own ``old == new`` would compare a 10,000-image array
+    element by element (half a second against ``None``) only to find the result ambiguous."""
+
+    def set(self, obj, value):
+        new = self._validate(obj, value)
+        old = obj._trait_values.get(self.name, self.default_value)
+        obj._trait_values[self.name] = new
+        if old is not new:
+            obj._notify_trait(self.name, old, new)
+
+
 class LRU:
     """A small least-recently-used cache keyed by an explicit tuple."""
 
@@ -103,9 +116,9 @@ class ModelState(traitlets.HasTraits):
     """
 
     # Sources.
-    model = traitlets.Any(read_only=True, help="The Keras image classifier.")
-    images = traitlets.Any(read_only=True, help="uint8 images (N, H, W, C) shown to the student.")
-    labels = traitlets.Any(None, read_only=True, allow_none=True, help="True classes (N,) or None.")
+    model = Source(read_only=True, help="The Keras image classifier.")
+    images = Source(read_only=True, help="uint8 images (N, H, W, C) shown to the student.")
+    labels = Source(None, read_only=True, allow_none=True, help="True classes (N,) or None.")
     class_names = traitlets.Tuple(read_only=True, help="One name per class of the model.")
     preprocess_name = traitlets.Unicode("[0, 1]", read_only=True,
                                         help="Name of the preprocessing (a key of PREPROCESSORS or 'custom').")
