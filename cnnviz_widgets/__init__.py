@@ -12,6 +12,7 @@ from .data import load_cifar10, load_image
 from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from .model import build_cifar_cnn, load_default_card, load_default_model
 from .panels import HeatmapOverlay, StatsTable
+from .primer import CnnPrimer
 from .state import Inspection, ModelState
 from .tools import (ConfidenceAnalysis, ConvArithmetic, FilterOptimizer, MisclassificationExplorer,
                     TopImages, TrainPanel)
@@ -22,7 +23,7 @@ __all__ = [
     "ImagePicker", "LayerSelector", "FeatureGrid", "FilterGrid", "LayerStrip", "DenseBars",
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
-    "TopImages", "TrainPanel", "ModelUpload", "ImageUpload",
+    "TopImages", "TrainPanel", "ModelUpload", "ImageUpload", "CnnPrimer",
     "Dashboard", "StatusLine", "friendly_errors",
 ]
 __version__ = "0.1.0"

@@ -35,11 +35,13 @@ TEXTS = {
     "features": ("4 · Feature maps: what each layer sees",
                  "Each small square is the output of one filter for this image. Bright means the filter "
                  "found its pattern there, dark means it did not. Deeper layers are smaller and more "
-                 "abstract."),
+                 "abstract. <i>Exercise 2: pick conv1_act, find a map that lights up along horizontal "
+                 "edges, then look up the same filter number in the filters below.</i>"),
     "filters": ("5 · Learned filters: what each layer looks for",
                 "These are the weights themselves. The first layer's 3×3×3 filters can be drawn in colour "
                 "and often look like edges or colour blobs; deeper filters mix many channels, so you see "
-                "one channel or their mean (red positive, blue negative)."),
+                "one channel or their mean (red positive, blue negative). <i>Exercise 2: which conv1 "
+                "filters look for blue, which for red, which for vertical edges?</i>"),
     "strip": ("6 · Layer by layer",
               "The image shrinks from 32×32 to 8×8 while the number of channels grows. Each picture "
               "is the average of a stage's maps: detail fades and meaning builds up."),
@@ -51,17 +53,22 @@ TEXTS = {
                 "confident guess, several medium bars an uncertain one."),
     "compare": ("9 · Comparing images",
                 "Several images side by side, stage by stage. Early stages look alike for every picture; "
-                "the last stage differs most between classes — that is where the network tells them apart."),
+                "the last stage differs most between classes — that is where the network tells them "
+                "apart. <i>Exercise 4: at which stage can you first tell the five images apart?</i>"),
     "stats": ("10 · Statistics per layer",
               "Numbers behind the pictures: the spread of each layer's values and how many of them are "
               "switched off (sparsity). Deeper layers tend to be sparser."),
     "heatmap": ("11 · Where the network looks",
                 "Colours over the image show where a layer responds (activation) or which regions raised the "
-                "score of a class (Grad-CAM). Red and yellow mean important, blue means ignored."),
+                "score of a class (Grad-CAM). Red and yellow mean important, blue means ignored. "
+                "<i>Exercise 3: for a plane, a cat and a ship (class filter in the picker), does the "
+                "network look where you would — the wings, the face, the ship or the water?</i>"),
 }
 
 #: The exercises and advanced topics, each built only when the student opens it.
 TOOLS = [
+    ("How a CNN works · common questions", "CnnPrimer",
+     "The guide's explanation, with this model's sizes and this image's scores."),
     ("Exercise 1 · Find misclassifications", "MisclassificationExplorer",
      "The confusion matrix of the whole image set. Click a cell to list the images the network mixed "
      "up, then open one to see why."),
@@ -85,9 +92,9 @@ TOOLS = [
 
 
 def _widget_class(name: str):
-    from . import byo, charts, controls, grids, panels, tools
+    from . import byo, charts, controls, grids, panels, primer, tools
 
-    for module in (charts, controls, grids, panels, tools, byo):
+    for module in (charts, controls, grids, panels, primer, tools, byo):
         if hasattr(module, name):
             return getattr(module, name)
     raise ImportError(f"no widget named {name}")

@@ -72,6 +72,7 @@ class Inspection:
     probabilities : float32 (K,) summing to 1
     predicted : int, the argmax of ``probabilities``
     label : int or None, the true class when known
+    logits : float32 (K,), the final scores before softmax
     """
 
     index: int
@@ -81,6 +82,7 @@ class Inspection:
     probabilities: np.ndarray
     predicted: int
     label: int | None
+    logits: np.ndarray | None = None
     _stats: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -343,7 +345,7 @@ class ModelState(traitlets.HasTraits):
         outputs, logits = self.inspector.run(x)
         probs = self.inspector.probabilities(logits)
         label = None if self.labels is None else int(self.labels[index])
-        return Inspection(index, image, x, outputs, probs, int(np.argmax(probs)), label)
+        return Inspection(index, image, x, outputs, probs, int(np.argmax(probs)), label, logits)
 
     def _update_inspection(self):
         self.set_trait("inspection", self.inspect(self.index))

@@ -442,6 +442,13 @@ def test_conv_arithmetic_matches_the_network(dashboard, reference, cifar_model):
         assert img_info(img)["head"] == PNG_SIGNATURE
 
 
+def test_how_a_cnn_works_uses_this_models_numbers(dashboard):
+    panel = tool(dashboard, "How a CNN works · common questions")
+    expect(panel).to_contain_text("524,288 weights")
+    expect(panel).to_contain_text("32×32×32 → 16×16×32 → 16×16×64 → 8×8×64")
+    expect(panel).to_contain_text("Why are some feature maps dark?")
+
+
 def test_top_images_of_a_channel(dashboard, reference, cifar_model):
     page = dashboard
     panel = tool(page, "Advanced · Top images per channel")

@@ -1,0 +1,102 @@
+"""How a CNN works, told with the numbers of the model and image on screen."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+
+from . import compute
+from .base import StateWidget, reports_errors
+
+QUESTIONS = [
+    ("Why do deeper layers look more abstract?",
+     "Each layer works on the previous layer's maps, not on pixels: edges combine into corners and "
+     "textures, those into parts, parts into whole objects."),
+    ("Why are some feature maps dark?",
+     "A filter only fires where its pattern is. A wheel detector stays dark on a bird: that is the "
+     "sparsity the statistics table counts, and it is normal."),
+    ("What makes a good set of filters?",
+     "Variety. Filters that all look alike waste capacity; in a trained first layer you should find "
+     "edges in several directions and several colour contrasts."),
+    ("Why 32 filters, then 64?",
+     "Each time the maps halve in size, doubling the channels keeps the amount of information per "
+     "stage similar while the patterns grow more complex."),
+    ("How do I know the model learned something?",
+     "First-layer filters look like edges rather than noise, sparsity sits somewhere between "
+     "a fifth and a half, predictions are confident and right, and Grad-CAM covers the object."),
+    ("What if it predicts the wrong class?",
+     "Compare it with a correct image of the same class: is the last conv stage different, do other "
+     "dense neurons fire, is Grad-CAM on the background instead of the object?"),
+]
+
+
+def _shape(shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+class CnnPrimer(StateWidget):
+    """The guide's "how CNNs work" steps, with the current model's sizes and the current image's
+    scores, plus short answers to common questions.
+
+    >>> CnnPrimer(state)   # doctest: +SKIP
+    """
+
+    def __init__(self, state, **kwargs):
+        super().__init__(state, **kwargs)
+        self.steps = widgets.HTML()
+        self.questions = widgets.HTML(
+            "<h4>Common questions</h4>" + "".join(
+                f"<p><b>{html.escape(q)}</b><br>{html.escape(a)}</p>" for q, a in QUESTIONS))
+        self.children = [self.steps, self.questions]
+        self._observe(self._on_inspection, ["inspection"])
+        self._render()
+
+    def _on_inspection(self, change):
+        self._render()
+
+    @reports_errors
+    def _render(self):
+        state = self.state
+        layers = {i.name: i for i in state.layers}
+        h, w, c = state.inspector.input_shape
+        convs = [i for i in state.layers if i.kind == "conv" and i.spatial]
+        stages = compute.conv_stages(state.model)
+        items = [f"<b>Input</b>: a {h}×{w}×{c} image is {h * w * c:,} numbers, scaled "
+                 f"{html.escape(state.preprocess_name)} before the network sees them."]
+        if convs:
+            first = state.inspector.layer(convs[0].name)
+            k = getattr(first, "kernel_size", ("?", "?"))
+            items.append(
+                f"<b>Convolution</b>: {convs[0].name} slides {convs[0].shape[-1]} filters of "
+                f"{k[0]}×{k[1]}×{c} over the image; at each position it multiplies and sums, giving one "
+                f"map per filter ({_shape(convs[0].shape)}). The <i>Convolution arithmetic</i> panel "
+                "shows one of these sums in full.")
+        if any(i.class_name == "LeakyReLU" for i in state.layers):
+            items.append("<b>LeakyReLU</b>: positive values pass unchanged, negative ones are multiplied "
+                         "by a small slope, so the network can bend straight lines into curves.")
+        if any(i.class_name == "BatchNormalization" for i in state.layers):
+            items.append("<b>Batch normalisation</b>: each channel is shifted and scaled to a steady "
+                         "range, which keeps training stable.")
+        if stages:
+            sizes = " → ".join(_shape(layers[s].shape) for s in stages)
+            items.append(f"<b>Downsampling</b>: strided convolutions shrink the maps while channels "
+                         f"grow: {sizes}.")
+        flat = [i for i in state.layers if i.class_name == "Flatten"]
+        if flat:
+            items.append(f"<b>Flatten</b>: the last maps become one vector of {flat[0].shape[0]:,} values.")
+        dense = [i for i in state.layers if i.class_name == "Dense"]
+        if len(dense) >= 2:
+            d = state.inspector.layer(dense[0].name)
+            n_in, n_out = (int(v) for v in d.kernel.shape)
+            items.append(f"<b>Dense</b>: {dense[0].name} connects {n_in:,} inputs to {n_out} neurons: "
+                         f"{n_in * n_out:,} weights.")
+        insp = state.inspection
+        if insp.logits is not None:
+            top = np.argsort(insp.probabilities)[::-1][:3]
+            pairs = ", ".join(f"{html.escape(state.class_names[t])} {insp.logits[t]:.2f} → "
+                              f"{100 * insp.probabilities[t]:.1f} %" for t in top)
+            items.append(f"<b>Softmax</b>: the final scores of this image become probabilities that "
+                         f"add up to 100 % (top three: {pairs}).")
+        self.steps.value = "<h4>How this network works, step by step</h4><ol>" + "".join(
+            f"<li>{item}</li>" for item in items) + "</ol>"
