@@ -65,8 +65,11 @@ def _find_cifar10(data_dir) -> Path | None:
     else:
         candidates.append(_keras_cache_dir())
     for base in candidates:
-        # Keras 3 unpacks its download one level deeper: datasets/cifar-10-batches-py/cifar-10-batches-py.
-        for folder in (base, base / CIFAR10_FOLDER, base / CIFAR10_FOLDER / CIFAR10_FOLDER):
+        # Keras 3 unpacks a download one level deeper (datasets/cifar-10-batches-py/cifar-10-batches-py),
+        # and keras.datasets.cifar10.load_data() into datasets/cifar-10-batches-py-target/: both are
+        # reused rather than downloaded again.
+        for folder in (base, base / CIFAR10_FOLDER, base / CIFAR10_FOLDER / CIFAR10_FOLDER,
+                       base / f"{CIFAR10_FOLDER}-target" / CIFAR10_FOLDER):
             if (folder / "batches.meta").is_file() and (folder / "test_batch").is_file():
                 return folder
     return None

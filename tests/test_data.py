@@ -180,6 +180,16 @@ def test_keras_3_download_layout_is_found_without_download(cifar_dir, tmp_path, 
     assert images.shape == (10000, 32, 32, 3)
 
 
+def test_keras_load_data_cache_is_reused_without_download(cifar_dir, tmp_path, monkeypatch, no_download):
+    # keras.datasets.cifar10.load_data() unpacks into datasets/cifar-10-batches-py-target/.
+    monkeypatch.delenv("CNNVIZ_CIFAR10_DIR")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    _link_batches(cifar_dir, tmp_path / "datasets" / f"{BATCHES}-target" / BATCHES)
+    images, labels, _ = load_cifar10("test")
+    assert images.shape == (10000, 32, 32, 3)
+    assert labels[:3].tolist() == [3, 8, 8]
+
+
 # --------------------------------------------------------------------------- hostile pickles
 
 class _RunsCode:
