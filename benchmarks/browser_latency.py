@@ -391,7 +391,6 @@ def report(args, r, steps, load_before, load_after):
     interactive = start["slider usable (first change came back)"]
     repaint = float(np.median(r["repaint_ms"]))
     rss = max((m[0] for m in r["kernel"]), default=float("nan"))
-    peak = max((m[1] for m in r["kernel"]), default=float("nan"))
     per_change = float(np.median(r["bytes"]))
 
     def verdict(ok):
@@ -405,7 +404,7 @@ def report(args, r, steps, load_before, load_after):
     rows = [
         ("(a) voila start → slider drawn and usable", f"{interactive:.1f} s", f"≤ {TARGET_START_S:.0f} s",
          verdict(interactive <= TARGET_START_S)),
-        (f"(b) image change → features + softmax repainted", f"{repaint:.0f} ms median",
+        ("(b) image change → features + softmax repainted", f"{repaint:.0f} ms median",
          f"≤ {TARGET_REPAINT_MS:.0f} ms", verdict(repaint <= TARGET_REPAINT_MS)),
         ("(c) kernel resident memory (VmRSS)", f"{rss:.0f} MiB", f"≤ {TARGET_KERNEL_MIB:.0f} MiB",
          verdict(rss <= TARGET_KERNEL_MIB)),
@@ -415,7 +414,7 @@ def report(args, r, steps, load_before, load_after):
     for row in rows:
         print(f"{row[0]:<52} {row[1]:>22} {row[2]:>12}  {row[3]}")
 
-    print(f"\n(a) where the start-up time goes (seconds after starting voila)")
+    print("\n(a) where the start-up time goes (seconds after starting voila)")
     for name, seconds in start.items():
         print(f"    {name:<48} {seconds:6.1f}")
     print(f"    widget state sent when the page connects: {r['initial_state_bytes'] / 1024:.0f} KiB")
@@ -431,7 +430,7 @@ def report(args, r, steps, load_before, load_after):
     print(f"    both repainted       {spread(r['repaint_ms'])}")
     print(f"    feature montage      {spread(r['features_ms'])} (new PNG loaded)")
     print(f"    softmax chart        {spread(r['softmax_ms'])} (last SVG change)")
-    print(f"\n(c) kernel processes: " + ", ".join(f"VmRSS {a:.0f} MiB, peak VmHWM {b:.0f} MiB"
+    print("\n(c) kernel processes: " + ", ".join(f"VmRSS {a:.0f} MiB, peak VmHWM {b:.0f} MiB"
                                                  for a, b in r["kernel"]) if r["kernel"] else
           "\n(c) no ipykernel process found under the Voilà server")
     print(f"\n(d) bytes per change: {spread([b / 1024 for b in r['bytes']])} KiB; "

@@ -72,6 +72,10 @@ class StateWidget(widgets.VBox):
         self.state.observe(handler, names=names)
         self._observers.append((handler, names))
 
+    def _on_inspection(self, change):
+        """Most widgets show the current image: a new inspection is one re-render."""
+        self._render()
+
     def close(self):
         for handler, names in self._observers:
             self.state.unobserve(handler, names=names)

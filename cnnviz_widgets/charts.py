@@ -45,9 +45,6 @@ class SoftmaxChart(StateWidget):
         self._observe(self._on_inspection, ["inspection"])
         self._render()
 
-    def _on_inspection(self, change):
-        self._render()
-
     @reports_errors
     def _render(self):
         insp = self.state.inspection
@@ -115,9 +112,6 @@ class DenseBars(StateWidget):
         if current is not None and len(current.shape) == 1 and current.name in self.state.inspection.outputs:
             return current.name
         return default_dense_layer(self.state.layers)
-
-    def _on_inspection(self, change):
-        self._render()
 
     def _on_layer(self, change):
         if not self.fixed_layer:

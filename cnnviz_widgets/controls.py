@@ -226,9 +226,6 @@ class ImagePicker(StateWidget):
     def _on_version(self, change):
         self._render_labels()
 
-    def _on_inspection(self, change):
-        self._render()
-
     def _class_options(self):
         return [("all classes", ALL_CLASSES)] + [(n, i) for i, n in enumerate(self.state.class_names)]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tarfile
 import warnings
 from pathlib import Path
 

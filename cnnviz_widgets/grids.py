@@ -75,9 +75,6 @@ class FeatureGrid(StateWidget):
         self._observe(self._on_layer, ["layer"])
         self._render()
 
-    def _on_inspection(self, change):
-        self._render()
-
     def _on_layer(self, change):
         self._render()
 
@@ -294,9 +291,6 @@ class LayerStrip(StateWidget):
             "Each panel after the input is the mean of all the channels of one convolution stage."))
         self.children = [widgets.HTML(CRISP_CSS), self.image, self.captions, self.note]
         self._observe(self._on_inspection, ["inspection"])
-        self._render()
-
-    def _on_inspection(self, change):
         self._render()
 
     @reports_errors

@@ -73,9 +73,6 @@ class StatsTable(StateWidget):
         insp = self.state.inspection
         return [(name, insp.stats(name)) for name in self.layer_names()]
 
-    def _on_inspection(self, change):
-        self._render()
-
     def _on_layer(self, change):
         self._render()
 
@@ -172,9 +169,6 @@ class HeatmapOverlay(StateWidget):
         return compute.last_spatial_layer(self.state.model), True
 
     # ----- observers ----------------------------------------------------------------------------
-    def _on_inspection(self, change):
-        self._render()
-
     def _on_layer(self, change):
         self._render_heat()
 

@@ -52,9 +52,6 @@ class CnnPrimer(StateWidget):
         self._observe(self._on_inspection, ["inspection"])
         self._render()
 
-    def _on_inspection(self, change):
-        self._render()
-
     @reports_errors
     def _render(self):
         state = self.state

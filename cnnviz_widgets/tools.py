@@ -792,9 +792,6 @@ class ConvArithmetic(ToolWidget):
                 self._sync_bounds()
         self._render()
 
-    def _on_inspection(self, change):
-        self._render()
-
     @reports_errors
     def _render(self):
         if not self.stage.value:

@@ -22,7 +22,7 @@ def augment_batch(images, pad: int = 4, seed=None):
     import tensorflow as tf
 
     n = tf.shape(images)[0]
-    h, w, c = images.shape[1], images.shape[2], images.shape[3]
+    h, w = images.shape[1], images.shape[2]
     flipped = tf.where(
         tf.random.uniform([n, 1, 1, 1], seed=seed) < 0.5, tf.reverse(images, axis=[2]), images
     )

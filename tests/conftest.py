@@ -95,3 +95,23 @@ def tiny_model():
         keras.layers.Flatten(name="flat"),
         keras.layers.Dense(10, activation="softmax", name="out"),
     ])
+
+
+@pytest.fixture(scope="module")
+def shared(cifar_model, cifar_test):
+    """One ModelState of the shipped model on the first 1,000 real test images, per test module."""
+    from cnnviz_widgets.state import ModelState
+
+    images, labels, names = cifar_test
+    return ModelState(cifar_model, images[:1000], labels[:1000], names)
+
+
+@pytest.fixture
+def st(shared):
+    """The module's shared state with its selections reset before each test."""
+    shared.index = 0
+    shared.layer = shared.default_layer()
+    shared.class_index = None
+    shared.compare = shared.default_compare()
+    shared.status = ""
+    return shared

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz_widgets import byo, load_model_file
+from cnnviz_widgets import load_model_file
 from cnnviz_widgets.base import StateWidget
 from cnnviz_widgets.byo import ImageUpload, ModelUpload, load_images, resize_images
 from cnnviz_widgets.state import ModelState

@@ -18,29 +18,12 @@ from cnnviz_widgets.controls import ImagePicker, LayerSelector, stage_starts
 from cnnviz_widgets.state import ModelState
 from helpers import observers_of
 
-N_IMAGES = 1000
+N_IMAGES = 1000  # the images of the `shared` state in conftest.py
 SPATIAL = ["conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",
            "conv3", "conv3_bn", "conv3_act", "conv4", "conv4_bn", "conv4_act"]
 
 
 # --------------------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope="module")
-def shared(cifar_model, cifar_test):
-    """One ModelState of the shipped model on the first 1,000 real test images, for the module."""
-    images, labels, names = cifar_test
-    return ModelState(cifar_model, images[:N_IMAGES], labels[:N_IMAGES], names)
-
-
-@pytest.fixture
-def st(shared):
-    """The shared state with its selections reset before each test."""
-    shared.index = 0
-    shared.layer = shared.default_layer()
-    shared.class_index = None
-    shared.compare = shared.default_compare()
-    shared.status = ""
-    return shared
 
 
 def expected_prediction(model, image):
