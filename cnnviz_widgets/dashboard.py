@@ -60,9 +60,10 @@ TEXTS = {
               "switched off (sparsity). Deeper layers tend to be sparser."),
     "heatmap": ("11 · Where the network looks",
                 "Colours over the image show where a layer responds (activation) or which regions raised the "
-                "score of a class (Grad-CAM). Red and yellow mean important, blue means ignored. "
-                "<i>Exercise 3: for a plane, a cat and a ship (class filter in the picker), does the "
-                "network look where you would — the wings, the face, the ship or the water?</i>"),
+                "score of a class (Grad-CAM, the guide's advanced topic: switch to it above the "
+                "picture). Red and yellow mean important, blue means ignored. <i>Exercise 3: for a "
+                "plane, a cat and a ship (class filter in the picker), does the network look where you "
+                "would — the wings, the face, the ship or the water?</i>"),
 }
 
 #: The exercises and advanced topics, each built only when the student opens it.
@@ -144,7 +145,7 @@ class Dashboard(widgets.VBox):
             "softmax": cls("SoftmaxChart")(state),
             "compare": cls("ComparisonGrid")(state),
             "stats": cls("StatsTable")(state),
-            "heatmap": cls("HeatmapOverlay")(state),
+            "heatmap": cls("HeatmapOverlay")(state, mode="activation"),
         }
         self.status = StatusLine(state)
         sections = {key: self._section(key) for key in self.panels}

@@ -351,6 +351,20 @@ def test_layer_selector_changes_feature_grid(dashboard):
     expect(page.locator(".cnnviz-section-filters .widget-toggle-button", has_text="RGB")).to_be_visible()
 
 
+def test_heatmap_switches_between_activation_and_grad_cam(dashboard):
+    page = dashboard
+    section = page.locator(".cnnviz-section-heatmap")
+    overlay = section.locator("img.widget-image").last
+    expect(section.locator(".cnnviz-note", has_text="Mean activation")).to_be_visible(timeout=UPDATE_MS)
+    before = img_info(overlay)
+    section.locator(".widget-toggle-button", has_text="Grad-CAM").click()
+    expect(overlay).not_to_have_attribute("src", before["src"], timeout=UPDATE_MS)
+    expect(section.locator(".cnnviz-note", has_text="Grad-CAM of")).to_be_visible(timeout=UPDATE_MS)
+    assert img_info(overlay)["head"] == PNG_SIGNATURE
+    section.locator(".widget-toggle-button", has_text="activation").click()
+    expect(section.locator(".cnnviz-note", has_text="Mean activation")).to_be_visible(timeout=UPDATE_MS)
+
+
 # --------------------------------------------------------------------------- the teaching tools
 
 def test_misclassification_explorer_shows_the_confusion_matrix(dashboard, reference):
