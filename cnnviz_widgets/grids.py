@@ -318,29 +318,6 @@ class LayerStrip(StateWidget):
         self.captions.value = f"<div style='display:flex;gap:{STRIP_GAP}px'>{cells}</div>"
 
 
-def _panel(p, tile_size: int) -> np.ndarray:
-    """One comparison panel as RGB uint8: an image as it is, a 2-D map normalised and coloured;
-    upscaled crisp to about ``tile_size`` pixels (as ``render.strip_png`` draws its panels)."""
-    p = np.asarray(p)
-    if p.ndim == 2:
-        p = render.apply_colormap(render.normalize_each(p[None].astype(np.float32))[0])
-    elif p.shape[2] == 1:
-        p = np.repeat(p, 3, axis=2)
-    return render.upscale(p.astype(np.uint8), render.tile_factor(p.shape[0], p.shape[1], tile_size))
-
-
-def comparison_png(rows, tile_size: int = 64) -> bytes:
-    """One PNG of several strips: ``rows`` is a list of equally long panel lists (see ``_panel``);
-    row r, column c is at ((tile + 4)·r, (tile + 4)·c)."""
-    tiles = [_panel(p, tile_size) for row in rows for p in row]
-    h = max(t.shape[0] for t in tiles)
-    w = max(t.shape[1] for t in tiles)
-    padded = np.full((len(tiles), h, w, 3), render.GAP_VALUE, np.uint8)
-    for i, t in enumerate(tiles):
-        padded[i, : t.shape[0], : t.shape[1]] = t
-    return render.png_bytes(render.tile(padded, len(rows[0]), gap=STRIP_GAP))
-
-
 class ComparisonGrid(StateWidget):
     """Several images through the network, one row each: the input, then the channel mean of each
     conv stage (section 9). Early stages look alike for every image; the last ones differ by class.
@@ -460,7 +437,7 @@ class ComparisonGrid(StateWidget):
             insp = state.inspect(i)
             rows.append([insp.image] + [insp.outputs[s].mean(axis=-1) for s in stages])
             labels.append(insp)
-        data = comparison_png(rows, self.tile_size)
+        data = render.panel_grid_png(rows, self.tile_size, gap=STRIP_GAP)
         set_png(self.image, data)
         self.renders += 1
         width, height = png_size(data)

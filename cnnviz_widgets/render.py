@@ -205,21 +205,30 @@ def overlay_png(image, heat, alpha: float = 0.5, size: int = 192, cmap: str = HE
     return png_bytes(overlay(image, heat, alpha, size, cmap))
 
 
-def strip_png(panels, tile_size: int = 64, cmap: str = MAP_CMAP) -> bytes:
-    """One row of panels side by side: each either a uint8 image (H, W, 3) or a 2-D map (h, w)
-    (normalised and coloured). Every panel is upscaled crisp to about ``tile_size`` pixels."""
-    tiles = []
-    for p in panels:
-        p = np.asarray(p)
-        if p.ndim == 2:
-            p = apply_colormap(normalize_each(p[None].astype(np.float32))[0], cmap)
-        elif p.shape[2] == 1:
-            p = np.repeat(p, 3, axis=2)
-        p = upscale(p.astype(np.uint8), tile_factor(p.shape[0], p.shape[1], tile_size))
-        tiles.append(p)
+def _panel(p, tile_size: int, cmap: str = MAP_CMAP) -> np.ndarray:
+    """One panel as RGB uint8: a uint8 image (H, W, 3) or (H, W, 1) as it is, a 2-D map (h, w)
+    normalised and coloured; upscaled crisp to about ``tile_size`` pixels."""
+    p = np.asarray(p)
+    if p.ndim == 2:
+        p = apply_colormap(normalize_each(p[None].astype(np.float32))[0], cmap)
+    elif p.shape[2] == 1:
+        p = np.repeat(p, 3, axis=2)
+    return upscale(p.astype(np.uint8), tile_factor(p.shape[0], p.shape[1], tile_size))
+
+
+def panel_grid_png(rows, tile_size: int = 64, cmap: str = MAP_CMAP, gap: int = 4) -> bytes:
+    """One PNG of rows of panels (each row a list of equally many panels, see ``_panel``), laid
+    out on a grid with ``gap``-pixel white borders: row r, column c at ((tile + gap)·r, (tile + gap)·c)."""
+    tiles = [_panel(p, tile_size, cmap) for row in rows for p in row]
     h = max(t.shape[0] for t in tiles)
     w = max(t.shape[1] for t in tiles)
     padded = np.full((len(tiles), h, w, 3), GAP_VALUE, np.uint8)
     for i, t in enumerate(tiles):
         padded[i, : t.shape[0], : t.shape[1]] = t
-    return png_bytes(tile(padded, len(tiles), gap=4))
+    return png_bytes(tile(padded, len(rows[0]), gap=gap))
+
+
+def strip_png(panels, tile_size: int = 64, cmap: str = MAP_CMAP) -> bytes:
+    """One row of panels side by side: each either a uint8 image (H, W, 3) or a 2-D map (h, w)
+    (normalised and coloured). Every panel is upscaled crisp to about ``tile_size`` pixels."""
+    return panel_grid_png([list(panels)], tile_size, cmap)
