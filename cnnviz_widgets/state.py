@@ -16,7 +16,7 @@ from . import compute
 
 #: Preprocessing choices by name: uint8 images to the model's float input.
 PREPROCESSORS = {
-    "[0, 1]": lambda a: np.asarray(a, dtype=np.float32) / 255.0,
+    "[0, 1]": compute.scale_images,
     "[-1, 1]": lambda a: np.asarray(a, dtype=np.float32) / 127.5 - 1.0,
     "none": lambda a: np.asarray(a, dtype=np.float32),
 }
