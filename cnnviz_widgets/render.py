@@ -1,12 +1,14 @@
 """Arrays to PNG bytes: montages of feature maps, filter grids, heatmap overlays.
 
-Pure functions (NumPy, Pillow and Matplotlib's colormap tables); no widget code. One PNG per grid,
+Pure functions (NumPy, Pillow and Matplotlib's colormap tables, stored in assets/colormaps.json); no widget code. One PNG per grid,
 never one image per feature map, so the browser gets one message per change.
 """
 from __future__ import annotations
 
 import io
+import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -23,13 +25,27 @@ PALETTE_COLOURS = 255
 GAP_INDEX = 255
 
 
+#: Matplotlib's tables of the colormaps above, stored with the package (scripts/make_colormaps.py).
+COLORMAPS_FILE = Path(__file__).resolve().parent / "assets" / "colormaps.json"
+
+
+@lru_cache(maxsize=1)
+def _colormap_tables() -> dict:
+    return json.loads(COLORMAPS_FILE.read_text())["tables"]
+
+
 @lru_cache(maxsize=None)
 def colormap_lut(name: str, n: int = 256) -> np.ndarray:
-    """An (n, 3) uint8 lookup table of a Matplotlib colormap."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps[name].resampled(n)
-    return (cmap(np.arange(n))[:, :3] * 255 + 0.5).astype(np.uint8)
+    """An (n, 3) uint8 lookup table of one of the package's colormaps (viridis, turbo, RdBu_r),
+    resampled to n = 256 or 255 colours as Matplotlib does; no Matplotlib needed."""
+    tables = _colormap_tables()
+    if name not in tables:
+        raise ValueError(f"unknown colormap {name!r}: choose one of {', '.join(sorted(tables))}")
+    if str(n) not in tables[name]:
+        raise ValueError(f"colormap tables have {' or '.join(sorted(tables[name]))} colours, not {n}")
+    lut = np.frombuffer(bytes.fromhex(tables[name][str(n)]), dtype=np.uint8).reshape(n, 3)
+    lut.flags.writeable = False
+    return lut
 
 
 def apply_colormap(m, name: str = MAP_CMAP) -> np.ndarray:

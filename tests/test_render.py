@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
@@ -23,14 +22,52 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def _colour(cmap: str, level: int, n: int = 256) -> np.ndarray:
-    """Entry ``level`` (0..n-1) of a Matplotlib colormap's n-colour table, as uint8 RGB."""
-    rgba = matplotlib.colormaps[cmap].resampled(n)(int(level))
-    return (np.asarray(rgba[:3]) * 255 + 0.5).astype(np.uint8)
+    """Entry ``level`` (0..n-1) of the package's n-colour table of ``cmap``, as uint8 RGB (the
+    tables themselves are checked against the published colours below)."""
+    return render.colormap_lut(cmap, n)[int(level)]
 
 
 def _map_colour(level: int) -> np.ndarray:
     """Entry ``level`` (0..254) of the 255-colour viridis palette that feature-map PNGs use."""
     return _colour("viridis", level, render.PALETTE_COLOURS)
+
+
+# =========================================================================== colormap tables
+
+#: Colours published with each colormap (viridis: van der Walt & Smith; turbo: Mikhailov;
+#: RdBu: ColorBrewer's 11-class scheme, reversed), as hex at 0, the middle entry and 1.
+PUBLISHED = {
+    "viridis": ("#440154", "#21918c", "#fde725"),
+    "turbo": ("#30123b", None, "#7a0403"),
+    "RdBu_r": ("#053061", "#f7f7f7", "#67001f"),
+}
+
+
+def _rgb(hex_colour: str) -> list:
+    return [int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)]
+
+
+@pytest.mark.parametrize("n", [256, 255])
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_colormap_tables_hold_the_published_colours(name, n):
+    lut = render.colormap_lut(name, n)
+    assert lut.shape == (n, 3) and lut.dtype == np.uint8
+    first, middle, last = PUBLISHED[name]
+    assert lut[0].tolist() == _rgb(first)
+    assert lut[-1].tolist() == _rgb(last)
+    if middle is not None and n == 255:  # 255 colours have an exact middle entry, 127
+        assert lut[127].tolist() == _rgb(middle)
+    if middle is not None and n == 256:  # entry 128 is the first at or above one half
+        assert np.abs(lut[128].astype(int) - _rgb(middle)).max() <= 1
+    # A smooth ramp: neighbouring entries differ by a few levels, never jump.
+    assert np.abs(np.diff(lut.astype(int), axis=0)).max() <= 8
+
+
+def test_unknown_colormap_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="viridis"):
+        render.colormap_lut("jet")
+    with pytest.raises(ValueError, match="colours"):
+        render.colormap_lut("viridis", 10)
 
 
 # =========================================================================== sizes
