@@ -227,6 +227,34 @@ STEPS_SCRIPT = "\n".join(
     + ["print(json.dumps(t))"])
 
 
+#: Packages that, when installed, make the start-up slower although cnnviz does not use them:
+#: (module, who imports it, what it costs, measured on the 2-core machine of the README).
+SLOW_IMPORTS = (
+    ("matplotlib", "Keras imports matplotlib.pyplot", "about 0.4 s in the kernel"),
+    ("rfc3987_syntax", "jsonschema 4.24 or newer imports it in Voilà's server", "about 1.2 s before Voilà answers"),
+)
+
+
+def slow_imports() -> list:
+    """Notes on the packages of SLOW_IMPORTS that this environment would import at start-up."""
+    import importlib.util
+
+    notes = []
+    for module, who, cost in SLOW_IMPORTS:
+        if importlib.util.find_spec(module) is None:
+            continue
+        if module == "rfc3987_syntax":
+            from importlib.metadata import version
+
+            from packaging.version import Version
+
+            if Version(version("jsonschema")) < Version("4.24"):
+                continue  # installed, but this jsonschema never imports it
+        notes.append(f"{module} is installed here and {who}: {cost} more than the package's own "
+                     "environment (pyproject.toml) has")
+    return notes
+
+
 def notebook_steps(env) -> list:
     """[(step, seconds)] of what the notebook does, in a fresh Python process, with the process's
     own start before and its exit (TensorFlow's shutdown) after."""
@@ -421,6 +449,8 @@ def report(args, r, steps, load_before, load_after):
     print("    the notebook's steps, timed in a fresh Python process:")
     for name, seconds in steps:
         print(f"      {name:<46} {seconds:6.2f}")
+    for note in slow_imports():
+        print(f"    note: {note}")
 
     def spread(values):
         return (f"median {np.median(values):.0f}, p90 {np.percentile(values, 90):.0f}, "
