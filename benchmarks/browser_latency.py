@@ -227,31 +227,29 @@ STEPS_SCRIPT = "\n".join(
     + ["print(json.dumps(t))"])
 
 
-#: Packages that, when installed, make the start-up slower although cnnviz does not use them:
-#: (module, who imports it, what it costs, measured on the 2-core machine of the README).
-SLOW_IMPORTS = (
-    ("matplotlib", "Keras imports matplotlib.pyplot", "about 0.4 s in the kernel"),
-    ("rfc3987_syntax", "jsonschema 4.24 or newer imports it in Voilà's server", "about 1.2 s before Voilà answers"),
-)
+#: Packages that make the start-up slower when installed, although cnnviz does not use them.
+SLOW_IMPORTS = {
+    "matplotlib": "matplotlib is installed here: Keras imports matplotlib.pyplot, about 0.4 s more "
+                  "in the kernel (the package does not need Matplotlib; only the bench extra does)",
+    "rfc3987_syntax": "jsonschema 4.24 or newer is installed here: it imports rfc3987_syntax in "
+                      "Voilà's server, about 1.2 s more before Voilà answers (pyproject.toml pins "
+                      "jsonschema below 4.24)",
+}
 
 
 def slow_imports() -> list:
-    """Notes on the packages of SLOW_IMPORTS that this environment would import at start-up."""
+    """The notes of SLOW_IMPORTS that apply to this environment."""
     import importlib.util
+    from importlib.metadata import version
+
+    from packaging.version import Version
 
     notes = []
-    for module, who, cost in SLOW_IMPORTS:
-        if importlib.util.find_spec(module) is None:
-            continue
-        if module == "rfc3987_syntax":
-            from importlib.metadata import version
-
-            from packaging.version import Version
-
-            if Version(version("jsonschema")) < Version("4.24"):
-                continue  # installed, but this jsonschema never imports it
-        notes.append(f"{module} is installed here and {who}: {cost} more than the package's own "
-                     "environment (pyproject.toml) has")
+    if importlib.util.find_spec("matplotlib") is not None:
+        notes.append(SLOW_IMPORTS["matplotlib"])
+    if (importlib.util.find_spec("rfc3987_syntax") is not None
+            and Version(version("jsonschema")) >= Version("4.24")):
+        notes.append(SLOW_IMPORTS["rfc3987_syntax"])
     return notes
 
 

@@ -31,7 +31,10 @@ def setup_environment():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not os.environ.get("CNNVIZ_CIFAR10_DIR"):
         sys.exit("set CNNVIZ_CIFAR10_DIR to the folder that holds cifar-10-batches-py")
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit('the guide\'s way draws with Matplotlib: pip install -e ".[test,bench]"')
     import tensorflow as tf
 
     matplotlib.use("Agg")
