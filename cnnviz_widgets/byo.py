@@ -25,7 +25,7 @@ import numpy as np
 from . import compute
 from .base import StateWidget
 from .data import CIFAR10_CLASSES, load_image
-from .state import PREPROCESSORS
+from .state import PREPROCESSORS, UNKNOWN
 
 #: Largest ``.keras`` file accepted, in bytes.
 MAX_MODEL_BYTES = 200 * 2**20
@@ -409,8 +409,11 @@ class ImageUpload(StateWidget):
             images, errors = load_images(files, (h, w), c, self.max_file_bytes)
             if append:
                 first = len(self.state.images)
-                # Uploaded pictures have no known class, so a mixed set has no labels to show.
-                self.state.set_images(np.concatenate([self.state.images, images]), labels=None)
+                # The current images keep their classes; uploaded pictures have none.
+                labels = self.state.labels
+                if labels is not None:
+                    labels = np.concatenate([labels, np.full(len(images), UNKNOWN, dtype=labels.dtype)])
+                self.state.set_images(np.concatenate([self.state.images, images]), labels=labels)
             else:
                 first = 0
                 self.state.set_images(images, labels=None)

@@ -169,11 +169,12 @@ class ImagePicker(StateWidget):
             probs = state.predictions(progress=self._show_progress)
         finally:
             self.misclassified_button.disabled = False
-        wrong = np.flatnonzero(probs.argmax(axis=1) != state.labels)
+        known = state.labels >= 0  # a picture of unknown class is neither right nor wrong
+        wrong = np.flatnonzero((probs.argmax(axis=1) != state.labels) & known)
         pool = self.candidates()
         if pool is not None:
             wrong = np.intersect1d(wrong, pool)
-        total = len(state.images) if pool is None else len(pool)
+        total = int(known.sum()) if pool is None else len(pool)
         where = self._filter_words()
         if not len(wrong):
             self.status.value = f"<span class='cnnviz-note'>The model classifies every image{where} correctly.</span>"

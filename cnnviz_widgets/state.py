@@ -22,6 +22,8 @@ PREPROCESSORS = {
 }
 #: The guide's section 9 compares a cat, a dog, a ship, a plane and a truck.
 COMPARE_CLASSES = ("cat", "dog", "ship", "airplane", "truck")
+#: The label of an image whose class is not known (a student's own picture added to CIFAR-10).
+UNKNOWN = -1
 
 
 class Source(traitlets.Any):
@@ -120,7 +122,8 @@ class ModelState(traitlets.HasTraits):
     # Sources.
     model = Source(read_only=True, help="The Keras image classifier.")
     images = Source(read_only=True, help="uint8 images (N, H, W, C) shown to the student.")
-    labels = Source(None, read_only=True, allow_none=True, help="True classes (N,) or None.")
+    labels = Source(None, read_only=True, allow_none=True,
+                    help="True classes (N,), UNKNOWN (-1) where an image's class is not known, or None.")
     class_names = traitlets.Tuple(read_only=True, help="One name per class of the model.")
     preprocess_name = traitlets.Unicode("[0, 1]", read_only=True,
                                         help="Name of the preprocessing (a key of PREPROCESSORS or 'custom').")
@@ -212,9 +215,11 @@ class ModelState(traitlets.HasTraits):
             labels = np.asarray(labels).astype(np.int64).reshape(-1)
             if len(labels) != len(images):
                 raise ValueError(f"{len(labels)} labels for {len(images)} images")
-            if len(labels) and (labels.min() < 0 or labels.max() >= k):
-                raise ValueError(f"labels must be class indices 0..{k - 1}; "
-                                 f"found {labels.min()}..{labels.max()}")
+            if len(labels) and (labels.min() < UNKNOWN or labels.max() >= k):
+                raise ValueError(f"labels must be class indices 0..{k - 1} (or {UNKNOWN} for an image "
+                                 f"of unknown class); found {labels.min()}..{labels.max()}")
+            if not (labels >= 0).any():
+                labels = None  # no image has a known class: the same as no labels
         if class_names is None or len(class_names) == 0:
             class_names = [f"class {i}" for i in range(k)]
         class_names = tuple(str(n) for n in class_names)
@@ -344,7 +349,7 @@ class ModelState(traitlets.HasTraits):
         x = np.asarray(self._preprocess(image[None]), dtype=np.float32)[0]
         outputs, logits = self.inspector.run(x)
         probs = self.inspector.probabilities(logits)
-        label = None if self.labels is None else int(self.labels[index])
+        label = None if self.labels is None or self.labels[index] < 0 else int(self.labels[index])
         return Inspection(index, image, x, outputs, probs, int(np.argmax(probs)), label, logits)
 
     def _update_inspection(self):

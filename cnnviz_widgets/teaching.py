@@ -516,9 +516,10 @@ def top_images(model, images, layer_name: str, channel: int, k: int = 9, preproc
 def confidence_examples(probabilities, labels) -> dict:
     """The guide's exercise 5: three telling predictions of an image set.
 
-    probabilities : (N, K); labels : int (N,). Returns ``{"confident_right": i, "unsure_right": i,
-    "confident_wrong": i}``: the correct prediction with the highest confidence, the correct one with
-    the lowest, and the wrong one with the highest (None when the set has no such image).
+    probabilities : (N, K); labels : int (N,), negative for an image of unknown class (never right
+    nor wrong). Returns ``{"confident_right": i, "unsure_right": i, "confident_wrong": i}``: the
+    correct prediction with the highest confidence, the correct one with the lowest, and the wrong
+    one with the highest (None when the set has no such image).
     """
     probs = np.asarray(probabilities)
     labels = np.asarray(labels).reshape(-1)
@@ -527,7 +528,7 @@ def confidence_examples(probabilities, labels) -> dict:
     predicted = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
     right = np.flatnonzero(predicted == labels)
-    wrong = np.flatnonzero(predicted != labels)
+    wrong = np.flatnonzero((predicted != labels) & (labels >= 0))
 
     def pick(indices, best):
         if len(indices) == 0:

@@ -335,9 +335,10 @@ class MisclassificationExplorer(ToolWidget):
         if version != self.state.version:
             raise ValueError("the model or images changed while predicting; press compute again")
         labels = self.state.labels
+        known = labels >= 0  # pictures of unknown class have no row in the matrix
         k = probs.shape[1]
         cm = np.zeros((k, k), dtype=np.int64)
-        np.add.at(cm, (labels, probs.argmax(axis=1)), 1)
+        np.add.at(cm, (labels[known], probs.argmax(axis=1)[known]), 1)
         self.probabilities, self.matrix = probs, cm
         off = cm.copy()
         np.fill_diagonal(off, 0)
@@ -347,7 +348,9 @@ class MisclassificationExplorer(ToolWidget):
         names = self.state.class_names
         pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:5], off.shape))[0]
         worst = ", ".join(f"{names[t]} → {names[p]} ({off[t, p]})" for t, p in pairs if off[t, p] > 0)
+        unknown = int((~known).sum())
         self.summary.value = (f"accuracy <b>{100 * np.trace(cm) / cm.sum():.1f} %</b> on {cm.sum():,} images"
+                              + (f" ({unknown:,} of unknown class left out)" if unknown else "")
                               + (f" · most common mistakes: {worst}" if worst else ""))
         self._render_list()
 
@@ -377,7 +380,7 @@ class MisclassificationExplorer(ToolWidget):
             return np.zeros(0, np.int64)
         predicted = self.probabilities.argmax(axis=1)
         labels = self.state.labels
-        keep = np.ones(len(labels), bool)
+        keep = labels >= 0
         if self.only_wrong.value:
             keep &= predicted != labels
         if self.true_class.value >= 0:
@@ -1029,8 +1032,8 @@ class TopImages(ToolWidget):
         self.indices = order.astype(np.int64)
         names = self.state.class_names
         labels = self.state.labels
-        captions = [f"#{i} {names[labels[i]] if labels is not None else ''}\n{means[i, ch]:.3f}"
-                    for i in order]
+        captions = [f"#{i} {names[labels[i]] if labels is not None and labels[i] >= 0 else ''}\n"
+                    f"{means[i, ch]:.3f}" for i in order]
         set_png(self.montage, labelled_montage(self.state.images[order], captions, cols=3, size=96))
         self.montage.layout.display = None
         self.caption.value = (f"<b>{self.layer.value}</b>, channel {ch}: mean activation "
@@ -1166,7 +1169,8 @@ class TrainPanel(ToolWidget):
         state = self.state
         test = None
         if state.labels is not None and state.preprocess_name == "[0, 1]":
-            test = (state.images, state.labels)
+            known = state.labels >= 0
+            test = (state.images[known], state.labels[known])
         version = state.version
         with self._lock:
             self.history = {m: [] for m in self.METRICS}

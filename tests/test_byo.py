@@ -462,6 +462,12 @@ def test_image_upload_appends_and_selects_the_first_new_image(small_state, cifar
     assert len(small_state.images) == 302 and small_state.index == 300
     np.testing.assert_array_equal(small_state.images[:300], images[:300])
     np.testing.assert_array_equal(small_state.images[301], images[11])
+    # The CIFAR-10 images keep their true classes; the uploaded pictures have none.
+    np.testing.assert_array_equal(small_state.labels[:300], cifar_test[1][:300])
+    np.testing.assert_array_equal(small_state.labels[300:], [-1, -1])
+    assert small_state.inspection.label is None
+    small_state.index = 299
+    assert small_state.inspection.label == cifar_test[1][299]
     assert "Loaded 2 images" in upload.message.value and "bad.txt" in upload.message.value
     assert small_state.status.startswith("⚠ ImageUpload: Loaded 2 images")
 

@@ -205,6 +205,20 @@ class TestPickerMisclassified:
             assert st.index != before
             assert expected_prediction(st.model, st.images[st.index])[1] != truck
 
+    def test_next_misclassified_skips_images_of_unknown_class(self, cifar_model, cifar_test, opened):
+        images, labels, names = cifar_test
+        mixed = labels[:60].copy()
+        mixed[::2] = -1
+        fresh = ModelState(cifar_model, images[:60], mixed, names)
+        picker = ImagePicker(fresh)
+        opened(picker)
+        predicted = np.array([expected_prediction(cifar_model, images[i])[1] for i in range(60)])
+        wrong = np.flatnonzero((predicted != mixed) & (mixed >= 0))
+        assert len(wrong) and (wrong % 2 == 1).all()
+        picker.misclassified_button.click()
+        assert fresh.index == wrong[0]
+        assert f"{len(wrong):,} of 30 images are misclassified" in text_of(picker.status.value)
+
     def test_disabled_without_labels(self, cifar_model, cifar_test, opened):
         images, _, names = cifar_test
         unlabelled = ModelState(cifar_model, images[:50], None, names)

@@ -186,6 +186,25 @@ def test_bad_set_images_changes_nothing(moved, events, images, labels, message):
     assert events == []
 
 
+def test_unknown_labels_are_kept_and_never_called_right_or_wrong(cifar_model, cifar_test):
+    images, labels, names = cifar_test
+    mixed = labels[:6].copy()
+    mixed[[1, 4]] = -1
+    st = ModelState(cifar_model, images[:6], mixed, names)
+    np.testing.assert_array_equal(st.labels, mixed)
+    st.index = 1
+    assert st.inspection.label is None and st.inspection.correct is None
+    assert st.caption().startswith("Predicted: ")
+    st.index = 2
+    assert st.inspection.label == labels[2]
+    assert st.caption().startswith(f"True: {names[labels[2]]} · Predicted: ")
+    # No known class at all is the same as no labels; below -1 is not a label.
+    st.set_images(images[:3], [-1, -1, -1])
+    assert st.labels is None
+    with pytest.raises(ValueError, match=r"\(or -1 for an image of unknown class\); found -2\.\.1"):
+        st.set_images(images[:3], [-2, 0, 1])
+
+
 def test_good_set_model_replaces_the_model(moved, untrained_cnn):
     version = moved.version
     moved.set_model(untrained_cnn)

@@ -245,6 +245,15 @@ def test_confidence_examples_match_numpy():
                   "confident_wrong": int(wrong[np.argmax(conf[wrong])])}
     all_right = teaching.confidence_examples(np.eye(3), [0, 1, 2])
     assert all_right["confident_wrong"] is None
+    # An image of unknown class (-1) is neither right nor wrong.
+    unknown = labels.copy()
+    unknown[::3] = -1
+    ex = teaching.confidence_examples(probs, unknown)
+    right, wrong = np.flatnonzero(pred == unknown), np.flatnonzero((pred != unknown) & (unknown >= 0))
+    assert ex == {"confident_right": int(right[np.argmax(conf[right])]),
+                  "unsure_right": int(right[np.argmin(conf[right])]),
+                  "confident_wrong": int(wrong[np.argmax(conf[wrong])])}
+    assert teaching.confidence_examples(np.eye(3)[[1, 0, 2]], [-1, -1, 2])["confident_wrong"] is None
 
 
 def test_guide_architecture_and_copy(cifar_model, nested_model):

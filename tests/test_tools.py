@@ -132,6 +132,28 @@ def test_misclassification_explorer(small_state, probabilities, closes_cleanly):
     assert again == []
 
 
+def test_misclassification_explorer_leaves_out_images_of_unknown_class(cifar_model, cifar_test, probabilities):
+    images, labels, names = cifar_test
+    mixed = labels[:500].copy()
+    mixed[::4] = -1  # as if a quarter of the images were a student's own pictures
+    state = ModelState(cifar_model, images[:500], mixed, names)
+    known = mixed >= 0
+    predicted = probabilities.argmax(axis=1)
+    expected = np.zeros((10, 10), np.int64)
+    for t, p in zip(mixed[known], predicted[known]):
+        expected[t, p] += 1
+    explorer = tools.MisclassificationExplorer(state, blocking=True)
+    explorer.compute()
+    np.testing.assert_array_equal(explorer.matrix, expected)
+    assert expected.sum() == 375 and "on 375 images (125 of unknown class left out)" in explorer.summary.value
+    accuracy = 100 * np.trace(expected) / 375
+    assert f"accuracy <b>{accuracy:.1f} %</b>" in explorer.summary.value
+    assert set(explorer.matching()) == set(np.flatnonzero((predicted != mixed) & known))
+    explorer.only_wrong.value = False
+    assert set(explorer.matching()) == set(np.flatnonzero(known))
+    explorer.close()
+
+
 def test_misclassification_explorer_without_labels_reports(cifar_model, cifar_test):
     state = ModelState(cifar_model, cifar_test[0][:20], None, cifar_test[2])
     explorer = tools.MisclassificationExplorer(state, blocking=True)
@@ -251,7 +273,46 @@ def test_top_images_panel(small_state, closes_cleanly, monkeypatch):
     assert top.open_buttons[2].description == f"open #{top.indices[2]}"
 
 
+def test_top_images_captions_name_only_known_classes(cifar_model, cifar_test, monkeypatch):
+    images, labels, names = cifar_test
+    mixed = labels[:40].copy()
+    mixed[::2] = -1
+    state = ModelState(cifar_model, images[:40], mixed, names)
+    captions = []
+    real = tools.labelled_montage
+    monkeypatch.setattr(tools, "labelled_montage", lambda imgs, caps, **k: captions.append(caps) or real(imgs, caps, **k))
+    top = tools.TopImages(state, blocking=True)
+    top.find_button.click()
+    assert len(captions[-1]) == len(top.indices) == 9
+    for i, caption in zip(top.indices, captions[-1]):
+        first = caption.splitlines()[0]
+        assert first == (f"#{i} " + (names[mixed[i]] if mixed[i] >= 0 else "")), first
+    assert any(mixed[i] < 0 for i in top.indices) and any(mixed[i] >= 0 for i in top.indices)
+    top.close()
+
+
 # --------------------------------------------------------------------------- training
+
+def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_test, monkeypatch):
+    images, labels, names = cifar_test
+    mixed = labels[:100].copy()
+    mixed[:30] = -1
+    state = ModelState(cifar_model, images[:100], mixed, names)
+    seen = []
+    real = teaching.train_epochs
+    monkeypatch.setattr(teaching, "train_epochs",
+                        lambda *a, test=None, **k: seen.append(test) or real(*a, test=test, **k))
+    panel = tools.TrainPanel(state, train_data=(images[500:628], labels[500:628]))
+    panel.epochs.value, panel.batch_size.value = 1, 64
+    panel.run_sync()
+    test_images, test_labels = seen[0]
+    np.testing.assert_array_equal(test_images, images[30:100])
+    np.testing.assert_array_equal(test_labels, labels[30:100])
+    probs = state.model.predict(images[30:100].astype(np.float32) / 255.0, verbose=0)
+    assert panel.history["val_accuracy"][0] == pytest.approx(
+        float((probs.argmax(1) == labels[30:100]).mean()), abs=1e-6)
+    panel.close()
+
 
 def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar_test, closes_cleanly):
     images, labels, _ = cifar_test
