@@ -326,24 +326,38 @@ def conv_filters(model, layer_name: str):
             None if bias is None else np.asarray(bias, dtype=np.float32))
 
 
+def stage_starts(layers) -> tuple:
+    """For each LayerInfo of ``layers`` (execution order), the conv or dense layer that starts its
+    stage, or None.
+
+    A stage is a conv (or dense) layer followed by the layers that only rescale its output and keep
+    its shape (BatchNormalization, activations, dropout: ``STAGE_CLASSES``). For the guide's CNN,
+    ``conv1``, ``conv1_bn`` and ``conv1_act`` all start at ``conv1``; ``flatten`` at None. The one
+    definition of a stage: ``conv_stages``, the layer selector's groups and the convolution
+    arithmetic all use it.
+    """
+    out = []
+    start = None
+    for info in layers:
+        if info.kind in ("conv", "dense"):
+            start = info
+        elif start is None or info.class_name not in STAGE_CLASSES or info.shape != start.shape:
+            start = None
+        out.append(start)
+    return tuple(out)
+
+
 def conv_stages(model) -> list:
-    """The layer that ends each convolution stage: the conv layer followed by its BatchNorm,
-    activation and dropout layers of the same shape. E.g. the guide's CNN gives
+    """The layer that ends each convolution stage (``stage_starts``): the conv layer followed by its
+    BatchNorm, activation and dropout layers of the same shape. E.g. the guide's CNN gives
     ``["conv1_act", "conv2_act", "conv3_act", "conv4_act"]``. Only spatial outputs are kept.
     """
     infos = layer_table(model)
-    stages = []
-    for i, info in enumerate(infos):
-        if info.kind != "conv" or not info.spatial:
-            continue
-        end = info
-        for nxt in infos[i + 1:]:
-            if nxt.class_name in STAGE_CLASSES and nxt.shape == info.shape:
-                end = nxt
-            else:
-                break
-        stages.append(end.name)
-    return stages
+    ends = {}  # stage start → its last layer, in execution order
+    for info, start in zip(infos, stage_starts(infos)):
+        if start is not None and start.kind == "conv" and start.spatial:
+            ends[start.name] = info.name
+    return list(ends.values())
 
 
 def last_spatial_layer(model) -> str:

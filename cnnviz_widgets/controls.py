@@ -6,8 +6,9 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from . import compute, render
+from . import render
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
+from .compute import stage_starts
 
 #: Value of the class filter that lets every image through.
 ALL_CLASSES = -1
@@ -16,25 +17,6 @@ ALL_CLASSES = -1
 def shape_text(shape) -> str:
     """A layer's output shape as the guide writes it: (32, 32, 32) → "32×32×32"."""
     return "×".join(str(d) for d in shape)
-
-
-def stage_starts(layers) -> tuple:
-    """For each LayerInfo of ``layers`` (execution order), the conv or dense layer that starts its
-    stage, or None.
-
-    A stage is a conv (or dense) layer followed by the layers that only rescale its output and keep
-    its shape (BatchNormalization, activations, dropout: ``compute.STAGE_CLASSES``). For the guide's
-    CNN, ``conv1``, ``conv1_bn`` and ``conv1_act`` all start at ``conv1``; ``flatten`` at None.
-    """
-    out = []
-    start = None
-    for info in layers:
-        if info.kind in ("conv", "dense"):
-            start = info
-        elif start is None or info.class_name not in compute.STAGE_CLASSES or info.shape != start.shape:
-            start = None
-        out.append(start)
-    return tuple(out)
 
 
 def layer_label(info, start) -> str:

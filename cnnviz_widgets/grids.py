@@ -12,7 +12,8 @@ import numpy as np
 
 from . import compute, render
 from .base import CRISP_CSS, StateWidget, crisp_image, png_size, reports_errors, set_png
-from .controls import shape_text, stage_starts
+from .compute import stage_starts
+from .controls import shape_text
 
 #: Gap in pixels between the panels of a strip or comparison (as ``render.strip_png`` draws them).
 STRIP_GAP = 4

@@ -358,34 +358,24 @@ def stage_of(model, layer_name: str) -> list:
 
 
 def _stage_of(inspector, layer_name: str) -> list:
-    """The LayerInfos of the conv stage holding ``layer_name``: the Conv2D first, then every
-    same-shaped BatchNorm/activation/dropout layer after it, each reading the one before."""
-    from .compute import STAGE_CLASSES, conv_stages
+    """The LayerInfos of the conv stage holding ``layer_name`` (``compute.stage_starts``): the
+    Conv2D first, then every same-shaped BatchNorm/activation/dropout layer after it, each reading
+    the one before."""
+    from .compute import conv_stages, stage_starts
 
     infos = inspector.layers
-    stages = conv_stages(inspector.model)
-    pos = inspector._index[layer_name]
-    start = pos
-    while start >= 0 and infos[start].kind != "conv":
-        if infos[start].class_name not in STAGE_CLASSES:
-            break
-        start -= 1
-    if start < 0 or infos[start].kind != "conv" or infos[start].shape != infos[pos].shape:
+    starts = stage_starts(infos)
+    conv = starts[inspector._index[layer_name]]
+    if conv is None or conv.kind != "conv":
         raise ValueError(f"layer {layer_name!r} is not part of a conv stage; conv stages are: "
-                         f"{', '.join(stages)}")
-    conv = infos[start]
+                         f"{', '.join(conv_stages(inspector.model))}")
     if conv.class_name != "Conv2D":
         raise ValueError(f"{conv.name!r} is a {conv.class_name}; the arithmetic is shown for Conv2D layers")
     layer = inspector.layer(conv.name)
     if getattr(layer, "groups", 1) != 1 or getattr(layer, "data_format", "channels_last") != "channels_last":
         raise ValueError(f"{conv.name!r} uses groups or channels-first data; the arithmetic is shown "
                          "for plain channels-last convolutions")
-    stage = [conv]
-    for nxt in infos[start + 1:]:
-        if nxt.class_name in STAGE_CLASSES and nxt.shape == conv.shape:
-            stage.append(nxt)
-        else:
-            break
+    stage = [info for info, start in zip(infos, starts) if start is conv]
     flat = inspector._flat
     for before, after in zip(stage, stage[1:]):
         producer = _input_tensor_of(flat.outputs[inspector._index[after.name]])

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import compute
-from cnnviz_widgets.controls import ImagePicker, LayerSelector, stage_starts
+from cnnviz_widgets.compute import stage_starts
+from cnnviz_widgets.controls import ImagePicker, LayerSelector
 from cnnviz_widgets.state import ModelState
 from helpers import observers_of
 

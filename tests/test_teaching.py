@@ -139,6 +139,12 @@ def test_conv_arithmetic_refuses_bad_positions_and_layers(cifar_model, cifar_tes
     with pytest.raises(ValueError, match="not found"):
         teaching.conv_arithmetic(cifar_model, x, "conv9", 0, 0, 0)
     assert teaching.stage_of(cifar_model, "conv3_bn") == ["conv3", "conv3_bn", "conv3_act"]
+    assert teaching.stage_of(cifar_model, "conv1") == ["conv1", "conv1_bn", "conv1_act"]
+    # Flatten ends the last stage; a dense layer starts a stage that is not a convolution.
+    for name in ("flatten", "dense1_act", "predictions"):
+        with pytest.raises(ValueError, match=f"layer '{name}' is not part of a conv stage; conv stages "
+                                             "are: conv1_act, conv2_act, conv3_act, conv4_act"):
+            teaching.stage_of(cifar_model, name)
 
 
 # --------------------------------------------------------------------------- gradient ascent
