@@ -1,7 +1,8 @@
 """Arrays to PNG bytes: montages of feature maps, filter grids, heatmap overlays.
 
-Pure functions (NumPy, Pillow and Matplotlib's colormap tables, stored in assets/colormaps.json); no widget code. One PNG per grid,
-never one image per feature map, so the browser gets one message per change.
+Pure functions (NumPy, Pillow and Matplotlib's colormap tables, stored in assets/colormaps.json);
+no widget code. One PNG per grid, never one image per feature map, so the browser gets one message
+per change.
 """
 from __future__ import annotations
 
