@@ -25,7 +25,7 @@ from voila_server import free_port, log_tail
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_CONFIG = REPO_ROOT / "deploy" / "jupyterhub_config.py"
 PROXY = "configurable-http-proxy"
-PROXY_INSTALL = "npm install -g configurable-http-proxy@5.2.0"
+PROXY_INSTALL = "npm install -g configurable-http-proxy"
 #: Seconds the hub (and the proxy it starts) may take to answer.
 HUB_START_TIMEOUT = 60
 
@@ -111,7 +111,8 @@ def start(folder: Path, cifar_dir=None) -> Hub:
     """Start JupyterHub in ``folder`` (which receives its database, secret, log and homes)."""
     proxy = shutil.which(PROXY)
     if proxy is None:
-        raise HubError(f"{PROXY} is not on PATH; install it with `{PROXY_INSTALL}`")
+        raise HubError(f"{PROXY} is not on PATH: install it with `{PROXY_INSTALL}` "
+                       "(.ci/run installs the version CI uses)")
     folder = Path(folder)
     (folder / "homes").mkdir(parents=True, exist_ok=True)
     port = free_port()
