@@ -80,10 +80,11 @@ c.Spawner.args = voila_arguments(REPOSITORY / "voila.json")
 
 # --------------------------------------------------------------------------- memory and CPU
 
-# Measured on the dashboard (deploy/README.md): one user's server with its kernel, after the
-# dashboard has drawn and a few images were picked, holds RSS ≈ 800 MiB, of which about 450 MiB is
-# the user's own (PSS); TensorFlow's libraries are shared between users on one machine, not between
-# containers. The limit leaves room for the tools that run the model on all 10,000 test images.
+# Measured with `python -m benchmarks.hub_memory` (deploy/README.md): once the dashboard is drawn, one
+# user's Jupyter server holds RSS ≈ 140 MiB and their kernel ≈ 695 MiB, 835 MiB together; the
+# proportional share (PSS, TensorFlow's libraries split between the users of one machine) is
+# ≈ 550 MiB. The confusion matrix over all 10,000 test images takes the kernel to ≈ 910 MiB for a
+# moment; the limit leaves room for that and for a student's own uploads.
 # LocalProcessSpawner only passes these on (as MEM_GUARANTEE and MEM_LIMIT); spawners that enforce
 # them: systemdspawner on one machine, KubeSpawner (deploy/z2jh-values.yaml), DockerSpawner.
 c.Spawner.mem_guarantee = "1G"
@@ -92,14 +93,15 @@ c.Spawner.cpu_limit = 1.0
 
 # Past this many running servers the hub answers "Active user limit exceeded. Try again in a few
 # minutes." instead of starting one more server that the machine cannot hold: the machine's memory,
-# less 2 GiB for the system and the hub, divided by what one user needs.
+# less 2 GiB for the system and the hub (≈ 200 MiB with its proxy), divided by one user's measured
+# share rounded up.
 _memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 c.JupyterHub.active_server_limit = max(1, int((_memory - 2 * 2**30) // (600 * 2**20)))
 
 # --------------------------------------------------------------------------- idle culling
 
 # A user's kernel is culled by their own server after voila.json's cull_idle_timeout; the server
-# itself (about 100 MiB without a kernel) is stopped by the hub's culler after an hour of no activity.
+# itself (≈ 140 MiB without a kernel) is stopped by the hub's culler after an hour of no activity.
 # jupyterhub-idle-culler runs as a hub service with only the permissions it needs.
 c.JupyterHub.services = [
     {
