@@ -3,7 +3,8 @@ and a local-process spawner (tests/ui/hub_server.py), configurable-http-proxy, a
 
 Three students log in at the same moment, each in a browser context of their own, and each lands in
 their own dashboard, run by their own kernel. What one of them picks never shows on another's page. A
-visitor who is not logged in gets the login page and costs no server and no kernel.
+visitor who is not logged in gets the login page and costs no server and no kernel; a student who
+opens another's dashboard is refused.
 
 The tests share one hub and run in file order: the visitor comes first, while no server runs at all.
 """
@@ -214,3 +215,29 @@ def test_an_image_change_reaches_only_its_own_students_page(students, cifar_test
     for student in students:
         assert student.errors == [], student.name
 
+
+
+def test_nobody_else_opens_a_running_students_dashboard(hub, students, browser, browser_context_args):
+    """Ada's server is running now: a visitor still gets the login page, another student is refused,
+    and neither starts a kernel in it."""
+    ada, grace = students[0], students[1]
+    url = f"{hub.url}user/{ada.name}/{DASHBOARD}"
+    kernels_before = kernels_and_servers(hub)[1]
+    visitor = browser.new_context(**browser_context_args)
+    try:
+        page = visitor.new_page()
+        page.goto(url)
+        assert urllib.parse.urlsplit(page.url).path == "/hub/login"
+        assert page.locator("#rendered_cells, .cnnviz-widget").count() == 0
+    finally:
+        visitor.close()
+    page = grace.context.new_page()
+    try:
+        response = page.goto(url)
+        assert response.status == 403
+        assert page.locator("#rendered_cells, .cnnviz-widget").count() == 0
+        page.screenshot(path=str(artifact("test_hub_other_students_dashboard")))
+    finally:
+        page.close()
+    assert kernels_and_servers(hub)[1] == kernels_before
+    assert sorted(hub.running_servers()) == sorted(STUDENTS)
