@@ -84,10 +84,7 @@ def main(argv=None) -> None:
                 pages = []
                 for name in names:
                     page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
-                    page.goto(hub.url + "hub/login")
-                    page.fill("input[name=username]", name)
-                    page.fill("input[name=password]", "any")
-                    page.locator("form [type=submit]").click(no_wait_after=True)
+                    hub.log_in(page, name)
                     pages.append(page)
                 ready = []
                 for page in pages:

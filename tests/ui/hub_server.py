@@ -74,6 +74,17 @@ class Hub:
         return {u["name"]: s["url"] for u in self.api("users")
                 for s in u.get("servers", {}).values() if s.get("ready")}
 
+    def log_in(self, page, name: str) -> None:
+        """Log ``name`` in through the hub's own login form in ``page`` (a Playwright page).
+
+        Returns once the form is sent; the hub then starts the user's server and sends the page on
+        to it (to Spawner.default_url), which takes as long as a kernel takes to run the dashboard.
+        """
+        page.goto(self.url + "hub/login")
+        page.fill("input[name=username]", name)
+        page.fill("input[name=password]", "any")
+        page.locator("form [type=submit]").click(no_wait_after=True)
+
     def processes(self) -> list:
         """(pid, command line) of every process the hub started, directly or not."""
         return [(pid, command_line(pid)) for pid in descendants(self.proc.pid)]

@@ -83,10 +83,7 @@ class Student:
         self.context = browser.new_context(**browser_context_args)
         self.page = self.context.new_page()
         self.errors = ConsoleErrors(self.page)
-        self.page.goto(hub.url + "hub/login")
-        self.page.fill("input[name=username]", name)
-        self.page.fill("input[name=password]", "any")
-        self.page.locator("form [type=submit]").click(no_wait_after=True)
+        hub.log_in(self.page, name)
 
     def wait_for_dashboard(self, hub) -> None:
         """The hub sends the student to their own server's Voilà page; wait for every cell to run."""
