@@ -118,12 +118,15 @@ def main(argv=None) -> None:
             hub_server.stop(hub)
 
     print(f"\n{machine_note()}")
-    print(f"{len(names)} students logged in at once through JupyterHub; memory once every dashboard is drawn\n")
-    print(f"{'student':<10} {'ready s':>8} {'server RSS':>11} {'server PSS':>11} {'kernel RSS':>11} "
-          f"{'kernel PSS':>11} {'total RSS':>10} {'total PSS':>10}  (MiB)")
+    print(f"{len(names)} students logged in at once through JupyterHub; "
+          "memory once every dashboard is drawn (MiB)\n")
+    columns = ("student", "ready s", "server RSS", "server PSS", "kernel RSS", "kernel PSS", "total RSS",
+               "total PSS")
+    print(f"{columns[0]:<10}" + "".join(f"{c:>12}" for c in columns[1:]))
     for name, seconds, server, kernel in rows:
-        print(f"{name:<10} {seconds:>8.1f} {server['rss']:>11.0f} {server['pss']:>11.0f} {kernel['rss']:>11.0f} "
-              f"{kernel['pss']:>11.0f} {server['rss'] + kernel['rss']:>10.0f} {server['pss'] + kernel['pss']:>10.0f}")
+        figures = (server["rss"], server["pss"], kernel["rss"], kernel["pss"],
+                   server["rss"] + kernel["rss"], server["pss"] + kernel["pss"])
+        print(f"{name:<10}{seconds:>12.1f}" + "".join(f"{v:>12.0f}" for v in figures))
     print(f"\nhub, proxy and idle culler together: RSS {hub_rss:.0f} MiB")
     print(f"{names[0]}'s kernel while the confusion matrix runs over 10,000 images: peak RSS "
           f"{max(samples):.0f} MiB (sampled every 0.2 s)")

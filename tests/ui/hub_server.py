@@ -164,14 +164,15 @@ def wait_until_answering(hub: Hub, timeout: float = HUB_START_TIMEOUT) -> None:
             return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
-    raise HubError(f"JupyterHub did not answer on {hub.url} within {timeout:.0f} s:\n{log_tail(hub.log_path)}")
+    raise HubError(f"JupyterHub did not answer on {hub.url} within {timeout:.0f} s:\n"
+                   f"{log_tail(hub.log_path)}")
 
 
 def stop(hub: Hub) -> None:
     """SIGTERM the hub, which stops the users' servers and the proxy; then kill whatever is left.
 
-    The users' servers lead sessions of their own, so they are found through /proc, before the hub
-    that is their parent goes.
+    The users' servers run in Unix sessions of their own, so they are listed from /proc first,
+    while the hub is still their parent.
     """
     left = hub.processes()
     if hub.proc.poll() is None:

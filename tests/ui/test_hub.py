@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 from playwright.sync_api import expect
 
-import hub_server as hub_helpers
+import hub_server
 
 STUDENTS = ("ada", "grace", "alan")
 DASHBOARD = "voila/render/dashboard.ipynb"
@@ -36,17 +36,17 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def hub(tmp_path_factory, cifar_dir):
     """A running JupyterHub with the shipped configuration and the test's overrides."""
     try:
-        running = hub_helpers.start(tmp_path_factory.mktemp("hub"), cifar_dir)
-    except hub_helpers.HubError as exc:
+        running = hub_server.start(tmp_path_factory.mktemp("hub"), cifar_dir)
+    except hub_server.HubError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
         try:
-            hub_helpers.wait_until_answering(running)
-        except hub_helpers.HubError as exc:
+            hub_server.wait_until_answering(running)
+        except hub_server.HubError as exc:
             pytest.fail(str(exc), pytrace=False)
         yield running
     finally:
-        hub_helpers.stop(running)
+        hub_server.stop(running)
 
 
 def kernels_and_servers(hub) -> tuple[list, list]:
@@ -114,7 +114,7 @@ class Student:
 
 def artifact(name: str):
     """tests/ui/artifacts/<name>.png, its folder created."""
-    path = hub_helpers.REPO_ROOT / "tests" / "ui" / "artifacts" / f"{name}.png"
+    path = hub_server.REPO_ROOT / "tests" / "ui" / "artifacts" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -195,10 +195,10 @@ def test_an_image_change_reaches_only_its_own_students_page(students, cifar_test
         before_others = [(s.shown(), png_bytes(s.page, s.shown()["thumbnail"])) for s in others]
         student.pick(target)
         page = student.page
-        expect(page.locator(THUMBNAIL)).not_to_have_attribute("src", before_self["thumbnail"], timeout=UPDATE_MS)
-        expect(page.locator(FEATURE_MONTAGE)).not_to_have_attribute("src", before_self["features"],
-                                                                    timeout=UPDATE_MS)
-        expect(page.locator(CAPTION)).to_contain_text(f"True: {names[int(labels[target])]} ·", timeout=UPDATE_MS)
+        for selector, key in ((THUMBNAIL, "thumbnail"), (FEATURE_MONTAGE, "features")):
+            expect(page.locator(selector)).not_to_have_attribute("src", before_self[key], timeout=UPDATE_MS)
+        true_class = names[int(labels[target])]
+        expect(page.locator(CAPTION)).to_contain_text(f"True: {true_class} ·", timeout=UPDATE_MS)
         after = student.shown()
         assert after["index"] == target
         new_thumbnail = png_bytes(page, after["thumbnail"])
