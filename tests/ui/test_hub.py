@@ -158,6 +158,8 @@ def test_visitor_who_is_not_logged_in_gets_the_login_page_and_no_kernel(hub, bro
         context.close()
     assert hub.running_servers() == {}
     assert kernels_and_servers(hub) == ([], [])
+    # What the hub does run besides its proxy: the idle culler, as a service of its own.
+    assert any("jupyterhub_idle_culler" in command for _, command in hub.processes())
 
 
 def test_three_students_each_get_their_own_dashboard(hub, students, cifar_test):
