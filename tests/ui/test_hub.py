@@ -131,8 +131,14 @@ def students(hub, browser, browser_context_args):
     """The three students, all logged in at once and each with a drawn dashboard."""
     logged_in = [Student(browser, browser_context_args, hub, name) for name in STUDENTS]
     try:
-        for student in logged_in:
-            student.wait_for_dashboard(hub)
+        try:
+            for student in logged_in:
+                student.wait_for_dashboard(hub)
+        except Exception:
+            # What each student saw when the wait gave up, for CI's artifacts.
+            for student in logged_in:
+                student.screenshot("login_failed")
+            raise
         yield logged_in
     finally:
         for student in logged_in:
