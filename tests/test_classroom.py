@@ -140,3 +140,20 @@ def test_classroom_command_line_preheats_and_keeps_its_safety_settings():
                    "--ClassroomKernelManager.students=12", "--MappingKernelManager.cull_connected=False",
                    "--KernelManager.autorestart=False"):
         assert option in args
+
+
+def test_project_voila_json_guards_plain_voila():
+    """Plain ``voila dashboard.ipynb`` reads voila.json: it must hold under a class's load."""
+    import json
+    from pathlib import Path
+
+    from cnnviz_widgets.classroom import GuardedKernelManager
+
+    config = json.loads((Path(__file__).resolve().parents[1] / "voila.json").read_text())
+    assert config["VoilaConfiguration"]["multi_kernel_manager_class"] == (
+        f"{GuardedKernelManager.__module__}.{GuardedKernelManager.__name__}")
+    # Voilà's default of 4 s left 20 students starting together on 2 cores without widgets.
+    assert config["VoilaExecutor"]["iopub_timeout"] >= 60
+    # Never cull a kernel whose page is open; a dead kernel is not restarted empty.
+    assert config["MappingKernelManager"]["cull_connected"] is False
+    assert config["KernelManager"]["autorestart"] is False
