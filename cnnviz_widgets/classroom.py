@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
+import statistics
 import sys
 import time
 from collections import deque
@@ -204,7 +204,7 @@ class Capacity:
         return [
             f"this machine: {self.cores} cores, {self.mem_available_mib / 1024:.1f} GiB of memory available",
             f"one student costs {self.kernel_mib:.0f} MiB (PSS) and {self.kernel_cpu_s:.1f} CPU-seconds "
-            f"to start (measured on a warm kernel)",
+            f"to start (median of the warm kernels)",
             f"memory holds about {self.students_by_memory} students; {self.students} arriving at once without "
             f"warm kernels would wait about {self.cold_class_s:.0f} s (warm kernels: at once)",
         ]
@@ -343,12 +343,13 @@ class ClassroomKernelManager(_pooled_base()):
     manager decides every second, with :func:`refill_decision`, whether one kernel starts:
 
     * before the class (the first fill): one per core at a time until ``students`` are warm;
+      then the capacity estimate, measured on them, and the ``ready:`` line;
     * during the lesson: one at a time, only while the machine is idle (:class:`CpuMeter`), within
       the memory budget (``MemAvailable`` and the measured size of a kernel), and never more than
       ``students + spare`` kernels in all.
 
-    ``announce`` receives the capacity estimate, once the first kernel is warm and measured, then
-    the ``ready:`` line once all ``students`` kernels have run the dashboard.
+    ``announce`` receives the capacity estimate and then the ``ready:`` line, once all
+    ``students`` kernels have run the dashboard.
     """
 
     students = Int(1, config=True, help="Kernels warmed before the class arrives.")
@@ -432,23 +433,28 @@ class ClassroomKernelManager(_pooled_base()):
         if decision.ok:
             self.log.info("Warming a kernel (%d warm, %d starting, %d in use)", warm, starting, in_use)
             self._start_one()
+        elif first_fill and not starting and decision.reason.startswith("memory"):
+            # The machine cannot hold the whole class warm: say so and serve the ones it holds.
+            self.announce(f"the memory holds only {warm} warm kernels: students beyond them get a "
+                          "fresh kernel while memory allows, then the 'server full' page")
+            self._announce_progress(warm, short=True)
 
-    def _announce_progress(self, warm: int) -> None:
-        if self._measured_mib is None and warm:
-            kernel_id = next(t.result()["kernel_id"] for t in self._pool()
-                             if t.done() and t.result()["task"].done())
-            pid = _kernel_pid(self, kernel_id)
-            if pid is None:
-                return
-            self._measured_mib = pss_mib(pid)
+    def _announce_progress(self, warm: int, short: bool = False) -> None:
+        if self._ready or (warm < self.students and not short):
+            return
+        # Measured once every warm kernel exists: a kernel's PSS splits the shared libraries
+        # between all kernels, so the first kernel alone would look half as big again.
+        pids = [_kernel_pid(self, t.result()["kernel_id"]) for t in self._pool()]
+        pids = [pid for pid in pids if pid is not None]
+        if pids:
+            self._measured_mib = statistics.median(pss_mib(pid) for pid in pids)
             estimate = capacity_estimate(
                 os.cpu_count() or 1, mem_available_mib(), len(self._started_at), self._measured_mib,
-                cpu_seconds(pid), self.students, self.reserve_mib)
+                statistics.median(cpu_seconds(pid) for pid in pids), self.students, self.reserve_mib)
             for line in estimate.lines():
                 self.announce(line)
-        if not self._ready and self._measured_mib is not None and warm >= self.students:
-            self._ready = True
-            self.announce(f"ready: {self.students} students, {self.url}")
+        self._ready = True
+        self.announce(f"ready: {warm} students, {self.url}")
 
     async def shutdown_all(self, *args, **kwargs):
         self._refiller.cancel()
