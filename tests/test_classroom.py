@@ -1,7 +1,7 @@
 """The classroom's decisions, checked against numbers worked out by hand.
 
 The server itself (the pool, the "full" page, freeing kernels, a killed kernel) is driven for real
-in tests/ui/test_classroom.py.
+in tests/ui/test_classroom_ui.py.
 """
 from __future__ import annotations
 
