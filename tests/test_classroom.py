@@ -157,3 +157,88 @@ def test_project_voila_json_guards_plain_voila():
     # Never cull a kernel whose page is open; a dead kernel is not restarted empty.
     assert config["MappingKernelManager"]["cull_connected"] is False
     assert config["KernelManager"]["autorestart"] is False
+
+
+# --------------------------------------------------------------------------- the kernel manager, for real
+
+def _run(coroutine_function):
+    import asyncio
+
+    return asyncio.run(coroutine_function())
+
+
+def test_manager_frees_a_kernel_whose_page_went_away_but_not_one_in_use(tmp_path):
+    """Real ipykernel processes: the page of one disconnects, the other stays connected."""
+    import asyncio
+
+    from cnnviz_widgets.classroom import GuardedKernelManager
+
+    async def scenario():
+        manager = GuardedKernelManager(root_dir=str(tmp_path), disconnect_grace=0.5, cull_idle_timeout=900)
+        left = await manager.start_kernel(kernel_name="python3")
+        stays = await manager.start_kernel(kernel_name="python3")
+        try:
+            for kid in (left, stays):
+                manager.notify_connect(kid)
+            manager.notify_disconnect(left)
+            await manager.cull_kernels()  # within the grace period: kept
+            assert set(manager.list_kernel_ids()) == {left, stays}
+            await asyncio.sleep(0.7)
+            await manager.cull_kernels()
+            assert manager.list_kernel_ids() == [stays]
+            # A reload that reconnects in time keeps its kernel.
+            manager.notify_disconnect(stays)
+            manager.notify_connect(stays)
+            await asyncio.sleep(0.7)
+            await manager.cull_kernels()
+            assert manager.list_kernel_ids() == [stays]
+        finally:
+            await manager.shutdown_all(now=True)
+
+    _run(scenario)
+
+
+def test_manager_shuts_down_a_dead_kernel(tmp_path):
+    import asyncio
+    import signal
+
+    from cnnviz_widgets.classroom import GuardedKernelManager
+
+    async def scenario():
+        from traitlets.config import Config
+
+        config = Config()
+        config.KernelManager.autorestart = False  # as voila.json sets it: a dead kernel stays dead
+        manager = GuardedKernelManager(config=config, root_dir=str(tmp_path), cull_idle_timeout=900)
+        kid = await manager.start_kernel(kernel_name="python3")
+        other = await manager.start_kernel(kernel_name="python3")
+        try:
+            manager.notify_connect(kid)  # a page is open: only death removes the kernel
+            manager.notify_connect(other)
+            pid = manager.get_kernel(kid).provisioner.pid
+            os.kill(pid, signal.SIGKILL)
+            for _ in range(50):
+                if not await manager.get_kernel(kid).is_alive():
+                    break
+                await asyncio.sleep(0.1)
+            await manager.cull_kernels()
+            assert manager.list_kernel_ids() == [other]
+        finally:
+            await manager.shutdown_all(now=True)
+
+    _run(scenario)
+
+
+def test_manager_refuses_a_kernel_it_has_no_room_for(tmp_path):
+    import tornado.web
+
+    from cnnviz_widgets.classroom import FULL_MESSAGE, GuardedKernelManager
+
+    async def scenario():
+        manager = GuardedKernelManager(root_dir=str(tmp_path), reserve_mib=10.0 ** 9)
+        with pytest.raises(tornado.web.HTTPError) as refused:
+            await manager.start_kernel(kernel_name="python3")
+        assert refused.value.status_code == 503 and refused.value.reason == FULL_MESSAGE
+        assert manager.list_kernel_ids() == []
+
+    _run(scenario)
