@@ -47,9 +47,15 @@ _SCRIPT = """
       const banner = document.createElement('div');
       banner.className = 'cnnviz-kernel-lost';
       banner.setAttribute('role', 'alert');
-      banner.textContent = MESSAGE;
-      banner.style.cssText = 'position:fixed;top:0;left:0;right:0;z-index:10000;padding:12px 16px;' +
+      banner.style.cssText = 'position:fixed;top:0;left:0;right:0;z-index:10000;padding:10px 16px;' +
         'background:#b71c1c;color:#fff;font:600 16px sans-serif;text-align:center;';
+      const text = document.createElement('span');
+      text.textContent = MESSAGE;
+      const button = document.createElement('button');
+      button.textContent = 'Reload';
+      button.style.cssText = 'margin-left:12px;font:600 15px sans-serif;padding:3px 14px;cursor:pointer;';
+      button.addEventListener('click', () => window.location.reload());
+      banner.append(text, button);
       document.body.appendChild(banner);
     }
   }, CHECK_MS);

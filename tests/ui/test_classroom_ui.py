@@ -145,12 +145,19 @@ def test_a_killed_kernel_is_reported_to_its_student_only(students, cifar_model, 
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     banner = victim.locator(".cnnviz-kernel-lost")
-    expect(banner).to_have_text(KERNEL_LOST, timeout=LOST_MS)
+    expect(banner.locator("span")).to_have_text(KERNEL_LOST, timeout=LOST_MS)
     expect(banner).to_be_in_viewport()
     full_page_screenshot(victim, ARTIFACTS / "test_classroom_killed_kernel.png")
     # Another student still works, without a banner.
     show_image(other, 7, expected_caption(cifar_model, cifar_test, 7))
     assert other.locator(".cnnviz-kernel-lost").count() == 0
+    # The banner's button does what it says: a fresh dashboard on a new kernel.
+    old = kernel_id(victim)
+    with victim.expect_navigation(wait_until="commit", timeout=RENDER_TIMEOUT_MS):
+        banner.get_by_role("button", name="Reload").click()
+    victim.wait_for_selector("#rendered_cells", state="visible", timeout=RENDER_TIMEOUT_MS)
+    check_drawn(victim)
+    assert kernel_id(victim) != old and victim.locator(".cnnviz-kernel-lost").count() == 0
 
 
 def test_a_reloaded_page_frees_its_old_kernel(students):
@@ -165,7 +172,7 @@ def test_a_reloaded_page_frees_its_old_kernel(students):
     while time.monotonic() < deadline and Path(f"/proc/{old_pid}").exists():
         time.sleep(0.2)
     assert not Path(f"/proc/{old_pid}").exists()
-    load_dashboard(page, page.url)
+    page.wait_for_selector("#rendered_cells", state="visible", timeout=RENDER_TIMEOUT_MS)
     assert kernel_id(page) != old
     check_drawn(page)
 
