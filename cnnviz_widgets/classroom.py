@@ -267,14 +267,17 @@ class GuardedKernelManager(AsyncMappingKernelManager):
         super().__init__(**kwargs)
         self._started_at: dict = {}
         self._disconnected_at: dict = {}
+        # Kernels admitted whose process is still being launched: a flood of requests arrives
+        # faster than one launch, so each holds its seat from admission on.
+        self._launching = 0
 
     def _young(self) -> int:
         now = time.monotonic()
-        return sum(1 for t in self._started_at.values() if now - t < self.young_seconds)
+        return self._launching + sum(1 for t in self._started_at.values() if now - t < self.young_seconds)
 
     def admission(self) -> Decision:
         """Whether one more kernel may start now, from this machine's figures."""
-        return admit(len(self._started_at), self._young(), mem_available_mib(),
+        return admit(len(self._started_at) + self._launching, self._young(), mem_available_mib(),
                      kernel_mib=self.kernel_mib, reserve_mib=self.reserve_mib,
                      max_kernels=self.max_kernels,
                      max_starting=self.max_starting or 15 * (os.cpu_count() or 1))
@@ -284,7 +287,11 @@ class GuardedKernelManager(AsyncMappingKernelManager):
         if not decision.ok:
             self.log.warning("Refusing a new kernel: %s", decision.reason)
             raise tornado.web.HTTPError(503, decision.reason, reason=FULL_MESSAGE)
-        kernel_id = await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        self._launching += 1
+        try:
+            kernel_id = await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        finally:
+            self._launching -= 1
         self._started_at[kernel_id] = time.monotonic()
         return kernel_id
 

@@ -242,3 +242,25 @@ def test_manager_refuses_a_kernel_it_has_no_room_for(tmp_path):
         assert manager.list_kernel_ids() == []
 
     _run(scenario)
+
+
+def test_manager_admits_a_flood_only_up_to_its_limit(tmp_path):
+    """Three requests at the same moment, room for two: two kernels, one 'full' answer."""
+    import asyncio
+
+    import tornado.web
+
+    from cnnviz_widgets.classroom import GuardedKernelManager
+
+    async def scenario():
+        manager = GuardedKernelManager(root_dir=str(tmp_path), max_kernels=2, cull_idle_timeout=900)
+        try:
+            results = await asyncio.gather(*(manager.start_kernel(kernel_name="python3") for _ in range(3)),
+                                           return_exceptions=True)
+            refused = [r for r in results if isinstance(r, tornado.web.HTTPError)]
+            assert len(refused) == 1 and refused[0].status_code == 503
+            assert len(manager.list_kernel_ids()) == 2
+        finally:
+            await manager.shutdown_all(now=True)
+
+    _run(scenario)
