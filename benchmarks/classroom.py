@@ -1,0 +1,356 @@
+"""A whole class on one machine: N simulated students on loopback, in the default mode and in
+classroom mode.
+
+For each mode a fresh server is started twice:
+
+* **http** — all N students request the page over plain HTTP at the same moment (threads behind
+  a barrier): pages complete N/N (the whole HTML, widget outputs in it, no timeout or error
+  output) and the time to the page's last byte.
+* **browser** — N Chromium pages (Playwright, Debian's /usr/bin/chromium), one browser context
+  each, navigate at the same moment: time to page (the navigation's ``responseEnd``), time to
+  interactive (the picker drawn and a first image change come back from the kernel), then every
+  student changes image about every ``--interval`` seconds for ``--rounds`` rounds, and each
+  repaint (features and softmax redrawn, timed in the page as benchmarks/browser_latency.py
+  does) is collected. After that: RSS and PSS of every kernel (``/proc/*/smaps_rollup``), the
+  peak of the whole server (Voilà and its kernels, PSS summed, sampled every second), the peak
+  number of kernels, CPU-seconds used by the browsers and by the server while the class opened
+  the page, and the widgets and bytes of widget state a page receives when it connects.
+
+Default mode is ``voila dashboard.ipynb`` with the project's voila.json (tests/ui/voila_server.py
+starts it, as the browser tests do); classroom mode is ``python -m cnnviz_widgets.classroom
+--students N``, timed from its ``ready:`` line (the pool is warm, as before a lesson).
+
+Not a test: one command prints a Markdown table, and the README's lines ready to paste.
+
+    python benchmarks/classroom.py --students 10 --mode both
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "ui"))
+sys.path.insert(0, str(REPO))
+
+import voila_server  # noqa: E402  (tests/ui, put on the path above)
+
+from benchmarks.browser_latency import (CAPTION, CHROMIUM, CHROMIUM_ARGS, NUMBER_BOX, PROBE_JS,  # noqa: E402
+                                        SLIDER_HANDLE, VIEWPORT, FrameLog, _children, kernel_pids)
+from benchmarks.common import machine_note  # noqa: E402
+from cnnviz_widgets.classroom import cpu_seconds, pss_mib, rss_mib  # noqa: E402
+
+PAGE_TIMEOUT_S = 600
+CHANGE_TIMEOUT_MS = 60_000
+READY_TIMEOUT_S = 1200
+#: Text in a page that means a cell did not finish (Voilà's and nbclient's wording).
+BROKEN_MARKS = ("Timeout waiting for IOPub", "Cell execution timed out", "DeadKernelError", "Traceback")
+
+
+# --------------------------------------------------------------------------- servers
+
+class Server:
+    """A Voilà server in one mode, its log and a sampler of its memory."""
+
+    def __init__(self, mode: str, students: int, folder: Path):
+        self.mode, self.students = mode, students
+        self.log = folder / f"{mode}-{time.monotonic_ns()}.log"
+        self.peak_pss = self.peak_kernels = 0.0
+        self._stop = threading.Event()
+        self.ready_s = None
+
+    def __enter__(self):
+        start = time.perf_counter()
+        if self.mode == "default":
+            self.proc, self.url = voila_server.start(self.log)
+            voila_server.wait_until_answering(self.url, self.proc, self.log)
+        else:
+            port = voila_server.free_port()
+            self.url = f"http://127.0.0.1:{port}/"
+            out = self.log.with_suffix(".out")
+            with open(out, "wb") as stdout, open(self.log, "wb") as stderr:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "cnnviz_widgets.classroom", "--students", str(self.students),
+                     "--port", str(port), "--ip", "127.0.0.1"],
+                    cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True)
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while not any(line.startswith("ready:") for line in out.read_text().splitlines()):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    voila_server.stop(self.proc)
+                    raise RuntimeError(f"classroom did not get ready:\n{voila_server.log_tail(self.log)}")
+                time.sleep(0.5)
+            self.estimate = [line for line in out.read_text().splitlines() if not line.startswith("ready:")]
+        self.ready_s = time.perf_counter() - start
+        self._look()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._sampler.join(timeout=5)
+        self._look()
+        voila_server.stop(self.proc)
+
+    def kernels(self) -> list:
+        return kernel_pids(self.proc.pid)
+
+    def _sample(self):
+        while not self._stop.wait(1.0):
+            self._look()
+
+    def _look(self):
+        """One sample of the server's memory (its PSS and its kernels', summed) and kernel count."""
+        pids = [self.proc.pid] + self.kernels()
+        total = 0.0
+        for pid in pids:
+            try:
+                total += pss_mib(pid)
+            except (OSError, ValueError):
+                pass
+        self.peak_pss = max(self.peak_pss, total)
+        self.peak_kernels = max(self.peak_kernels, len(pids) - 1)
+
+    def cpu(self) -> float:
+        """CPU-seconds of the server and its kernels (the living ones)."""
+        return _tree_cpu(self.proc.pid)
+
+
+def _tree_cpu(root: int) -> float:
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            total += cpu_seconds(pid)
+        except (OSError, ValueError):
+            continue
+        todo.extend(_children(pid))
+    return total
+
+
+def _spread(values, q=(50, 100)) -> list:
+    if not values:
+        return [float("nan")] * len(q)
+    values = sorted(values)
+    return [values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))] if p < 100 else values[-1]
+            for p in q]
+
+
+# --------------------------------------------------------------------------- http phase
+
+def http_phase(server: Server, n: int) -> dict:
+    barrier = threading.Barrier(n + 1)
+    results = [None] * n
+
+    def student(k):
+        barrier.wait()
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(f"{server.url}?student={k}", timeout=PAGE_TIMEOUT_S) as reply:
+                html = reply.read().decode(errors="replace")
+            complete = (html.rstrip().endswith("</html>")
+                        and "application/vnd.jupyter.widget-view+json" in html
+                        and not any(mark in html for mark in BROKEN_MARKS))
+        except Exception as exc:  # a refused or broken page counts as incomplete
+            html, complete = str(exc), False
+        results[k] = (complete, time.perf_counter() - start)
+
+    threads = [threading.Thread(target=student, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    return {"complete": sum(ok for ok, _ in results), "page_s": [s for _, s in results]}
+
+
+# --------------------------------------------------------------------------- browser phase
+
+async def browser_phase(server: Server, n: int, rounds: int, interval: float, seed: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(10_000, size=(n, rounds + 1), replace=False).tolist()
+    go = asyncio.Event()
+    out = {"page_s": [], "interactive_s": [], "repaint_ms": [], "complete": 0, "widgets": [], "state_kib": []}
+
+    async def student(k, browser):
+        context = await browser.new_context(viewport=VIEWPORT)
+        page = await context.new_page()
+        frames = FrameLog()
+        page.on("websocket", frames.on_websocket)
+        await page.goto("about:blank")
+        await go.wait()
+        t0 = time.time()
+        try:
+            await page.goto(f"{server.url}?student={k}", wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
+            await page.wait_for_selector(SLIDER_HANDLE, state="visible", timeout=PAGE_TIMEOUT_S * 1000)
+            nav = await page.evaluate("() => performance.timeOrigin + "
+                                      "performance.getEntriesByType('navigation')[0].responseEnd")
+            out["page_s"].append(nav / 1000 - t0)
+            before = await page.locator(CAPTION).inner_text()
+            box = page.locator(NUMBER_BOX)
+            await box.fill(str(picks[k][0]))
+            await box.press("Enter")
+            await page.wait_for_function(
+                "([sel, old]) => { const c = document.querySelector(sel); return c && c.innerText !== old; }",
+                arg=[CAPTION, before], timeout=CHANGE_TIMEOUT_MS)
+            out["interactive_s"].append(time.time() - t0)
+            out["complete"] += 1
+            out["widgets"].append(len(frames.models))
+            out["state_kib"].append(frames.initial_state_bytes / 1024)
+        except Exception as exc:
+            print(f"  student {k}: no interactive dashboard ({type(exc).__name__})", file=sys.stderr)
+            await context.close()
+            return
+        await interactive.wait()  # the repaint rounds start when every page is up
+        await page.evaluate(PROBE_JS)
+        await asyncio.sleep(rng.uniform(0, interval))  # students do not click in step
+        for index in picks[k][1:]:
+            started = time.monotonic()
+            await box.fill(str(index))
+            await box.press("Enter")
+            try:
+                await page.wait_for_function(
+                    "() => { const p = window.__cnnvizProbe; "
+                    "return p.t0 !== null && p.featureLoad !== null && p.softmax !== null; }",
+                    timeout=CHANGE_TIMEOUT_MS)
+                await page.wait_for_timeout(300)  # late mutations of the same change
+                probe = await page.evaluate("() => window.__cnnvizProbe")
+                out["repaint_ms"].append(max(probe["featureLoad"], probe["softmax"]) - probe["t0"])
+            except Exception:
+                out["repaint_ms"].append(float("inf"))
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+        await context.close()
+
+    interactive = asyncio.Event()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tasks = [asyncio.create_task(student(k, browser)) for k in range(n)]
+        await asyncio.sleep(1.0)  # every context open and waiting
+        cpu_server, cpu_all = server.cpu(), _tree_cpu(os.getpid())
+        go.set()
+        # A task that ends before the repaint rounds is a student whose page never came up.
+        while len(out["interactive_s"]) + sum(t.done() for t in tasks) < n:
+            await asyncio.sleep(0.2)
+        out["cpu_server_s"] = server.cpu() - cpu_server
+        out["cpu_browsers_s"] = _tree_cpu(os.getpid()) - cpu_all
+        memory = []
+        for pid in server.kernels():
+            try:
+                memory.append((rss_mib(pid), pss_mib(pid)))
+            except (OSError, ValueError):
+                pass
+        out["memory"] = memory
+        interactive.set()
+        await asyncio.gather(*tasks)
+        await browser.close()
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+def run(args) -> list:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cnnviz-classroom-") as tmp:
+        for mode in (["default", "classroom"] if args.mode == "both" else [args.mode]):
+            if args.phase in ("http", "both"):
+                with Server(mode, args.students, Path(tmp)) as server:
+                    print(f"{mode}: {args.students} students over HTTP at once ...", file=sys.stderr)
+                    http = http_phase(server, args.students)
+                    rows.append(dict(mode=mode, phase="http", ready_s=server.ready_s, **http,
+                                     peak_pss=server.peak_pss, peak_kernels=server.peak_kernels,
+                                     estimate=getattr(server, "estimate", [])))
+            if args.phase in ("browser", "both"):
+                with Server(mode, args.students, Path(tmp)) as server:
+                    print(f"{mode}: {args.students} students in Chromium at once ...", file=sys.stderr)
+                    browser = asyncio.run(browser_phase(server, args.students, args.rounds, args.interval,
+                                                        args.seed))
+                    time.sleep(1.5)  # the sampler's last look
+                    rows.append(dict(mode=mode, phase="browser", ready_s=server.ready_s, **browser,
+                                     peak_pss=server.peak_pss, peak_kernels=server.peak_kernels,
+                                     estimate=getattr(server, "estimate", [])))
+    return rows
+
+
+def report(args, rows, before: str, after: str) -> None:
+    n = args.students
+    print(f"\n{n} students on loopback, {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB\n")
+    print("| mode | students | pages complete | time to page p50 / max | interactive p50 / max "
+          "| repaint p50 / p95 | kernel RSS / PSS (median) | server peak (PSS) | peak kernels |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    readme = []
+    for r in rows:
+        page = _spread(r["page_s"])
+        how = "HTTP" if r["phase"] == "http" else "Chromium"
+        cells = [f"{r['mode']}", f"{n} ({how})", f"{r['complete']}/{n}",
+                 f"{page[0]:.2f} s / {page[1]:.2f} s"]
+        if r["phase"] == "browser":
+            inter = _spread(r["interactive_s"])
+            rep = _spread(r["repaint_ms"], (50, 95))
+            rss = statistics.median(m[0] for m in r["memory"]) if r["memory"] else float("nan")
+            pss = statistics.median(m[1] for m in r["memory"]) if r["memory"] else float("nan")
+            cells += [f"{inter[0]:.1f} s / {inter[1]:.1f} s", f"{rep[0]:.0f} ms / {rep[1]:.0f} ms",
+                      f"{rss:.0f} / {pss:.0f} MiB"]
+        else:
+            cells += ["–", "–", "–"]
+        cells += [f"{r['peak_pss'] / 1024:.1f} GiB", f"{r['peak_kernels']:.0f}"]
+        line = "| " + " | ".join(cells) + " |"
+        print(line)
+        readme.append(line)
+    print()
+    for r in rows:
+        if r["phase"] == "browser" and r.get("cpu_server_s") is not None:
+            total = r["cpu_server_s"] + r["cpu_browsers_s"]
+            share = r["cpu_browsers_s"] / total if total else float("nan")
+            widgets = statistics.median(r["widgets"]) if r["widgets"] else float("nan")
+            state = statistics.median(r["state_kib"]) if r["state_kib"] else float("nan")
+            print(f"- {r['mode']}, Chromium: until every page was interactive the browsers used "
+                  f"{r['cpu_browsers_s']:.0f} CPU-s and the server with its kernels {r['cpu_server_s']:.0f} "
+                  f"CPU-s ({share:.0%} browsers); a page receives {widgets:.0f} widgets, "
+                  f"{state:.0f} KiB of widget state when it connects")
+        if r["mode"] == "classroom" and r["estimate"] and r["phase"] == "browser":
+            print(f"- classroom warm-up: ready after {r['ready_s']:.0f} s; the command said: "
+                  + " / ".join(r["estimate"][1:]))
+    print(f"\n{before} (before)\n{after} (after)")
+    print("\nREADME lines (paste under the table header of \"Teach with it\"):\n")
+    print("\n".join(readme))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=4, help="students simulated (default 4)")
+    parser.add_argument("--mode", choices=("default", "classroom", "both"), default="both")
+    parser.add_argument("--phase", choices=("http", "browser", "both"), default="both",
+                        help="all over HTTP, all in Chromium, or both (default)")
+    parser.add_argument("--rounds", type=int, default=10, help="image changes per student (default 10)")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between a student's changes")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.students < 1 or args.rounds < 1:
+        parser.error("--students and --rounds must be at least 1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not os.environ.get("CNNVIZ_CIFAR10_DIR"):
+        beside = REPO.parent / "shared" / "data" / "cifar10"
+        if not beside.is_dir():
+            sys.exit("set CNNVIZ_CIFAR10_DIR to the folder that holds cifar-10-batches-py")
+        os.environ["CNNVIZ_CIFAR10_DIR"] = str(beside)
+    before = machine_note()
+    rows = run(args)
+    report(args, rows, before, machine_note())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,531 @@
+"""Serving a class: admission, freeing forgotten kernels, and the classroom command.
+
+Every student who opens the dashboard gets a kernel of their own (a Python process with TensorFlow,
+the model and CIFAR-10: about 400 MiB and 4 CPU-seconds to start). This module keeps a Voilà server
+healthy when a whole class opens the link in the same minute:
+
+* :class:`GuardedKernelManager` (named in the project's ``voila.json``, so plain ``voila
+  dashboard.ipynb`` uses it): refuses a kernel the machine has no room for with a clear "the server
+  is full, try again in a minute" page, frees the kernel of a page that was closed or reloaded, and
+  shuts down a kernel that died so its page can tell the student to reload.
+* :class:`ClassroomKernelManager` and ``python -m cnnviz_widgets.classroom --students N``
+  (console script ``cnnviz-classroom``): kernels started and warmed before the students arrive,
+  and a refill that starts one kernel at a time, only while the machine is idle and memory allows.
+
+The decisions are pure functions (:func:`admit`, :func:`refill_decision`,
+:func:`capacity_estimate`) fed with numbers read from ``/proc``, so they can be checked by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import tornado.web
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from traitlets import Float, Int
+
+#: What a student sees when the server has no room for one more kernel (an HTTP reason phrase,
+#: hence plain ASCII).
+FULL_MESSAGE = "The server is full - every seat is taken. Please try again in a minute."
+#: Memory one student's kernel holds once the dashboard is drawn (proportional set size, shared
+#: libraries split between kernels); measured on the shipped model, 340-410 MiB, rounded up.
+KERNEL_MIB = 450.0
+#: CPU-seconds one kernel needs to start and draw the dashboard (TensorFlow import, model, data,
+#: first forward pass), as measured on a 2-core machine.
+KERNEL_CPU_SECONDS = 4.0
+#: Memory kept free for the server, the operating system and whatever else runs beside it.
+RESERVE_MIB = 1024.0
+
+
+# --------------------------------------------------------------------------- measuring the machine
+
+def mem_available_mib(meminfo: str | None = None) -> float:
+    """``MemAvailable`` of ``/proc/meminfo`` (or of the given text) in MiB."""
+    text = Path("/proc/meminfo").read_text() if meminfo is None else meminfo
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024.0
+    raise ValueError("no MemAvailable line in /proc/meminfo")
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of process ``pid`` in MiB, from ``/proc/<pid>/smaps_rollup``."""
+    for line in (Path("/proc") / str(pid) / "smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024.0
+    raise ValueError(f"no Pss line for process {pid}")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of process ``pid`` in MiB, from ``/proc/<pid>/status``."""
+    for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise ValueError(f"no VmRSS line for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used, in seconds (``/proc/<pid>/stat``)."""
+    stat = (Path("/proc") / str(pid) / "stat").read_text()
+    # The command name is in parentheses and may hold spaces; utime and stime are the 12th and
+    # 13th fields after it.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """How busy the whole machine was over the last ``window`` seconds, from ``/proc/stat``.
+
+    Call :meth:`sample` regularly (every second or so); :meth:`busy` is then the fraction of all
+    cores' time spent working (0 = idle, 1 = every core busy) between the oldest sample still
+    inside the window and the newest.
+
+    >>> meter = CpuMeter(window=5)
+    >>> meter.sample(); 0.0 <= meter.busy() <= 1.0
+    True
+    """
+
+    def __init__(self, window: float = 5.0, read=None):
+        self.window = window
+        self._read = read or self._read_proc_stat
+        self._samples: deque = deque()
+
+    @staticmethod
+    def _read_proc_stat() -> tuple:
+        """(busy jiffies, total jiffies) over all cores since boot."""
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    def sample(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        busy, total = self._read()
+        self._samples.append((now, busy, total))
+        # Keep one sample at or before the window's start, so the window is always covered.
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
+            self._samples.popleft()
+
+    def busy(self) -> float:
+        """Fraction of the machine busy over the window; 1.0 until two samples exist (unknown
+        counts as busy, so nothing starts on a guess)."""
+        if len(self._samples) < 2:
+            return 1.0
+        (_, b0, t0), (_, b1, t1) = self._samples[0], self._samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else 1.0
+
+
+# --------------------------------------------------------------------------- the decisions
+
+@dataclass(frozen=True)
+class Decision:
+    """A yes or no with the reason, for the log."""
+
+    ok: bool
+    reason: str
+
+
+def admit(kernels: int, young: int, mem_available: float, *, kernel_mib: float = KERNEL_MIB,
+          reserve_mib: float = RESERVE_MIB, max_kernels: int = 0, max_starting: int = 0) -> Decision:
+    """May one more kernel start now?
+
+    ``kernels`` are running, ``young`` of them started so recently that they have not grown to
+    their full size yet (their memory is still to come out of ``mem_available``, in MiB).
+    ``max_kernels`` caps the kernels (0: memory alone decides); ``max_starting`` caps the young
+    ones, whose start shares the CPU (0: no cap).
+
+    >>> admit(kernels=3, young=1, mem_available=2000, kernel_mib=400, reserve_mib=1000).ok
+    True
+    >>> admit(kernels=3, young=2, mem_available=2000, kernel_mib=400, reserve_mib=1000).reason
+    'memory: 2000 MiB available, 800 MiB promised to kernels still starting, 1000 MiB kept free'
+    """
+    if max_kernels and kernels >= max_kernels:
+        return Decision(False, f"{kernels} kernels running, the limit is {max_kernels}")
+    if max_starting and young >= max_starting:
+        return Decision(False, f"{young} kernels starting at once, the limit is {max_starting}")
+    promised = young * kernel_mib
+    if mem_available - promised - reserve_mib < kernel_mib:
+        return Decision(False, f"memory: {mem_available:.0f} MiB available, {promised:.0f} MiB promised to "
+                               f"kernels still starting, {reserve_mib:.0f} MiB kept free")
+    return Decision(True, "room for one more")
+
+
+def refill_decision(pool: int, target: int, starting: int, busy: float, mem_available: float, *,
+                    kernel_mib: float = KERNEL_MIB, reserve_mib: float = RESERVE_MIB,
+                    max_starting: int = 1, idle_below: float = 0.25) -> Decision:
+    """Should the classroom pool start one more warm kernel now?
+
+    ``pool`` kernels are warm and waiting, ``starting`` more are on their way, ``target`` is the
+    pool's size. ``busy`` is the fraction of the machine's CPU in use lately (:class:`CpuMeter`):
+    a refill only starts below ``idle_below``, so it never takes CPU from students at work.
+    ``max_starting`` is 1 during a lesson (one kernel at a time); the first fill, before any
+    student arrives, may start one per core and ignores ``busy``, pass ``idle_below=1.0`` for it.
+
+    >>> refill_decision(pool=3, target=5, starting=0, busy=0.1, mem_available=8000).ok
+    True
+    >>> refill_decision(pool=3, target=5, starting=0, busy=0.6, mem_available=8000).reason
+    'machine busy: 60 % of the CPU in use, refills wait below 25 %'
+    """
+    if pool + starting >= target:
+        return Decision(False, "pool full")
+    if starting >= max_starting:
+        return Decision(False, f"{starting} kernel(s) already starting")
+    if busy >= idle_below:
+        return Decision(False, f"machine busy: {busy:.0%} of the CPU in use, refills wait below "
+                               f"{idle_below:.0%}".replace("%", " %"))
+    if mem_available - starting * kernel_mib - reserve_mib < kernel_mib:
+        return Decision(False, f"memory budget: {mem_available:.0f} MiB available, {reserve_mib:.0f} MiB "
+                               f"kept free, a kernel needs {kernel_mib:.0f} MiB")
+    return Decision(True, "idle, memory allows")
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What one machine can hold; see :func:`capacity_estimate`."""
+
+    cores: int
+    mem_available_mib: float
+    kernel_mib: float
+    kernel_cpu_s: float
+    #: Students the memory holds, the kernels already running included.
+    students_by_memory: int
+    #: Seconds of the whole machine's CPU a class of ``students`` needs to start cold.
+    cold_class_s: float
+    students: int
+
+    def lines(self) -> list:
+        """The estimate as sentences for the instructor."""
+        return [
+            f"this machine: {self.cores} cores, {self.mem_available_mib / 1024:.1f} GiB of memory available",
+            f"one student costs {self.kernel_mib:.0f} MiB (PSS) and {self.kernel_cpu_s:.1f} CPU-seconds "
+            f"to start (median of the warm kernels)",
+            f"memory holds about {self.students_by_memory} students; {self.students} arriving at once without "
+            f"warm kernels would wait about {self.cold_class_s:.0f} s (warm kernels: at once)",
+        ]
+
+
+def capacity_estimate(cores: int, mem_available: float, kernels_running: int, kernel_mib: float,
+                      kernel_cpu_s: float, students: int, reserve_mib: float = RESERVE_MIB) -> Capacity:
+    """How many students this machine holds, from measured figures.
+
+    ``mem_available`` (MiB) is measured with ``kernels_running`` kernels already started, so they
+    count as students held. A class of ``students`` starting cold shares ``cores``: the last one
+    waits for all of their ``kernel_cpu_s``.
+
+    >>> capacity_estimate(2, 9216, 2, 400, 4.0, 10).students_by_memory   # 2 + (9216 - 1024) // 400
+    22
+    """
+    spare = max(mem_available - reserve_mib, 0.0)
+    return Capacity(
+        cores=cores, mem_available_mib=mem_available, kernel_mib=kernel_mib, kernel_cpu_s=kernel_cpu_s,
+        students_by_memory=kernels_running + int(spare // kernel_mib),
+        cold_class_s=students * kernel_cpu_s / cores, students=students,
+    )
+
+
+# --------------------------------------------------------------------------- the kernel managers
+
+def _kernel_pid(manager, kernel_id: str) -> int | None:
+    """Process id of a local kernel, or None when it is not a local process."""
+    provisioner = getattr(manager.get_kernel(kernel_id), "provisioner", None)
+    return getattr(provisioner, "pid", None)
+
+
+class GuardedKernelManager(AsyncMappingKernelManager):
+    """Voilà's kernel manager with admission, prompt freeing and dead-kernel clean-up.
+
+    * A kernel the machine has no room for (:func:`admit`) is refused with HTTP 503 and
+      :data:`FULL_MESSAGE`, which Voilà shows as the page, before anything else is sent.
+    * A kernel whose page has disconnected (tab closed or reloaded) is shut down after
+      ``disconnect_grace`` seconds, in the culling pass (``cull_interval``). Kernels with a page
+      connected are never touched (``cull_connected`` stays false), nor warm kernels no page has
+      used yet.
+    * A kernel whose process died is shut down in the same pass, so its page, which asks for its
+      kernel every few seconds (:mod:`cnnviz_widgets.connection`), tells the student to reload.
+
+    Configure it with ``VoilaConfiguration.multi_kernel_manager_class`` (the project's
+    voila.json does).
+    """
+
+    kernel_mib = Float(KERNEL_MIB, config=True, help="Memory (MiB) one student's kernel needs.")
+    reserve_mib = Float(RESERVE_MIB, config=True, help="Memory (MiB) always kept free.")
+    max_kernels = Int(0, config=True, help="Most kernels at once; 0: as many as memory allows.")
+    max_starting = Int(0, config=True, help="Most kernels starting at once; 0: 15 per core.")
+    young_seconds = Float(60.0, config=True,
+                          help="Seconds after its start during which a kernel counts as still growing.")
+    disconnect_grace = Float(20.0, config=True,
+                             help="Seconds a kernel whose page went away is kept (a reload, a short "
+                                  "network drop) before it is shut down.")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._started_at: dict = {}
+        self._disconnected_at: dict = {}
+        # Kernels admitted whose process is still being launched: a flood of requests arrives
+        # faster than one launch, so each holds its seat from admission on.
+        self._launching = 0
+
+    def _young(self) -> int:
+        now = time.monotonic()
+        return self._launching + sum(1 for t in self._started_at.values() if now - t < self.young_seconds)
+
+    def admission(self) -> Decision:
+        """Whether one more kernel may start now, from this machine's figures."""
+        return admit(len(self._started_at) + self._launching, self._young(), mem_available_mib(),
+                     kernel_mib=self.kernel_mib, reserve_mib=self.reserve_mib,
+                     max_kernels=self.max_kernels,
+                     max_starting=self.max_starting or 15 * (os.cpu_count() or 1))
+
+    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):
+        decision = self.admission()
+        if not decision.ok:
+            self.log.warning("Refusing a new kernel: %s", decision.reason)
+            raise tornado.web.HTTPError(503, decision.reason, reason=FULL_MESSAGE)
+        self._launching += 1
+        try:
+            kernel_id = await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        finally:
+            self._launching -= 1
+        self._started_at[kernel_id] = time.monotonic()
+        return kernel_id
+
+    def notify_connect(self, kernel_id):
+        super().notify_connect(kernel_id)
+        self._disconnected_at.pop(kernel_id, None)
+
+    def notify_disconnect(self, kernel_id):
+        super().notify_disconnect(kernel_id)
+        if kernel_id in self and self.kernel_model(kernel_id)["connections"] <= 0:
+            self._disconnected_at[kernel_id] = time.monotonic()
+
+    def remove_kernel(self, kernel_id):
+        self._started_at.pop(kernel_id, None)
+        self._disconnected_at.pop(kernel_id, None)
+        return super().remove_kernel(kernel_id)
+
+    async def cull_kernels(self):
+        await super().cull_kernels()
+        now = time.monotonic()
+        for kernel_id in list(self._disconnected_at):
+            if now - self._disconnected_at[kernel_id] > self.disconnect_grace and kernel_id in self:
+                self.log.info("Shutting down kernel %s: its page went away %.0f s ago", kernel_id,
+                              now - self._disconnected_at[kernel_id])
+                await self._shutdown_quietly(kernel_id)
+        for kernel_id in self.list_kernel_ids():
+            kernel = self.get_kernel(kernel_id)
+            if getattr(kernel, "has_kernel", False) and not await kernel.is_alive():
+                self.log.warning("Kernel %s died; shutting it down so its page can say so", kernel_id)
+                await self._shutdown_quietly(kernel_id)
+
+    async def _shutdown_quietly(self, kernel_id: str):
+        try:
+            await self.shutdown_kernel(kernel_id, now=True)
+        except Exception:  # a kernel gone between the check and the shutdown needs nothing more
+            self.log.debug("kernel %s already gone", kernel_id, exc_info=True)
+        self._started_at.pop(kernel_id, None)
+        self._disconnected_at.pop(kernel_id, None)
+
+
+# --------------------------------------------------------------------------- classroom mode
+
+def _pooled_base():
+    """Voilà's pre-heating kernel manager on top of :class:`GuardedKernelManager`."""
+    from voila.voila_kernel_manager import voila_kernel_manager_factory
+
+    return voila_kernel_manager_factory(GuardedKernelManager, True, 0)
+
+
+class ClassroomKernelManager(_pooled_base()):
+    """A pool of warm kernels sized to the class, refilled without starving working students.
+
+    Voilà's own pool refills every kernel a student takes at once (``fill_delay`` later), which
+    during a lesson starts as many kernels as students arrived, all competing with them for the
+    CPU. Here Voilà's requests for a refill only note what to start; a loop started with the
+    manager decides every second, with :func:`refill_decision`, whether one kernel starts:
+
+    * before the class (the first fill): one per core at a time until ``students`` are warm;
+      then the capacity estimate, measured on them, and the ``ready:`` line;
+    * during the lesson: one at a time, only while the machine is idle (:class:`CpuMeter`), within
+      the memory budget (``MemAvailable`` and the measured size of a kernel), and never more than
+      ``students + spare`` kernels in all.
+
+    ``announce`` receives the capacity estimate and then the ``ready:`` line, once all
+    ``students`` kernels have run the dashboard.
+    """
+
+    students = Int(1, config=True, help="Kernels warmed before the class arrives.")
+    spare = Int(2, config=True, help="Kernels the refill may hold beyond one per student.")
+    idle_below = Float(0.25, config=True, help="A refill starts only while less of the CPU is in use.")
+    url = "http://127.0.0.1:8866/"
+
+    def __init__(self, **kwargs):
+        self._fill_request = None
+        self._taken = 0
+        self._meter = CpuMeter(window=5.0)
+        self._measured_mib = None
+        self._ready = False
+        self.announce = print
+        super().__init__(**kwargs)
+        self._refiller = asyncio.get_event_loop().create_task(self._refill_loop())
+
+    def fill_if_needed(self, delay=None, notebook_name=None, **kwargs):
+        # Called by Voilà when the manager starts and each time a student takes a warm kernel:
+        # remember what to start; the refill loop decides when.
+        self._fill_request = (notebook_name, kwargs)
+
+    async def get_rendered_notebook(self, *args, **kwargs):
+        result = await super().get_rendered_notebook(*args, **kwargs)
+        self._taken += 1
+        return result
+
+    def pool_counts(self) -> tuple:
+        """(warm, starting) kernels of the pool: warm ones have run the dashboard."""
+        warm = starting = 0
+        for task in self._pool():
+            if task.done() and not task.exception() and task.result()["task"].done():
+                warm += 1
+            else:
+                starting += 1
+        return warm, starting
+
+    def _pool(self) -> list:
+        name = self._fill_request[0] if self._fill_request else None
+        # Voilà keeps the pool as a list of tasks per notebook; this class is the one place that reads it.
+        return self._pools.get(name, [])
+
+    def _drop_failed(self) -> None:
+        for task in list(self._pool()):
+            if task.done() and task.exception() is not None:
+                self.log.error("A warm kernel failed to start: %s", task.exception())
+                self._pool().remove(task)
+
+    def _start_one(self) -> None:
+        name, kwargs = self._fill_request
+        size = len(self._pool()) + 1
+        # Voilà's fill starts kernels up to the configured pool size: ask it for exactly one more.
+        self.kernel_pools_config = {"default": {"pool_size": size,
+                                                "kernel_env_variables": self.default_env_variables}}
+        super().fill_if_needed(delay=0, notebook_name=name, **kwargs)
+
+    async def _refill_loop(self) -> None:
+        while True:
+            try:
+                self._refill_once()
+            except Exception:  # the loop must outlive one bad pass
+                self.log.exception("refill pass failed")
+            await asyncio.sleep(1.0)
+
+    def _refill_once(self) -> None:
+        self._meter.sample()
+        if self._fill_request is None:
+            return
+        self._drop_failed()
+        warm, starting = self.pool_counts()
+        self._announce_progress(warm)
+        first_fill = not self._ready
+        kernels = len(self._started_at)
+        in_use = max(kernels - warm - starting, 0)
+        target = min(self.students, self.students + self.spare - in_use)
+        decision = refill_decision(
+            pool=warm, target=target, starting=starting, busy=self._meter.busy(),
+            mem_available=mem_available_mib(), kernel_mib=self._measured_mib or self.kernel_mib,
+            reserve_mib=self.reserve_mib, max_starting=(os.cpu_count() or 1) if first_fill else 1,
+            idle_below=1.01 if first_fill else self.idle_below)
+        if decision.ok:
+            self.log.info("Warming a kernel (%d warm, %d starting, %d in use)", warm, starting, in_use)
+            self._start_one()
+        elif first_fill and not starting and decision.reason.startswith("memory"):
+            # The machine cannot hold the whole class warm: say so and serve the ones it holds.
+            self.announce(f"the memory holds only {warm} warm kernels: students beyond them get a "
+                          "fresh kernel while memory allows, then the 'server full' page")
+            self._announce_progress(warm, short=True)
+
+    def _announce_progress(self, warm: int, short: bool = False) -> None:
+        if self._ready or (warm < self.students and not short):
+            return
+        # Measured once every warm kernel exists: a kernel's PSS splits the shared libraries
+        # between all kernels, so the first kernel alone would look half as big again.
+        pids = [_kernel_pid(self, t.result()["kernel_id"]) for t in self._pool()]
+        pids = [pid for pid in pids if pid is not None]
+        if pids:
+            self._measured_mib = statistics.median(pss_mib(pid) for pid in pids)
+            estimate = capacity_estimate(
+                os.cpu_count() or 1, mem_available_mib(), len(self._started_at), self._measured_mib,
+                statistics.median(cpu_seconds(pid) for pid in pids), self.students, self.reserve_mib)
+            for line in estimate.lines():
+                self.announce(line)
+        self._ready = True
+        self.announce(f"ready: {warm} students, {self.url}")
+
+    async def shutdown_all(self, *args, **kwargs):
+        self._refiller.cancel()
+        await super().shutdown_all(*args, **kwargs)
+
+
+def _classroom_app_class():
+    from voila.app import Voila
+
+    class ClassroomVoila(Voila):
+        """Voilà with a :class:`ClassroomKernelManager` in place of its own pool."""
+
+        def init_settings(self):
+            # Voilà builds its kernel manager here from a class of its own making; with a pool of
+            # size 0 that one starts nothing and is replaced by the classroom's.
+            settings = super().init_settings()
+            unused = self.kernel_manager
+            self.kernel_manager = ClassroomKernelManager(
+                parent=self, connection_dir=self.connection_dir,
+                kernel_spec_manager=self.kernel_spec_manager,
+                allowed_message_types=unused.allowed_message_types)
+            self.kernel_manager.url = self.display_url.strip()
+            self.kernel_manager.announce = lambda line: print(line, flush=True)
+            settings["kernel_manager"] = self.kernel_manager
+            return settings
+
+    return ClassroomVoila
+
+
+def voila_arguments(notebook: str, students: int, port: int, ip: str) -> list:
+    """The Voilà command line of the classroom mode (the project's voila.json adds the rest)."""
+    return [
+        notebook, "--no-browser", f"--port={port}", f"--Voila.ip={ip}", "--Voila.port_retries=0",
+        "--VoilaConfiguration.preheat_kernel=True", "--VoilaConfiguration.default_pool_size=0",
+        f"--ClassroomKernelManager.students={students}",
+        # Settings the classroom relies on, also when started away from the project's voila.json.
+        "--VoilaExecutor.iopub_timeout=120", "--VoilaExecutor.startup_timeout=120",
+        "--MappingKernelManager.cull_idle_timeout=900", "--MappingKernelManager.cull_interval=10",
+        "--MappingKernelManager.cull_connected=False", "--KernelManager.autorestart=False",
+    ]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="cnnviz-classroom",
+        description="Serve the cnnviz dashboard to a class: kernels warmed before the students arrive.")
+    parser.add_argument("--students", type=int, required=True, help="students in the class (kernels warmed)")
+    parser.add_argument("--port", type=int, default=8866, help="port to serve on (default 8866)")
+    parser.add_argument("--ip", default="0.0.0.0",
+                        help="address to listen on (default 0.0.0.0: every network interface)")
+    parser.add_argument("--notebook", default="dashboard.ipynb",
+                        help="the dashboard notebook (default: dashboard.ipynb in this folder)")
+    args = parser.parse_args(argv)
+    if args.students < 1:
+        parser.error("--students must be at least 1")
+    if not Path(args.notebook).is_file():
+        parser.error(f"{args.notebook} not found: run the command in the folder that holds "
+                     "dashboard.ipynb, or name it with --notebook")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    print(f"cnnviz classroom: warming {args.students} kernels, one per core at a time "
+          f"(about {KERNEL_CPU_SECONDS:.0f} CPU-seconds each) ...", flush=True)
+    _classroom_app_class().launch_instance(
+        argv=voila_arguments(args.notebook, args.students, args.port, args.ip))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
