@@ -7,6 +7,7 @@ calling thread instead (tests, scripts). Results are cached per state version.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import html
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import compute, render, teaching
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, section, set_png
-from .charts import default_dense_layer
+from .charts import default_dense_layer, set_bar_axes
 
 GREEN, RED, BLUE, ORANGE = "#2e7d32", "#c62828", "#1565c0", "#ef6c00"
 LIGHT_BLUE, LIGHT_ORANGE = "#64b5f6", "#ffb74d"
@@ -41,6 +42,11 @@ class JobBar(widgets.HBox):
     ``Cancelled`` once Cancel was pressed, which really stops the work at its next step.
     Errors go to ``on_error(exception)``.
 
+    Only ``work`` runs in the background: ``done``, ``on_error`` and every change of the bar are
+    applied on the thread that made the bar (the kernel's, through its event loop), so widget
+    observers never run on a worker thread. Without a running event loop (plain Python) they are
+    applied at once.
+
     >>> bar = JobBar(on_error=print)                       # doctest: +SKIP
     >>> bar.start(lambda progress: 42, print, "thinking")  # doctest: +SKIP
     """
@@ -57,6 +63,8 @@ class JobBar(widgets.HBox):
         self._thread: threading.Thread | None = None
         self._busy = False
         self._shown = -1
+        self._owner = threading.get_ident()
+        self._loop = _running_loop()
         self.cancel_button.on_click(self._on_cancel)
 
     @property
@@ -67,13 +75,22 @@ class JobBar(widgets.HBox):
         """True once Cancel was pressed for the running job."""
         return self._stop.is_set()
 
+    def call(self, fn, *args):
+        """Run ``fn(*args)`` on the bar's own thread: at once when called there (or when no event
+        loop runs there), else through that thread's event loop."""
+        loop = self._loop
+        if threading.get_ident() == self._owner or loop is None or loop.is_closed() or not loop.is_running():
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
     def update(self, done, total):
         """Move the bar to done/total (at most one message per percent)."""
         frac = float(done) / float(total) if total else 1.0
         percent = int(frac * 100)
         if percent != self._shown:
             self._shown = percent
-            self.bar.value = min(max(frac, 0.0), 1.0)
+            self.call(setattr, self.bar, "value", min(max(frac, 0.0), 1.0))
 
     def progress(self, done, total):
         """``update`` and raise ``Cancelled`` when the student pressed Cancel."""
@@ -93,14 +110,18 @@ class JobBar(widgets.HBox):
         self.bar.bar_style = ""
         self.message.value = html.escape(label)
         self.cancel_button.disabled = False
+        started = time.perf_counter()
 
-        def run():
-            started = time.perf_counter()
+        def finish(outcome, value):
             try:
-                result = work(self.progress)
-                if self._stop.is_set():
+                if outcome == "done":
+                    if self._stop.is_set():
+                        raise Cancelled()
+                    done(value)
+                elif outcome == "failed":
+                    raise value
+                else:
                     raise Cancelled()
-                done(result)
             except Cancelled:
                 self.bar.bar_style = "warning"
                 self.message.value = "cancelled"
@@ -115,6 +136,15 @@ class JobBar(widgets.HBox):
             finally:
                 self.cancel_button.disabled = True
                 self._busy = False
+
+        def run():
+            try:
+                outcome = ("done", work(self.progress))
+            except Cancelled:
+                outcome = ("cancelled", None)
+            except Exception as exc:  # Reported by finish, on the bar's own thread.
+                outcome = ("failed", exc)
+            self.call(finish, *outcome)
 
         if self.blocking if blocking is None else blocking:
             run()
@@ -143,6 +173,14 @@ class JobBar(widgets.HBox):
         for child in self.children:
             child.close()
         super().close()
+
+
+def _running_loop():
+    """The asyncio event loop running in this thread (the kernel's), or None (plain Python)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class ToolWidget(StateWidget):
@@ -453,17 +491,24 @@ class ConfidenceAnalysis(ToolWidget):
         self.examples: dict | None = None
         self.find_button = widgets.Button(description="find the three examples", icon="search",
                                           layout=widgets.Layout(width="220px"))
-        self.y_scale = bq.LinearScale()
+        # Scales always have a range: a bqplot axis on a scale without one cannot format its
+        # ticks (the browser logs "invalid format: .undefinedg") and draws nothing after it.
+        self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.titles, self.images, self.captions, self.bars, self.stats, self.open_buttons = [], [], [], [], [], []
+        self.figures, self.axes, self.chart_boxes = [], [], []
         columns = []
         for kind, title in self.KINDS:
-            x_scale = bq.LinearScale()
+            x_scale = bq.LinearScale(min=-0.5, max=0.5)
             bars = bq.Bars(x=[], y=[], scales={"x": x_scale, "y": self.y_scale}, colors=[BLUE], padding=0.1)
-            figure = bq.Figure(marks=[bars], axes=[bq.Axis(scale=x_scale, num_ticks=4, tick_format="d"),
-                                                   bq.Axis(scale=self.y_scale, orientation="vertical",
-                                                           num_ticks=4)],
-                               fig_margin={"top": 5, "bottom": 25, "left": 40, "right": 5},
-                               layout=widgets.Layout(width="300px", height="150px"))
+            axes = (bq.Axis(scale=x_scale, tick_format="d", tick_values=[0], label="neuron"),
+                    bq.Axis(scale=self.y_scale, orientation="vertical", tick_values=[0.0, 1.0],
+                            tick_format=".1f"))
+            figure = bq.Figure(marks=[bars], axes=list(axes),
+                               fig_margin={"top": 5, "bottom": 35, "left": 40, "right": 20},
+                               layout=widgets.Layout(width="300px", height="160px"))
+            self.figures.append(figure)
+            self.axes.append(axes)
+            self.chart_boxes.append(widgets.Box(layout=widgets.Layout(min_height="0")))
             head = widgets.HTML(f"<b>{title}</b>")
             image = crisp_image()
             caption = widgets.HTML()
@@ -477,7 +522,7 @@ class ConfidenceAnalysis(ToolWidget):
             self.bars.append(bars)
             self.stats.append(stats)
             self.open_buttons.append(button)
-            columns.append(widgets.VBox([head, image, caption, figure, stats, button],
+            columns.append(widgets.VBox([head, image, caption, self.chart_boxes[-1], stats, button],
                                         layout=widgets.Layout(width="310px")))
         self.figures_note = widgets.HTML()
         self.children = [
@@ -505,6 +550,10 @@ class ConfidenceAnalysis(ToolWidget):
             with bars.hold_sync():
                 bars.x, bars.y = [], []
             button.disabled = True
+        # No empty charts before "find": they would show bare axes and no bars. A chart is left
+        # out of the page rather than hidden, since bqplot cannot lay out a hidden figure.
+        for box in self.chart_boxes:
+            box.children = ()
         self.figures_note.value = "<i>Press “find” to search every image of the set.</i>"
 
     @reports_errors
@@ -555,15 +604,21 @@ class ConfidenceAnalysis(ToolWidget):
             self.open_buttons[col].disabled = False
         if values:
             everything = np.concatenate(list(values.values()))
-            with self.y_scale.hold_sync():
-                self.y_scale.min = float(min(everything.min(), 0.0))
-                self.y_scale.max = float(max(everything.max(), 1e-6))
-        for col, d in values.items():
-            with self.bars[col].hold_sync():
-                self.bars[col].x = np.arange(len(d))
-                self.bars[col].y = d
+            for col, d in values.items():
+                x_axis, y_axis = self.axes[col]
+                set_bar_axes(x_axis, y_axis, len(d), everything.min(), everything.max())
+                with self.bars[col].hold_sync():
+                    self.bars[col].x = np.arange(len(d))
+                    self.bars[col].y = d
+                self.chart_boxes[col].children = (self.figures[col],)
         self.figures_note.value = (f"Panels: image · {stage} (mean over channels) · Grad-CAM for the "
                                    f"predicted class. Classes: {', '.join(names)}.")
+
+    def close(self):
+        # A chart that is not on the page is no child of this widget.
+        for figure in self.figures:
+            figure.close()
+        super().close()
 
     @reports_errors
     def open_example(self, kind: str):

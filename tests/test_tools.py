@@ -188,6 +188,34 @@ def test_confidence_analysis(small_state, probabilities, closes_cleanly):
     assert small_state.status == ""
 
 
+def test_confidence_analysis_charts_have_fixed_axes_before_and_after_find(small_state, closes_cleanly):
+    panel = tools.ConfidenceAnalysis(small_state, blocking=True)
+    closes_cleanly.append(panel)
+    # Before "find": no chart on screen, and no scale without a range (bqplot cannot format the
+    # ticks of such a scale and leaves the chart empty).
+    assert [box.children for box in panel.chart_boxes] == [()] * 3
+    for x_axis, y_axis in panel.axes:
+        for scale in (x_axis.scale, y_axis.scale):
+            assert scale.min is not None and scale.max is not None
+    panel.find()
+    sub = keras.Model(small_state.model.inputs[0], small_state.model.get_layer("dense1_act").output)
+    shown = [i for i in panel.examples.values() if i is not None]
+    dense = np.asarray(sub(small_state.images[shown].astype(np.float32) / 255.0, training=False))
+    for col, (x_axis, y_axis) in enumerate(panel.axes):
+        assert panel.chart_boxes[col].children == (panel.figures[col],)
+        # Every one of the 128 bars lies inside the x range, the last index is the last tick.
+        assert (x_axis.scale.min, x_axis.scale.max) == (-0.5, 127.5)
+        assert x_axis.tick_values[0] == 0 and x_axis.tick_values[-1] == 127
+        # One shared value axis holds all three examples' activations and zero, with little waste.
+        lo, hi = y_axis.scale.min, y_axis.scale.max
+        assert lo <= min(dense.min(), 0.0) and hi >= dense.max()
+        assert hi <= 2 * dense.max() and lo >= min(dense.min(), 0.0) - 0.25 * hi
+        ticks = list(y_axis.tick_values)
+        assert 0.0 in ticks and all(lo <= t <= hi for t in ticks)
+        labels = [format(t, y_axis.tick_format) for t in ticks]
+        assert len(set(labels)) == len(labels) and "-0" not in labels[ticks.index(0.0)]
+
+
 # --------------------------------------------------------------------------- gradient ascent
 
 def test_filter_optimizer_generates_caches_and_grids(small_state, closes_cleanly, monkeypatch):
