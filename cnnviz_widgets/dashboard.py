@@ -14,8 +14,16 @@ from .base import CRISP_CSS, StateWidget, section
 DASHBOARD_CSS = """
 <style>
 .cnnviz-dashboard {max-width: 1340px; box-sizing: border-box;}
+/* position: sticky holds the side bar in view only if no box between it and the element that
+   scrolls (Voilà's #rendered_cells, a notebook's own scroller) scrolls or clips itself; ipywidgets'
+   boxes and Jupyter's output areas do (overflow auto or hidden), so those around the dashboard
+   let their content overflow instead. */
+.jp-OutputArea:has(.cnnviz-dashboard), .jp-OutputArea-child:has(.cnnviz-dashboard),
+.jp-OutputArea-output:has(.cnnviz-dashboard), .output_subarea:has(.cnnviz-dashboard),
+.cnnviz-dashboard, .cnnviz-dashboard .cnnviz-columns {overflow: visible !important;}
 .cnnviz-sidebar {position: sticky; top: 0; align-self: flex-start; max-height: 100vh;
-  overflow-y: auto; overflow-x: hidden;}
+  overflow-y: auto; overflow-x: hidden; box-sizing: border-box;}
+.cnnviz-sidebar .widget-inline-hbox, .cnnviz-sidebar .widget-hbox {max-width: 100%;}
 .cnnviz-main {overflow-x: hidden;}
 .cnnviz-main .widget-image, .cnnviz-sidebar .widget-image {max-width: 100%;}
 .cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
@@ -168,9 +176,11 @@ class Dashboard(widgets.VBox):
             layout=widgets.Layout(flex="1 1 auto", min_width="0", width="100%"),
         )
         main.add_class("cnnviz-main")
+        columns = widgets.HBox([sidebar, main], layout=widgets.Layout(width="100%"))
+        columns.add_class("cnnviz-columns")
         title = widgets.HTML("<h2 style='margin:4px 0'>cnnviz · see inside a convolutional network</h2>")
         self.children = [widgets.HTML(DASHBOARD_CSS + CRISP_CSS), title, self.status,
-                         widgets.HBox([sidebar, main], layout=widgets.Layout(width="100%"))]
+                         columns]
 
     def _section(self, key):
         title, note = TEXTS[key]
