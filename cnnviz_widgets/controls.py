@@ -59,13 +59,19 @@ class ImagePicker(StateWidget):
         # write those transient values (e.g. a slider clamped by a smaller max) back to the state.
         self._syncing = False
         last = len(state.images) - 1
-        self.slider = widgets.IntSlider(value=state.index, min=0, max=last, description="image",
+        # The slider has a row of its own, as wide as the side bar: 10,000 images on a short track
+        # would be a hundred images per pixel. The number box and the buttons step exactly.
+        self.slider = widgets.IntSlider(value=state.index, min=0, max=last, description="",
                                         continuous_update=False,
-                                        layout=widgets.Layout(width="100%", max_width="520px"))
-        self.number = widgets.BoundedIntText(value=state.index, min=0, max=last,
-                                             layout=widgets.Layout(width="90px"))
+                                        layout=widgets.Layout(width="100%", margin="0"))
+        self.slider.add_class("cnnviz-image-slider")
+        self.number = widgets.BoundedIntText(value=state.index, min=0, max=last, description="image",
+                                             style={"description_width": "42px"},
+                                             layout=widgets.Layout(width="140px"))
+        self.count = widgets.HTML()
         self.class_filter = widgets.Dropdown(description="class", options=self._class_options(),
-                                             value=ALL_CLASSES, layout=widgets.Layout(width="220px"))
+                                             value=ALL_CLASSES, style={"description_width": "42px"},
+                                             layout=widgets.Layout(width="180px"))
         self.prev_button = widgets.Button(description="◀ previous", layout=widgets.Layout(width="auto"))
         self.next_button = widgets.Button(description="next ▶", layout=widgets.Layout(width="auto"))
         self.random_button = widgets.Button(description="random", icon="random",
@@ -75,12 +81,14 @@ class ImagePicker(StateWidget):
         self.image = crisp_image()
         self.caption = widgets.HTML()
         self.status = widgets.HTML()
+        row = {"flex_flow": "row wrap", "align_items": "center"}
         self.children = [
             widgets.HTML(CRISP_CSS),
-            widgets.HBox([self.slider, self.number]),
-            widgets.HBox([self.class_filter, self.prev_button, self.next_button,
-                          self.random_button, self.misclassified_button],
-                         layout=widgets.Layout(flex_flow="row wrap")),
+            self.slider,
+            widgets.HBox([self.number, self.count], layout=widgets.Layout(**row)),
+            widgets.HBox([self.prev_button, self.next_button, self.random_button],
+                         layout=widgets.Layout(**row)),
+            widgets.HBox([self.class_filter, self.misclassified_button], layout=widgets.Layout(**row)),
             widgets.HBox([self.image, widgets.VBox([self.caption, self.status])],
                          layout=widgets.Layout(align_items="center")),
         ]
@@ -226,6 +234,7 @@ class ImagePicker(StateWidget):
                 for control in (self.slider, self.number):
                     control.max = last
                     control.value = index
+                self.count.value = f"<span class='cnnviz-note'>of {last + 1:,} (0 … {last:,})</span>"
                 chosen = self.class_filter.value
                 options = self._class_options()
                 self.class_filter.options = options
@@ -281,7 +290,7 @@ class LayerSelector(StateWidget):
         self._syncing = False
         # Stacked and at most the side bar's width, so that long labels are never cut off.
         self.dropdown = widgets.Dropdown(description="layer", style={"description_width": "40px"},
-                                         layout=widgets.Layout(width="100%", max_width="340px"))
+                                         layout=widgets.Layout(width="auto", max_width="340px"))
         self.spatial_only = widgets.Checkbox(value=True, description="spatial layers only", indent=False,
                                              layout=widgets.Layout(width="auto"))
         self.children = [self.dropdown, self.spatial_only]

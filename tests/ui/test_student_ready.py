@@ -64,3 +64,17 @@ def test_side_bar_stays_in_view_at_section_11(page):
     page.locator(".cnnviz-section-picker select").select_option(label="ship")
     expect(page.locator(CAPTION)).to_contain_text("True: ship", timeout=UPDATE_MS)
     assert in_viewport(page, picker) and in_viewport(page, heading)
+
+
+def test_side_bar_fits_its_column_and_the_slider_is_wide(page):
+    found = page.evaluate(SIDEWAYS_JS, SIDEBAR)
+    assert found["out"] == [] and found["scrollWidth"] <= found["clientWidth"], found
+    # The slider has the side bar's width to itself: 10,000 images on at least 220 pixels.
+    track = page.locator(".cnnviz-section-picker .widget-slider .slider-container")
+    assert track.bounding_box()["width"] >= 220
+    # The number box and the buttons step exactly, and say how many images there are.
+    expect(page.locator(".cnnviz-section-picker")).to_contain_text("of 10,000")
+    box = page.locator(NUMBER_BOX)
+    box.fill("9999")
+    box.press("Enter")
+    expect(page.locator(".cnnviz-section-picker .widget-readout")).to_have_text("9999", timeout=UPDATE_MS)
