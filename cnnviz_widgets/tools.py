@@ -243,6 +243,33 @@ def labelled_montage(images, captions, cols: int = 3, size: int = 96, colors=Non
     return render.png_bytes(render.tile(tiles, cols, gap=4))
 
 
+#: The confusion matrix's colours, from no image to the most common mistake (and beyond: the
+#: diagonal saturates). Two stops, so the colour of a cell is a straight line between them.
+MATRIX_COLOURS = ("#f7fbff", "#08306b")
+
+
+def matrix_colour(t: float) -> tuple:
+    """The (r, g, b) in 0..255 of the confusion matrix's colour at ``t`` in [0, 1] (clipped):
+    the colour scale's linear interpolation between ``MATRIX_COLOURS``."""
+    t = min(max(float(t), 0.0), 1.0)
+    a, b = (np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)], float) for c in MATRIX_COLOURS)
+    return tuple(int(round(v)) for v in a + t * (b - a))
+
+
+def relative_luminance(rgb) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (r, g, b) in 0..255."""
+    c = np.asarray(rgb, float) / 255.0
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
+
+
+def text_colour(background) -> str:
+    """Black or white, whichever contrasts more with ``background`` (r, g, b): at least 4.58 to 1
+    on any colour, above WCAG's 4.5 for normal text."""
+    lum = relative_luminance(background)
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+
+
 def _stage_options(state) -> list:
     return compute.conv_stages(state.model)
 
@@ -297,20 +324,29 @@ class MisclassificationExplorer(ToolWidget):
         self.predicted_class = widgets.Dropdown(description="predicted", layout=widgets.Layout(width="220px"))
         self.row_scale = bq.OrdinalScale(reverse=True)
         self.col_scale = bq.OrdinalScale()
-        self.color_scale = bq.ColorScale(scheme="Blues", min=0, max=1)
+        self.color_scale = bq.ColorScale(colors=list(MATRIX_COLOURS), min=0, max=1)
         k = len(state.class_names)
+        # The heat map draws no numbers of its own: bqplot writes them all in black, unreadable on
+        # the dark cells. A Label mark writes each count in the colour that contrasts most with
+        # its cell (``text_colour``).
         self.heatmap = bq.GridHeatMap(
             color=np.zeros((k, k)), scales={"row": self.row_scale, "column": self.col_scale,
                                             "color": self.color_scale},
-            display_format=".0f", font_style={"font-size": "10px"}, interactions={"click": "select"},
+            display_format=None, interactions={"click": "select"},
             selected_style={"stroke": RED, "stroke-width": "3"}, stroke="white",
         )
+        self.counts = bq.Label(x=[], y=[], text=[], scales={"x": self.col_scale, "y": self.row_scale},
+                               default_size=11, font_weight="normal", align="middle", colors=["#000000"],
+                               apply_clip=False)
+        self.counts.enable_move = False
         self.figure = bq.Figure(
-            marks=[self.heatmap],
+            marks=[self.heatmap, self.counts],
             axes=[bq.Axis(scale=self.col_scale, label="predicted class", tick_rotate=-35),
-                  bq.Axis(scale=self.row_scale, orientation="vertical", label="true class")],
-            fig_margin={"top": 10, "bottom": 80, "left": 90, "right": 10},
-            layout=widgets.Layout(width="520px", height="470px"),
+                  # Far enough left of the row names ("automobile") not to run into them.
+                  bq.Axis(scale=self.row_scale, orientation="vertical", label="true class",
+                          label_offset="80px")],
+            fig_margin={"top": 10, "bottom": 80, "left": 100, "right": 10},
+            layout=widgets.Layout(width="530px", height="470px"),
         )
         self.summary = widgets.HTML()
         self.list_caption = widgets.HTML()
@@ -357,6 +393,8 @@ class MisclassificationExplorer(ToolWidget):
             self.heatmap.row = np.array(names)
             self.heatmap.column = np.array(names)
             self.heatmap.selected = None
+        with self.counts.hold_sync():
+            self.counts.x, self.counts.y, self.counts.text = [], [], []
         self.summary.value = "<i>Press “compute” to run the model on every image.</i>"
         self._render_list()
 
@@ -380,9 +418,16 @@ class MisclassificationExplorer(ToolWidget):
         self.probabilities, self.matrix = probs, cm
         off = cm.copy()
         np.fill_diagonal(off, 0)
+        top = float(max(off.max(), 1))
         with self.heatmap.hold_sync():
-            self.color_scale.max = float(max(off.max(), 1))
+            self.color_scale.max = top
             self.heatmap.color = cm.astype(float)
+        cells = np.array(self.state.class_names)[np.indices(cm.shape)]
+        with self.counts.hold_sync():
+            self.counts.x = cells[1].ravel()
+            self.counts.y = cells[0].ravel()
+            self.counts.text = [str(v) for v in cm.ravel()]
+            self.counts.colors = [text_colour(matrix_colour(v / top)) for v in cm.ravel()]
         names = self.state.class_names
         pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:5], off.shape))[0]
         worst = ", ".join(f"{names[t]} → {names[p]} ({off[t, p]})" for t, p in pairs if off[t, p] > 0)

@@ -78,3 +78,70 @@ def test_side_bar_fits_its_column_and_the_slider_is_wide(page):
     box.fill("9999")
     box.press("Enter")
     expect(page.locator(".cnnviz-section-picker .widget-readout")).to_have_text("9999", timeout=UPDATE_MS)
+
+
+# Runs in the page: every count of the confusion matrix with its cell's colour and its own, and the
+# boxes of the "true class" label and of the row names.
+MATRIX_JS = """fig => {
+    const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const cells = Array.from(fig.querySelectorAll('rect.heatmapcell')).map(r => {
+        const b = r.getBoundingClientRect();
+        return {box: [b.left, b.top, b.right, b.bottom], fill: rgb(getComputedStyle(r).fill)};
+    });
+    const counts = Array.from(fig.querySelectorAll('text.label.element')).map(t => {
+        const b = t.getBoundingClientRect();
+        return {text: t.textContent, centre: [(b.left + b.right) / 2, (b.top + b.bottom) / 2],
+                fill: rgb(getComputedStyle(t).fill)};
+    });
+    const box = el => { const b = el.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+    const axes = Array.from(fig.querySelectorAll('.axis'));
+    const vertical = axes.find(a => a.textContent.includes('true class'));
+    const label = Array.from(vertical.querySelectorAll('text')).find(t => t.textContent === 'true class');
+    const ticks = Array.from(vertical.querySelectorAll('.tick text')).map(box);
+    return {cells, counts, label: box(label), ticks};
+}"""
+
+
+def luminance(rgb) -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour in 0..255."""
+    channels = []
+    for value in rgb:
+        c = value / 255.0
+        channels.append(c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
+    r, g, b = channels
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a, b) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_confusion_matrix_counts_are_readable(page):
+    panel = tool(page, "Exercise 1 · Find misclassifications")
+    panel.locator("button", has_text="compute confusion matrix").click()
+    expect(panel.locator(".widget-html-content", has_text="accuracy")).to_be_visible(timeout=JOB_MS)
+    figure = panel.locator(".bqplot").first
+    expect(figure.locator("text.label.element")).to_have_count(100, timeout=UPDATE_MS)
+    figure.scroll_into_view_if_needed()
+    found = figure.evaluate(MATRIX_JS)
+    assert len(found["cells"]) == 100
+    total = 0
+    dark_cells = 0
+    for count in found["counts"]:
+        x, y = count["centre"]
+        # The cell under the text, found by position.
+        cell = [c for c in found["cells"] if c["box"][0] <= x <= c["box"][2] and c["box"][1] <= y <= c["box"][3]]
+        assert len(cell) == 1, count
+        ratio = contrast(count["fill"], cell[0]["fill"])
+        assert ratio >= 4.5, (count, cell[0], ratio)
+        dark_cells += luminance(cell[0]["fill"]) < 0.18
+        total += int(count["text"])
+    assert total == 10_000
+    assert dark_cells >= 10  # the diagonal at least is dark, so the choice of colour was tested
+    # The axis label stands clear of every row name.
+    assert not any(overlaps(found["label"], tick) for tick in found["ticks"]), found
