@@ -44,6 +44,9 @@ class ImagePicker(StateWidget):
         Seed of the random button's generator, so a session can be replayed.
     thumbnail_size : int
         About how many pixels wide the (crisply upscaled) thumbnail is.
+    home_name : str
+        What to call the images the state has when the picker is made, on the button that goes
+        back to them once uploads have changed the set (e.g. "CIFAR-10 test images").
 
     >>> picker = ImagePicker(state, seed=0)   # doctest: +SKIP
     >>> picker.next_button.click()             # doctest: +SKIP
@@ -51,9 +54,15 @@ class ImagePicker(StateWidget):
     1
     """
 
-    def __init__(self, state, seed=None, thumbnail_size: int = 128, **kwargs):
+    def __init__(self, state, seed=None, thumbnail_size: int = 128, home_name: str = "first images",
+                 **kwargs):
         super().__init__(state, **kwargs)
         self.rng = np.random.default_rng(seed)
+        self._home = (state.images, state.labels)
+        self.home_button = widgets.Button(
+            description=f"back to the {len(state.images):,} {home_name}", icon="undo",
+            tooltip="Show the images the dashboard started with again (your uploads are dropped)",
+            layout=widgets.Layout(width="auto", display="none"))
         self.thumbnail_size = int(thumbnail_size)
         # True while this widget adjusts its own controls to the state: their observers must not
         # write those transient values (e.g. a slider clamped by a smaller max) back to the state.
@@ -89,6 +98,7 @@ class ImagePicker(StateWidget):
             widgets.HBox([self.prev_button, self.next_button, self.random_button],
                          layout=widgets.Layout(**row)),
             widgets.HBox([self.class_filter, self.misclassified_button], layout=widgets.Layout(**row)),
+            self.home_button,
             widgets.HBox([self.image, widgets.VBox([self.caption, self.status])],
                          layout=widgets.Layout(align_items="center")),
         ]
@@ -99,6 +109,7 @@ class ImagePicker(StateWidget):
         self.next_button.on_click(self._on_next)
         self.random_button.on_click(self._on_random)
         self.misclassified_button.on_click(self._on_misclassified)
+        self.home_button.on_click(self._on_home)
         self._observe(self._on_index, ["index"])
         self._observe(self._on_version, ["version"])
         self._observe(self._on_inspection, ["inspection"])
@@ -132,6 +143,12 @@ class ImagePicker(StateWidget):
             self._step(+1)
         else:
             self._report_pool(pool)
+
+    @reports_errors
+    def _on_home(self, button):
+        images, labels = self._home
+        self.state.set_images(images, labels)
+        self.state.status = f"Back to the {len(images):,} images the dashboard started with."
 
     def _on_prev(self, button):
         self._step(-1)
@@ -216,6 +233,8 @@ class ImagePicker(StateWidget):
 
     def _on_version(self, change):
         self._render_labels()
+        # The counts under the filter are of the new image set.
+        self._report_pool(self.candidates())
 
     def _class_options(self):
         return [("all classes", ALL_CLASSES)] + [(n, i) for i, n in enumerate(self.state.class_names)]
@@ -238,8 +257,8 @@ class ImagePicker(StateWidget):
                 chosen = self.class_filter.value
                 options = self._class_options()
                 self.class_filter.options = options
-                self.class_filter.value = chosen if chosen < len(state.class_names) else ALL_CLASSES
                 labelled = state.labels is not None
+                self.class_filter.value = chosen if labelled and chosen < len(state.class_names) else ALL_CLASSES
                 self.class_filter.disabled = not labelled
                 self.misclassified_button.disabled = not labelled
                 no_labels = "These images have no true classes"
@@ -247,6 +266,7 @@ class ImagePicker(StateWidget):
                 self.misclassified_button.tooltip = (
                     "Jump to the next image whose predicted class is not its true class"
                     if labelled else f"{no_labels}, so no prediction can be called wrong")
+                self.home_button.layout.display = None if state.images is not self._home[0] else "none"
         finally:
             self._syncing = False
 

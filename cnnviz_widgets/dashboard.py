@@ -96,7 +96,9 @@ TOOLS = [
      "Upload a .keras image classifier. Nothing in the file is executed; models the dashboard cannot show "
      "are refused with the reason."),
     ("Your own images", "ImageUpload",
-     "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input."),
+     "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input and added after the "
+     "test images (untick “add” to see only yours). The image picker's “back” button brings the "
+     "test images back."),
 ]
 
 
@@ -144,7 +146,7 @@ class Dashboard(widgets.VBox):
         self.add_class("cnnviz-dashboard")
         cls = _widget_class
         self.panels = {
-            "picker": cls("ImagePicker")(state),
+            "picker": cls("ImagePicker")(state, home_name="CIFAR-10 test images"),
             "layer": cls("LayerSelector")(state),
             "features": cls("FeatureGrid")(state),
             "filters": cls("FilterGrid")(state),

@@ -395,7 +395,17 @@ class MisclassificationExplorer(ToolWidget):
             self.heatmap.selected = None
         with self.counts.hold_sync():
             self.counts.x, self.counts.y, self.counts.text = [], [], []
-        self.summary.value = "<i>Press “compute” to run the model on every image.</i>"
+        labels = self.state.labels
+        self.compute_button.disabled = labels is None
+        if labels is None:
+            self.summary.value = ("<i>These images have no true classes, so there is nothing to compare "
+                                  "the predictions with: go back to the test images (button in the image "
+                                  "picker), or add your pictures to them.</i>")
+        else:
+            unknown = int((labels < 0).sum())
+            self.summary.value = ("<i>Press “compute” to run the model on every image"
+                                  + (f" ({unknown:,} of unknown class will be left out)" if unknown else "")
+                                  + ".</i>")
         self._render_list()
 
     @reports_errors
