@@ -91,7 +91,8 @@ TOOLS = [
     ("Advanced · Top images per channel", "TopImages",
      "The nine images of the set that make one channel fire the most."),
     ("Advanced · Train the network", "TrainPanel",
-     "Train the guide's network here and watch loss and accuracy; the new model replaces the current one."),
+     "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
+     "replaces the one on screen only when you say so, and the shipped model is one click away."),
     ("Your own model", "ModelUpload",
      "Upload a .keras image classifier. Nothing in the file is executed; models the dashboard cannot show "
      "are refused with the reason."),

@@ -145,3 +145,20 @@ def test_confusion_matrix_counts_are_readable(page):
     assert dark_cells >= 10  # the diagonal at least is dark, so the choice of colour was tested
     # The axis label stands clear of every row name.
     assert not any(overlaps(found["label"], tick) for tick in found["ticks"]), found
+
+
+def test_training_is_on_a_copy_with_the_way_back_in_sight(page):
+    before = page.locator(CAPTION).inner_text()
+    panel = tool(page, "Advanced · Train the network")
+    train = panel.locator("button", has_text="train a new model")
+    cancel = panel.locator("button", has_text="Cancel")
+    expect(panel.locator("button", has_text="restore the shipped model")).to_be_enabled()
+    expect(panel.locator("button", has_text="use this model")).to_be_disabled()
+    train.click()
+    expect(panel).to_contain_text("training on 50,000 images", timeout=JOB_MS)
+    expect(train).to_be_disabled()  # one training at a time
+    cancel.click()
+    expect(panel).to_contain_text("cancelled", timeout=JOB_MS)
+    expect(train).to_be_enabled()
+    expect(panel.locator("button", has_text="use this model")).to_be_disabled()
+    assert page.locator(CAPTION).inner_text() == before
