@@ -382,7 +382,8 @@ class ImageUpload(StateWidget):
     def __init__(self, state, max_file_bytes: int = MAX_IMAGE_FILE_BYTES, **kwargs):
         super().__init__(state, **kwargs)
         self.max_file_bytes = max_file_bytes
-        self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images",
+                                         tooltip="Choose one or more pictures (PNG, JPEG, GIF…)")
         # Adding is the default: replacing would put the labelled test images out of reach of
         # the exercises until the student goes back to them.
         self.append = widgets.Checkbox(value=True, description="add to current images", indent=False,
@@ -456,8 +457,9 @@ class ModelUpload(StateWidget):
     def __init__(self, state, max_bytes: int = MAX_MODEL_BYTES, **kwargs):
         super().__init__(state, **kwargs)
         self.max_bytes = max_bytes
-        self.upload = widgets.FileUpload(accept=".keras", multiple=False, description="Upload .keras")
-        self.names_text = widgets.Text(value="", description="Class names",
+        self.upload = widgets.FileUpload(accept=".keras", multiple=False, description="Upload .keras",
+                                         tooltip="Choose a .keras image classifier; nothing in it is run")
+        self.names_text = widgets.Text(value="", description="Class names", style={"description_width": "initial"},
                                        placeholder="optional: cat, dog, … (comma-separated)",
                                        layout=widgets.Layout(width="100%", max_width="520px"))
         current = state.preprocess_name if state.preprocess_name in PREPROCESSORS else "[0, 1]"

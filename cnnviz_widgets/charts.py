@@ -94,7 +94,9 @@ class SoftmaxChart(StateWidget):
                                x_offset=4, default_size=11, font_weight="normal", align="start",
                                colors=["#222"], enable_move=False)
         ax_x = bq.Axis(scale=self.x_scale, orientation="vertical", grid_lines="none")
-        ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", num_ticks=5, label="probability")
+        # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
+        ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
+                       label="probability")
         self.figure = bq.Figure(
             marks=[self.bars, self.labels], axes=[ax_x, ax_y],
             fig_margin={"top": 10, "bottom": 35, "left": 90, "right": 50},
@@ -155,7 +157,7 @@ class DenseBars(StateWidget):
         self.figure = bq.Figure(
             marks=[self.bars], axes=[self.x_axis, self.y_axis],
             # A right margin wide enough for the last index ("127") to be written in full.
-            fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 20},
+            fig_margin={"top": 15, "bottom": 40, "left": 55, "right": 30},
             layout=widgets.Layout(width="100%", max_width="620px", height="260px"),
         )
         self.title = widgets.HTML()

@@ -230,6 +230,28 @@ class ImagePicker(StateWidget):
                 self.slider.value = change["new"]
             if self.number.value != change["new"]:
                 self.number.value = change["new"]
+        self._follow_class(change["new"])
+
+    @reports_errors
+    def _follow_class(self, index: int):
+        """When the image shown is not of the filter's class (typed in the number box, opened
+        from an exercise), the filter follows the image, and says so."""
+        chosen, labels = self.class_filter.value, self.state.labels
+        if chosen == ALL_CLASSES or labels is None or labels[index] == chosen:
+            return
+        label = int(labels[index])
+        self._syncing = True
+        try:
+            self.class_filter.value = label if label >= 0 else ALL_CLASSES
+        finally:
+            self._syncing = False
+        if label >= 0:
+            self._report_pool(self.candidates())
+            self.status.value += (f"<span class='cnnviz-note'> The class filter now follows image "
+                                  f"#{index:,}.</span>")
+        else:
+            self.status.value = (f"<span class='cnnviz-note'>Image #{index:,} has no known class, so the "
+                                 "class filter was set to all classes.</span>")
 
     def _on_version(self, change):
         self._render_labels()

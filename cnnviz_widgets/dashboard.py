@@ -69,7 +69,8 @@ TEXTS = {
     "heatmap": ("11 · Where the network looks",
                 "Colours over the image show where a layer responds (activation) or which regions raised the "
                 "score of a class (Grad-CAM, the guide's advanced topic: switch to it above the "
-                "picture). Red and yellow mean important, blue means ignored. <i>Exercise 3: for a "
+                "picture; a class you choose there is for this image, the next image starts from its own "
+                "prediction). Red and yellow mean important, blue means ignored. <i>Exercise 3: for a "
                 "plane, a cat and a ship (class filter in the picker), does the network look where you "
                 "would — the wings, the face, the ship or the water?</i>"),
 }

@@ -295,7 +295,14 @@ def _to_uint8(img) -> np.ndarray:
 
 
 def _fmt(v: float) -> str:
+    v = float(v) + 0.0  # no "-0.0000"
     return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def signed(v: float, decimals: int = 3) -> str:
+    """A number with its sign, rounded for reading: "+0.125", "-1.500"; a value that rounds to zero
+    reads "+0.000", never "-0.000"."""
+    return f"{round(float(v), decimals) + 0.0:+.{decimals}f}"
 
 
 # ----- exercise 1 -----------------------------------------------------------------------------------
@@ -960,7 +967,7 @@ class ConvArithmetic(ToolWidget):
         if in_c > 3:
             sums = r["channel_sums"]
             cells = "".join(
-                f"<td style='color:{BLUE if v >= 0 else RED}' title='input channel {k}'>{v:+.3f}</td>"
+                f"<td style='color:{BLUE if v >= 0 else RED}' title='input channel {k}'>{signed(v)}</td>"
                 + ("</tr><tr>" if (k + 1) % 16 == 0 and k + 1 < len(sums) else "")
                 for k, v in enumerate(sums))
             parts.append(f"<div><b>sum of products per input channel</b> (all {in_c}; pick one above to "
@@ -992,7 +999,7 @@ def _table(title: str, values, padded=None) -> str:
         cells = []
         for j in range(values.shape[1]):
             pad = padded is not None and padded[i, j]
-            cells.append(f"<td class='{'pad' if pad else ''}'>{values[i, j]:+.3f}</td>")
+            cells.append(f"<td class='{'pad' if pad else ''}'>{signed(values[i, j])}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<div><div>{title}</div><table class='cnnviz-arith'>{''.join(rows)}</table></div>"
 
