@@ -101,21 +101,30 @@ def tile_factor(h: int, w: int, tile_size: int) -> int:
 NUMBER_BAND = 11
 
 
-def number_tiles(tiles: np.ndarray, ink, paper) -> np.ndarray:
-    """Tiles (N, h, w, C) with a band of ``NUMBER_BAND`` rows on top holding each tile's index
-    0 … N-1, written in ``ink`` on ``paper`` (values of the C channels): (N, h + band, w, C)."""
+@lru_cache(maxsize=32)
+def _number_masks(n: int, w: int) -> np.ndarray:
+    """Where the digits of 0 … n-1 are, each in a band (NUMBER_BAND, w): bool (n, NUMBER_BAND, w).
+    Drawn once per (n, w): writing text costs far more than the montage itself."""
     from PIL import Image, ImageDraw, ImageFont
 
-    n, h, w, c = tiles.shape
     font = ImageFont.load_default(size=10)
-    out = np.empty((n, h + NUMBER_BAND, w, c), tiles.dtype)
-    out[:, NUMBER_BAND:] = tiles
-    out[:, :NUMBER_BAND] = np.asarray(paper, tiles.dtype)
+    masks = np.zeros((n, NUMBER_BAND, w), bool)
     for i in range(n):
         mask = Image.new("L", (w, NUMBER_BAND), 0)
         ImageDraw.Draw(mask).text((1, 0), str(i), fill=255, font=font)
-        on = np.asarray(mask) >= 128
-        out[i, :NUMBER_BAND][on] = np.asarray(ink, tiles.dtype)
+        masks[i] = np.asarray(mask) >= 128
+    masks.setflags(write=False)
+    return masks
+
+
+def number_tiles(tiles: np.ndarray, ink, paper) -> np.ndarray:
+    """Tiles (N, h, w, C) with a band of ``NUMBER_BAND`` rows on top holding each tile's index
+    0 … N-1, written in ``ink`` on ``paper`` (values of the C channels): (N, h + band, w, C)."""
+    n, h, w, c = tiles.shape
+    out = np.empty((n, h + NUMBER_BAND, w, c), tiles.dtype)
+    out[:, NUMBER_BAND:] = tiles
+    out[:, :NUMBER_BAND] = np.asarray(paper, tiles.dtype)
+    out[:, :NUMBER_BAND][_number_masks(n, w)] = np.asarray(ink, tiles.dtype)
     return out
 
 
