@@ -519,6 +519,10 @@ def test_picker_goes_back_to_its_images_and_counts_the_new_set(small_state, cifa
     # Uploads join the set: the class counts stay those of the labelled images.
     assert upload.add_files([("a.png", png_bytes(images[600])), ("b.png", png_bytes(images[601]))]) == 2
     assert len(small_state.images) == len(home_images) + 2 and picker.home_button.layout.display is None
+    # The first upload is on screen, of no known class: the filter let go of "ship" and says so.
+    assert small_state.index == len(home_images) and picker.class_filter.value == -1
+    assert "no known class" in picker.status.value
+    picker.class_filter.value = ship
     assert f"{ships:,} images of class ship" in picker.status.value
     assert "(2 of unknown class will be left out)" in explorer.summary.value
     explorer.compute()
