@@ -95,7 +95,7 @@ def test_chart_ticks_stay_inside_their_range(state, cifar_model):
     ticks = softmax.figure.axes[1].tick_values
     assert list(ticks) == [0.0, 0.25, 0.5, 0.75, 1.0]  # never "-1 %" or "101 %"
     dense = charts.DenseBars(state)
-    sub = keras.Model(cifar_model.inputs, cifar_model.get_layer("dense1_act").output)
+    sub = keras.Model(cifar_model.inputs[0], cifar_model.get_layer("dense1_act").output)
     for index in (0, 1, 2):
         state.index = index
         values = np.asarray(sub(state.images[index:index + 1].astype(np.float32) / 255.0))[0]

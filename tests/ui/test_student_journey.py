@@ -44,7 +44,7 @@ def model_answers(cifar_model, cifar_test):
 
     images, labels, names = cifar_test
     probs = cifar_model.predict(images.astype(np.float32) / 255.0, batch_size=500, verbose=0)
-    dense = keras.Model(cifar_model.inputs, cifar_model.get_layer("dense1_act").output)
+    dense = keras.Model(cifar_model.inputs[0], cifar_model.get_layer("dense1_act").output)
 
     def dense1_act(i: int) -> np.ndarray:
         return np.asarray(dense(images[i:i + 1].astype(np.float32) / 255.0, training=False))[0]

@@ -162,3 +162,26 @@ def test_training_is_on_a_copy_with_the_way_back_in_sight(page):
     expect(train).to_be_enabled()
     expect(panel.locator("button", has_text="use this model")).to_be_disabled()
     assert page.locator(CAPTION).inner_text() == before
+
+
+def test_an_upload_joins_the_test_images_and_the_way_back_is_in_the_picker(page, cifar_test, tmp_path):
+    from PIL import Image
+
+    from test_dashboard_ui import upload
+
+    images, labels, names = cifar_test
+    path = tmp_path / "mine.png"
+    Image.fromarray(images[42]).save(path)
+    panel = tool(page, "Your own images")
+    upload(page, panel, path)
+    expect(panel).to_contain_text("Loaded 1 image at 32×32 (added to the current images)", timeout=UPDATE_MS)
+    picker = page.locator(".cnnviz-section-picker")
+    expect(page.locator(NUMBER_BOX)).to_have_value("10000")
+    expect(picker).to_contain_text("of 10,001")
+    back = picker.locator("button", has_text="back to the 10,000 CIFAR-10 test images")
+    expect(back).to_be_visible()
+    assert in_viewport(page, back)  # the page is scrolled down to the upload panel
+    back.click()
+    expect(picker).to_contain_text("of 10,000 (0 … 9,999)", timeout=UPDATE_MS)
+    expect(back).to_be_hidden()
+    expect(page.locator(CAPTION)).to_contain_text(f"True: {names[labels[0]]}")
