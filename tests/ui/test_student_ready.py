@@ -185,3 +185,23 @@ def test_an_upload_joins_the_test_images_and_the_way_back_is_in_the_picker(page,
     expect(picker).to_contain_text("of 10,000 (0 … 9,999)", timeout=UPDATE_MS)
     expect(back).to_be_hidden()
     expect(page.locator(CAPTION)).to_contain_text(f"True: {names[labels[0]]}")
+
+
+def test_dense_chart_ticks_are_round_and_written_in_full(page):
+    section = page.locator(".cnnviz-section-dense")
+    section.scroll_into_view_if_needed()
+    svg = section.locator("svg.svg-background").first  # bqplot draws the axes on this one
+    found = svg.evaluate("""svg => {
+        const outer = svg.getBoundingClientRect();
+        return Array.from(svg.querySelectorAll('.tick text')).map(t => {
+            const b = t.getBoundingClientRect();
+            return {text: t.textContent, inside: b.left >= outer.left - 0.5 && b.right <= outer.right + 0.5
+                                                   && b.top >= outer.top - 0.5 && b.bottom <= outer.bottom + 0.5};
+        });
+    }""")
+    texts = [t["text"] for t in found]
+    assert "127" in texts and "0" in texts, texts
+    assert all(t["inside"] for t in found), found  # no label cut at the chart's edge
+    values = [float(t.replace("−", "-")) for t in texts]
+    assert not any(t.startswith(("-0", "−0")) for t in texts), texts
+    assert all(v == round(v, 2) for v in values), texts
