@@ -468,7 +468,7 @@ class ModelUpload(StateWidget):
         self.reset_button = widgets.Button(description="Restore the shipped model", icon="undo",
                                            tooltip="Go back to the trained CIFAR-10 model that comes "
                                                    "with cnnviz; the images stay as they are",
-                                           layout=widgets.Layout(width="auto"))
+                                           layout=widgets.Layout(width="max-content"))
         self.message = widgets.HTML()
         hint = widgets.HTML(f"<div class='cnnviz-note'>A .keras file up to {_mib(max_bytes)}. Set the "
                             "class names and the pixel scaling the model was trained with before you "
