@@ -6,7 +6,6 @@ tests/ui/artifacts/.
 """
 from __future__ import annotations
 
-
 import pytest
 from playwright.sync_api import expect
 
