@@ -367,7 +367,9 @@ def _say(message: str, error: bool = False) -> str:
 # ----- widgets -----------------------------------------------------------------------------------
 
 class ImageUpload(StateWidget):
-    """Upload pictures; they are resized to the model's input and replace (or join) the images.
+    """Upload pictures; they are resized to the model's input and join the images (or, with
+    "add to current images" unticked, replace them; the image picker's "back" button restores
+    the images it started with).
 
     The first new image is selected. Files that cannot be read are listed in ``message`` and in
     ``state.status``; when none can be read, the state keeps its images and selection.
@@ -380,8 +382,11 @@ class ImageUpload(StateWidget):
     def __init__(self, state, max_file_bytes: int = MAX_IMAGE_FILE_BYTES, **kwargs):
         super().__init__(state, **kwargs)
         self.max_file_bytes = max_file_bytes
-        self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images")
-        self.append = widgets.Checkbox(value=False, description="add to current images", indent=False,
+        self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload images",
+                                         tooltip="Choose one or more pictures (PNG, JPEG, GIF…)")
+        # Adding is the default: replacing would put the labelled test images out of reach of
+        # the exercises until the student goes back to them.
+        self.append = widgets.Checkbox(value=True, description="add to current images", indent=False,
                                        layout=widgets.Layout(width="auto"))
         self.message = widgets.HTML()
         self.children = [widgets.HBox([self.upload, self.append]), self.message]
@@ -452,15 +457,18 @@ class ModelUpload(StateWidget):
     def __init__(self, state, max_bytes: int = MAX_MODEL_BYTES, **kwargs):
         super().__init__(state, **kwargs)
         self.max_bytes = max_bytes
-        self.upload = widgets.FileUpload(accept=".keras", multiple=False, description="Upload .keras")
-        self.names_text = widgets.Text(value="", description="Class names",
+        self.upload = widgets.FileUpload(accept=".keras", multiple=False, description="Upload .keras",
+                                         tooltip="Choose a .keras image classifier; nothing in it is run")
+        self.names_text = widgets.Text(value="", description="Class names", style={"description_width": "initial"},
                                        placeholder="optional: cat, dog, … (comma-separated)",
                                        layout=widgets.Layout(width="100%", max_width="520px"))
         current = state.preprocess_name if state.preprocess_name in PREPROCESSORS else "[0, 1]"
         self.preprocess = widgets.Dropdown(options=list(PREPROCESSORS), value=current,
                                            description="Pixels to", layout=widgets.Layout(width="220px"))
-        self.reset_button = widgets.Button(description="Reset to the default model", icon="undo",
-                                           layout=widgets.Layout(width="auto"))
+        self.reset_button = widgets.Button(description="Restore the shipped model", icon="undo",
+                                           tooltip="Go back to the trained CIFAR-10 model that comes "
+                                                   "with cnnviz; the images stay as they are",
+                                           layout=widgets.Layout(width="max-content"))
         self.message = widgets.HTML()
         hint = widgets.HTML(f"<div class='cnnviz-note'>A .keras file up to {_mib(max_bytes)}. Set the "
                             "class names and the pixel scaling the model was trained with before you "

@@ -11,6 +11,66 @@ from .base import CRISP_CSS, StateWidget, reports_errors
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#90a4ae"
 
 
+def nice_axis(low: float, high: float, count: int = 4) -> tuple:
+    """Round limits and ticks for values in [low, high]: ``(lo, hi, ticks, tick_format)``.
+
+    The step is 1, 2, 2.5 or 5 times a power of ten, so that about ``count`` intervals cover the
+    values; the ticks are the multiples of the step within the limits (so zero is a tick when the
+    range spans it), the upper limit is a tick and the lower one is rounded to a tenth of a step
+    (a small negative tail does not cost a whole step), and the format shows as many decimals as
+    the step needs, so no tick reads "-0.11" or "101 %".
+
+    >>> nice_axis(-0.08, 3.7)[:3]
+    (-0.1, 4.0, [0.0, 1.0, 2.0, 3.0, 4.0])
+    """
+    low, high = float(min(low, high)), float(max(low, high))
+    if not np.isfinite(low) or not np.isfinite(high):
+        low, high = 0.0, 1.0
+    if high - low < 1e-9:
+        high = low + 1.0
+    raw = (high - low) / max(int(count), 1)
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw * (1 - 1e-9))
+    fine = step / 10
+    lo = float(round(np.floor(low / fine + 1e-9) * fine, 10))
+    hi = float(round(np.ceil(high / step - 1e-9) * step, 10))
+    first = np.ceil(lo / step - 1e-9) * step
+    ticks = [float(round(v, 10)) + 0.0 for v in np.arange(first, hi + step / 2, step)]
+    decimals = max(0, int(-np.floor(np.log10(step) + 1e-9)))
+    if step * 10 ** decimals % 1 > 1e-6:  # 2.5, 0.25, … need one decimal more
+        decimals += 1
+    return lo + 0.0, hi + 0.0, ticks, f".{decimals}f"
+
+
+def set_bar_axes(x_axis, y_axis, n: int, low: float, high: float) -> None:
+    """Fit the axes of a chart of ``n`` bars (at x = 0 … n-1) to values in [low, high]: every bar
+    inside, round ticks (``nice_axis``, ``index_ticks``), zero always in the range."""
+    lo, hi, ticks, fmt = nice_axis(min(float(low), 0.0), max(float(high), 0.0))
+    with x_axis.scale.hold_sync():
+        x_axis.scale.min, x_axis.scale.max = -0.5, n - 0.5
+    x_axis.tick_values = index_ticks(n)
+    with y_axis.scale.hold_sync():
+        y_axis.scale.min, y_axis.scale.max = lo, hi
+    with y_axis.hold_sync():
+        y_axis.tick_values, y_axis.tick_format = ticks, fmt
+
+
+def index_ticks(n: int, count: int = 5) -> list:
+    """Ticks of an axis of ``n`` indices 0 … n-1: round numbers, always ending at n-1.
+
+    >>> index_ticks(128)
+    [0, 50, 100, 127]
+    """
+    if n <= 1:
+        return [0]
+    step = max(1, int(nice_axis(0, n - 1, count - 1)[2][1]))
+    ticks = list(range(0, n - 1, step))
+    # The last index itself closes the axis; a round tick too close to it would collide.
+    if len(ticks) > 1 and n - 1 - ticks[-1] <= step / 2:
+        ticks.pop()
+    return ticks + [n - 1]
+
+
 class SoftmaxChart(StateWidget):
     """Bars of the class probabilities of the selected image, with percentages.
 
@@ -34,7 +94,9 @@ class SoftmaxChart(StateWidget):
                                x_offset=4, default_size=11, font_weight="normal", align="start",
                                colors=["#222"], enable_move=False)
         ax_x = bq.Axis(scale=self.x_scale, orientation="vertical", grid_lines="none")
-        ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", num_ticks=5, label="probability")
+        # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
+        ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
+                       label="probability")
         self.figure = bq.Figure(
             marks=[self.bars, self.labels], axes=[ax_x, ax_y],
             fig_margin={"top": 10, "bottom": 35, "left": 90, "right": 50},
@@ -83,17 +145,19 @@ class DenseBars(StateWidget):
     def __init__(self, state, layer: str | None = None, **kwargs):
         super().__init__(state, **kwargs)
         self.fixed_layer = layer
-        self.x_scale = bq.LinearScale()
-        self.y_scale = bq.LinearScale()
+        self.x_scale = bq.LinearScale(min=-0.5, max=0.5)
+        self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.bars = bq.Bars(x=[], y=[], scales={"x": self.x_scale, "y": self.y_scale},
                             colors=["#1565c0"], padding=0.1,
                             tooltip=bq.Tooltip(fields=["x", "y"], labels=["neuron", "activation"],
                                                formats=["", ".3f"]))
-        ax_x = bq.Axis(scale=self.x_scale, label="neuron index", num_ticks=8, tick_format="d")
-        ax_y = bq.Axis(scale=self.y_scale, orientation="vertical", label="activation", num_ticks=5)
+        self.x_axis = bq.Axis(scale=self.x_scale, label="neuron index", tick_format="d", tick_values=[0])
+        self.y_axis = bq.Axis(scale=self.y_scale, orientation="vertical", label="activation",
+                              tick_values=[0.0, 1.0], tick_format=".1f")
         self.figure = bq.Figure(
-            marks=[self.bars], axes=[ax_x, ax_y],
-            fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 10},
+            marks=[self.bars], axes=[self.x_axis, self.y_axis],
+            # A right margin wide enough for the last index ("127") to be written in full.
+            fig_margin={"top": 15, "bottom": 40, "left": 55, "right": 30},
             layout=widgets.Layout(width="100%", max_width="620px", height="260px"),
         )
         self.title = widgets.HTML()
@@ -122,9 +186,11 @@ class DenseBars(StateWidget):
         name = self.dense_layer()
         values = np.asarray(self.state.inspection.outputs[name], dtype=float).reshape(-1)
         stats = compute.layer_stats(values)
-        with self.bars.hold_sync():
-            self.bars.x = np.arange(len(values))
-            self.bars.y = values
+        with self.hold_sync():
+            set_bar_axes(self.x_axis, self.y_axis, len(values), values.min(), values.max())
+            with self.bars.hold_sync():
+                self.bars.x = np.arange(len(values))
+                self.bars.y = values
         self.title.value = f"<b>{name}</b>: {len(values)} neurons"
         self.summary.value = (
             f"mean {stats['mean']:.3f} · max {stats['max']:.3f} · "

@@ -44,6 +44,9 @@ class ImagePicker(StateWidget):
         Seed of the random button's generator, so a session can be replayed.
     thumbnail_size : int
         About how many pixels wide the (crisply upscaled) thumbnail is.
+    home_name : str
+        What to call the images the state has when the picker is made, on the button that goes
+        back to them once uploads have changed the set (e.g. "CIFAR-10 test images").
 
     >>> picker = ImagePicker(state, seed=0)   # doctest: +SKIP
     >>> picker.next_button.click()             # doctest: +SKIP
@@ -51,21 +54,33 @@ class ImagePicker(StateWidget):
     1
     """
 
-    def __init__(self, state, seed=None, thumbnail_size: int = 128, **kwargs):
+    def __init__(self, state, seed=None, thumbnail_size: int = 128, home_name: str = "first images",
+                 **kwargs):
         super().__init__(state, **kwargs)
         self.rng = np.random.default_rng(seed)
+        self._home = (state.images, state.labels)
+        self.home_button = widgets.Button(
+            description=f"back to the {len(state.images):,} {home_name}", icon="undo",
+            tooltip="Show the images the dashboard started with again (your uploads are dropped)",
+            layout=widgets.Layout(width="auto", display="none"))
         self.thumbnail_size = int(thumbnail_size)
         # True while this widget adjusts its own controls to the state: their observers must not
         # write those transient values (e.g. a slider clamped by a smaller max) back to the state.
         self._syncing = False
         last = len(state.images) - 1
-        self.slider = widgets.IntSlider(value=state.index, min=0, max=last, description="image",
+        # The slider has a row of its own, as wide as the side bar: 10,000 images on a short track
+        # would be a hundred images per pixel. The number box and the buttons step exactly.
+        self.slider = widgets.IntSlider(value=state.index, min=0, max=last, description="",
                                         continuous_update=False,
-                                        layout=widgets.Layout(width="100%", max_width="520px"))
-        self.number = widgets.BoundedIntText(value=state.index, min=0, max=last,
-                                             layout=widgets.Layout(width="90px"))
+                                        layout=widgets.Layout(width="100%", margin="0"))
+        self.slider.add_class("cnnviz-image-slider")
+        self.number = widgets.BoundedIntText(value=state.index, min=0, max=last, description="image",
+                                             style={"description_width": "42px"},
+                                             layout=widgets.Layout(width="140px"))
+        self.count = widgets.HTML()
         self.class_filter = widgets.Dropdown(description="class", options=self._class_options(),
-                                             value=ALL_CLASSES, layout=widgets.Layout(width="220px"))
+                                             value=ALL_CLASSES, style={"description_width": "42px"},
+                                             layout=widgets.Layout(width="180px"))
         self.prev_button = widgets.Button(description="◀ previous", layout=widgets.Layout(width="auto"))
         self.next_button = widgets.Button(description="next ▶", layout=widgets.Layout(width="auto"))
         self.random_button = widgets.Button(description="random", icon="random",
@@ -75,12 +90,15 @@ class ImagePicker(StateWidget):
         self.image = crisp_image()
         self.caption = widgets.HTML()
         self.status = widgets.HTML()
+        row = {"flex_flow": "row wrap", "align_items": "center"}
         self.children = [
             widgets.HTML(CRISP_CSS),
-            widgets.HBox([self.slider, self.number]),
-            widgets.HBox([self.class_filter, self.prev_button, self.next_button,
-                          self.random_button, self.misclassified_button],
-                         layout=widgets.Layout(flex_flow="row wrap")),
+            self.slider,
+            widgets.HBox([self.number, self.count], layout=widgets.Layout(**row)),
+            widgets.HBox([self.prev_button, self.next_button, self.random_button],
+                         layout=widgets.Layout(**row)),
+            widgets.HBox([self.class_filter, self.misclassified_button], layout=widgets.Layout(**row)),
+            self.home_button,
             widgets.HBox([self.image, widgets.VBox([self.caption, self.status])],
                          layout=widgets.Layout(align_items="center")),
         ]
@@ -91,6 +109,7 @@ class ImagePicker(StateWidget):
         self.next_button.on_click(self._on_next)
         self.random_button.on_click(self._on_random)
         self.misclassified_button.on_click(self._on_misclassified)
+        self.home_button.on_click(self._on_home)
         self._observe(self._on_index, ["index"])
         self._observe(self._on_version, ["version"])
         self._observe(self._on_inspection, ["inspection"])
@@ -124,6 +143,12 @@ class ImagePicker(StateWidget):
             self._step(+1)
         else:
             self._report_pool(pool)
+
+    @reports_errors
+    def _on_home(self, button):
+        images, labels = self._home
+        self.state.set_images(images, labels)
+        self.state.status = f"Back to the {len(images):,} images the dashboard started with."
 
     def _on_prev(self, button):
         self._step(-1)
@@ -205,9 +230,33 @@ class ImagePicker(StateWidget):
                 self.slider.value = change["new"]
             if self.number.value != change["new"]:
                 self.number.value = change["new"]
+        self._follow_class(change["new"])
+
+    @reports_errors
+    def _follow_class(self, index: int):
+        """When the image shown is not of the filter's class (typed in the number box, opened
+        from an exercise), the filter follows the image, and says so."""
+        chosen, labels = self.class_filter.value, self.state.labels
+        if chosen == ALL_CLASSES or labels is None or labels[index] == chosen:
+            return
+        label = int(labels[index])
+        self._syncing = True
+        try:
+            self.class_filter.value = label if label >= 0 else ALL_CLASSES
+        finally:
+            self._syncing = False
+        if label >= 0:
+            self._report_pool(self.candidates())
+            self.status.value += (f"<span class='cnnviz-note'> The class filter now follows image "
+                                  f"#{index:,}.</span>")
+        else:
+            self.status.value = (f"<span class='cnnviz-note'>Image #{index:,} has no known class, so the "
+                                 "class filter was set to all classes.</span>")
 
     def _on_version(self, change):
         self._render_labels()
+        # The counts under the filter are of the new image set.
+        self._report_pool(self.candidates())
 
     def _class_options(self):
         return [("all classes", ALL_CLASSES)] + [(n, i) for i, n in enumerate(self.state.class_names)]
@@ -226,11 +275,12 @@ class ImagePicker(StateWidget):
                 for control in (self.slider, self.number):
                     control.max = last
                     control.value = index
+                self.count.value = f"<span class='cnnviz-note'>of {last + 1:,} (0 … {last:,})</span>"
                 chosen = self.class_filter.value
                 options = self._class_options()
                 self.class_filter.options = options
-                self.class_filter.value = chosen if chosen < len(state.class_names) else ALL_CLASSES
                 labelled = state.labels is not None
+                self.class_filter.value = chosen if labelled and chosen < len(state.class_names) else ALL_CLASSES
                 self.class_filter.disabled = not labelled
                 self.misclassified_button.disabled = not labelled
                 no_labels = "These images have no true classes"
@@ -238,6 +288,7 @@ class ImagePicker(StateWidget):
                 self.misclassified_button.tooltip = (
                     "Jump to the next image whose predicted class is not its true class"
                     if labelled else f"{no_labels}, so no prediction can be called wrong")
+                self.home_button.layout.display = None if state.images is not self._home[0] else "none"
         finally:
             self._syncing = False
 
@@ -281,7 +332,7 @@ class LayerSelector(StateWidget):
         self._syncing = False
         # Stacked and at most the side bar's width, so that long labels are never cut off.
         self.dropdown = widgets.Dropdown(description="layer", style={"description_width": "40px"},
-                                         layout=widgets.Layout(width="100%", max_width="340px"))
+                                         layout=widgets.Layout(width="auto", max_width="340px"))
         self.spatial_only = widgets.Checkbox(value=True, description="spatial layers only", indent=False,
                                              layout=widgets.Layout(width="auto"))
         self.children = [self.dropdown, self.spatial_only]

@@ -14,8 +14,16 @@ from .base import CRISP_CSS, StateWidget, section
 DASHBOARD_CSS = """
 <style>
 .cnnviz-dashboard {max-width: 1340px; box-sizing: border-box;}
+/* position: sticky holds the side bar in view only if no box between it and the element that
+   scrolls (Voilà's #rendered_cells, a notebook's own scroller) scrolls or clips itself; ipywidgets'
+   boxes and Jupyter's output areas do (overflow auto or hidden), so those around the dashboard
+   let their content overflow instead. */
+.jp-OutputArea:has(.cnnviz-dashboard), .jp-OutputArea-child:has(.cnnviz-dashboard),
+.jp-OutputArea-output:has(.cnnviz-dashboard), .output_subarea:has(.cnnviz-dashboard),
+.cnnviz-dashboard, .cnnviz-dashboard .cnnviz-columns {overflow: visible !important;}
 .cnnviz-sidebar {position: sticky; top: 0; align-self: flex-start; max-height: 100vh;
-  overflow-y: auto; overflow-x: hidden;}
+  overflow-y: auto; overflow-x: hidden; box-sizing: border-box;}
+.cnnviz-sidebar .widget-inline-hbox, .cnnviz-sidebar .widget-hbox {max-width: 100%;}
 .cnnviz-main {overflow-x: hidden;}
 .cnnviz-main .widget-image, .cnnviz-sidebar .widget-image {max-width: 100%;}
 .cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
@@ -61,7 +69,8 @@ TEXTS = {
     "heatmap": ("11 · Where the network looks",
                 "Colours over the image show where a layer responds (activation) or which regions raised the "
                 "score of a class (Grad-CAM, the guide's advanced topic: switch to it above the "
-                "picture). Red and yellow mean important, blue means ignored. <i>Exercise 3: for a "
+                "picture; a class you choose there is for this image, the next image starts from its own "
+                "prediction). Red and yellow mean important, blue means ignored. <i>Exercise 3: for a "
                 "plane, a cat and a ship (class filter in the picker), does the network look where you "
                 "would — the wings, the face, the ship or the water?</i>"),
 }
@@ -83,12 +92,15 @@ TOOLS = [
     ("Advanced · Top images per channel", "TopImages",
      "The nine images of the set that make one channel fire the most."),
     ("Advanced · Train the network", "TrainPanel",
-     "Train the guide's network here and watch loss and accuracy; the new model replaces the current one."),
+     "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
+     "replaces the one on screen only when you say so, and the shipped model is one click away."),
     ("Your own model", "ModelUpload",
      "Upload a .keras image classifier. Nothing in the file is executed; models the dashboard cannot show "
      "are refused with the reason."),
     ("Your own images", "ImageUpload",
-     "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input."),
+     "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input and added after the "
+     "test images (untick “add” to see only yours). The image picker's “back” button brings the "
+     "test images back."),
 ]
 
 
@@ -136,7 +148,7 @@ class Dashboard(widgets.VBox):
         self.add_class("cnnviz-dashboard")
         cls = _widget_class
         self.panels = {
-            "picker": cls("ImagePicker")(state),
+            "picker": cls("ImagePicker")(state, home_name="CIFAR-10 test images"),
             "layer": cls("LayerSelector")(state),
             "features": cls("FeatureGrid")(state),
             "filters": cls("FilterGrid")(state),
@@ -168,9 +180,11 @@ class Dashboard(widgets.VBox):
             layout=widgets.Layout(flex="1 1 auto", min_width="0", width="100%"),
         )
         main.add_class("cnnviz-main")
+        columns = widgets.HBox([sidebar, main], layout=widgets.Layout(width="100%"))
+        columns.add_class("cnnviz-columns")
         title = widgets.HTML("<h2 style='margin:4px 0'>cnnviz · see inside a convolutional network</h2>")
         self.children = [widgets.HTML(DASHBOARD_CSS + CRISP_CSS), title, self.status,
-                         widgets.HBox([sidebar, main], layout=widgets.Layout(width="100%"))]
+                         columns]
 
     def _section(self, key):
         title, note = TEXTS[key]

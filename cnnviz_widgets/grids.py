@@ -123,7 +123,8 @@ class FeatureGrid(StateWidget):
             f"<b>{html.escape(name)}</b> {shape_text(out.shape)}: {channels} feature maps of "
             f"{out.shape[0]}×{out.shape[1]} · mean {stats['mean']:.3f} · max {stats['max']:.3f} · "
             f"sparsity {100 * stats['sparsity']:.1f} % (share of values ≤ {compute.SPARSITY_EPS}). "
-            "Each map has its own scale: yellow is where its filter matched most strongly."
+            "Each map has its own scale: yellow is where its filter matched most strongly. The number "
+            "above a map is its channel, the same as its filter's number below."
         )
         _show(self.body, True)
         self._render_montage()
@@ -132,7 +133,8 @@ class FeatureGrid(StateWidget):
     @reports_errors
     def _render_montage(self):
         maps = self._outputs[..., : self.n_features.value]
-        set_png(self.image, render.montage_png(maps, cols=self.cols.value, tile_size=self.tile_size))
+        set_png(self.image, render.montage_png(maps, cols=self.cols.value, tile_size=self.tile_size,
+                                                   numbered=True))
         self.renders += 1
 
     @reports_errors
@@ -253,7 +255,8 @@ class FilterGrid(StateWidget):
         kernel = self._kernel
         if key != self._key:
             self._key = key
-            set_png(self.image, render.filter_grid_png(kernel, view, cols=self.cols, tile_size=self.tile_size))
+            set_png(self.image, render.filter_grid_png(kernel, view, cols=self.cols, tile_size=self.tile_size,
+                                                       numbered=True))
             self.renders += 1
         kh, kw, inputs, count = kernel.shape
         via = ("" if self.conv_layer == self.state.layer else

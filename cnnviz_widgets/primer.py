@@ -69,12 +69,16 @@ class CnnPrimer(StateWidget):
                 f"{k[0]}×{k[1]}×{c} over the image; at each position it multiplies and sums, giving one "
                 f"map per filter ({_shape(convs[0].shape)}). The <i>Convolution arithmetic</i> panel "
                 "shows one of these sums in full.")
-        if any(i.class_name == "LeakyReLU" for i in state.layers):
-            items.append("<b>LeakyReLU</b>: positive values pass unchanged, negative ones are multiplied "
-                         "by a small slope, so the network can bend straight lines into curves.")
-        if any(i.class_name == "BatchNormalization" for i in state.layers):
-            items.append("<b>Batch normalisation</b>: each channel is shifted and scaled to a steady "
-                         "range, which keeps training stable.")
+        # Normalisation and activation are told in the order this model applies them.
+        explained = {
+            "BatchNormalization": "<b>Batch normalisation</b>: each channel is shifted and scaled to a "
+                                  "steady range, which keeps training stable.",
+            "LeakyReLU": "<b>LeakyReLU</b>: positive values pass unchanged, negative ones are multiplied "
+                         "by a small slope, so the network can bend straight lines into curves.",
+        }
+        order = [i.class_name for i in state.layers if i.class_name in explained]
+        for kind in dict.fromkeys(order):
+            items.append(explained[kind])
         if stages:
             sizes = " → ".join(_shape(layers[s].shape) for s in stages)
             items.append(f"<b>Downsampling</b>: strided convolutions shrink the maps while channels "

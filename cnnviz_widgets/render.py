@@ -97,13 +97,45 @@ def tile_factor(h: int, w: int, tile_size: int) -> int:
     return max(1, int(round(tile_size / max(h, w))))
 
 
-def montage_png(maps, cols: int = 8, tile_size: int = 32, cmap: str = MAP_CMAP) -> bytes:
+#: Height in pixels of the band above a numbered tile, where its number is written.
+NUMBER_BAND = 11
+
+
+@lru_cache(maxsize=32)
+def _number_masks(n: int, w: int) -> np.ndarray:
+    """Where the digits of 0 … n-1 are, each in a band (NUMBER_BAND, w): bool (n, NUMBER_BAND, w).
+    Drawn once per (n, w): writing text costs far more than the montage itself."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=10)
+    masks = np.zeros((n, NUMBER_BAND, w), bool)
+    for i in range(n):
+        mask = Image.new("L", (w, NUMBER_BAND), 0)
+        ImageDraw.Draw(mask).text((1, 0), str(i), fill=255, font=font)
+        masks[i] = np.asarray(mask) >= 128
+    masks.setflags(write=False)
+    return masks
+
+
+def number_tiles(tiles: np.ndarray, ink, paper) -> np.ndarray:
+    """Tiles (N, h, w, C) with a band of ``NUMBER_BAND`` rows on top holding each tile's index
+    0 … N-1, written in ``ink`` on ``paper`` (values of the C channels): (N, h + band, w, C)."""
+    n, h, w, c = tiles.shape
+    out = np.empty((n, h + NUMBER_BAND, w, c), tiles.dtype)
+    out[:, NUMBER_BAND:] = tiles
+    out[:, :NUMBER_BAND] = np.asarray(paper, tiles.dtype)
+    out[:, :NUMBER_BAND][_number_masks(n, w)] = np.asarray(ink, tiles.dtype)
+    return out
+
+
+def montage_png(maps, cols: int = 8, tile_size: int = 32, cmap: str = MAP_CMAP, numbered: bool = False) -> bytes:
     """One PNG of N feature maps.
 
     maps : (h, w, N) — a layer's output for one image, channels last.
     Each map is normalised to [0, 1] on its own, coloured with a perceptually uniform colormap,
     upscaled (nearest neighbour) to about ``tile_size`` pixels and laid out ``cols`` per row with
-    white gaps. Returns PNG bytes of about (rows·tile, cols·tile).
+    white gaps; ``numbered`` writes each map's channel number above it (``number_tiles``).
+    Returns PNG bytes of about (rows·tile, cols·tile).
     """
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3 or maps.shape[-1] == 0:
@@ -111,7 +143,11 @@ def montage_png(maps, cols: int = 8, tile_size: int = 32, cmap: str = MAP_CMAP) 
     stack = normalize_each(np.moveaxis(maps, -1, 0))
     f = tile_factor(stack.shape[1], stack.shape[2], tile_size)
     idx = palette_index(stack)[..., None]
-    laid = tile(upscale(idx.transpose(1, 2, 0, 3), f).transpose(2, 0, 1, 3), cols, fill=GAP_INDEX)
+    tiles = upscale(idx.transpose(1, 2, 0, 3), f).transpose(2, 0, 1, 3)
+    if numbered:
+        # The darkest colour of the map's palette on the white of the gaps.
+        tiles = number_tiles(tiles, ink=0, paper=GAP_INDEX)
+    laid = tile(tiles, cols, fill=GAP_INDEX)
     return palette_png(laid[..., 0], cmap)
 
 
@@ -187,11 +223,15 @@ def filter_tiles(kernel, mode="rgb") -> np.ndarray:
     return apply_colormap(single / scale * 0.5 + 0.5, FILTER_CMAP)
 
 
-def filter_grid_png(kernel, mode="rgb", cols: int = 8, tile_size: int = 24) -> bytes:
-    """PNG of every filter of a conv layer (see ``filter_tiles`` for ``mode``), ``cols`` per row."""
+def filter_grid_png(kernel, mode="rgb", cols: int = 8, tile_size: int = 24, numbered: bool = False) -> bytes:
+    """PNG of every filter of a conv layer (see ``filter_tiles`` for ``mode``), ``cols`` per row;
+    ``numbered`` writes each filter's number above it, as ``montage_png`` numbers the maps."""
     tiles = filter_tiles(kernel, mode)
     f = tile_factor(tiles.shape[1], tiles.shape[2], tile_size)
-    return png_bytes(tile(upscale(tiles.transpose(1, 2, 0, 3), f).transpose(2, 0, 1, 3), cols, gap=2))
+    tiles = upscale(tiles.transpose(1, 2, 0, 3), f).transpose(2, 0, 1, 3)
+    if numbered:
+        tiles = number_tiles(tiles, ink=(34, 34, 34), paper=(GAP_VALUE,) * 3)
+    return png_bytes(tile(tiles, cols, gap=2))
 
 
 def overlay(image, heat, alpha: float = 0.5, size: int = 192, cmap: str = HEAT_CMAP) -> np.ndarray:

@@ -131,7 +131,8 @@ class ModelState(traitlets.HasTraits):
     index = traitlets.Int(0, help="Index of the selected image in `images`.")
     layer = traitlets.Unicode("", help="Keras name of the selected layer.")
     class_index = traitlets.Int(None, allow_none=True,
-                                help="Class for Grad-CAM; None means the predicted class.")
+                                help="Class for Grad-CAM; None means the predicted class. Chosen for one "
+                                     "image: a new image goes back to its predicted class.")
     compare = traitlets.Tuple(help="Indices of the images compared side by side.")
     # Derived.
     version = traitlets.Int(0, read_only=True, help="Bumped whenever the model or the images change.")
@@ -303,7 +304,12 @@ class ModelState(traitlets.HasTraits):
 
     @traitlets.observe("index")
     def _on_index(self, change):
-        self._update_inspection()
+        # A class chosen for Grad-CAM belongs to the image it was chosen for: "dog" stays a
+        # question about that dog picture, and the next image is explained by its own prediction.
+        with self.hold_trait_notifications():
+            if self.class_index is not None:
+                self.class_index = None
+            self._update_inspection()
 
     def default_layer(self) -> str:
         """The last conv stage, else the last layer with a spatial output, else the first layer."""

@@ -7,6 +7,7 @@ calling thread instead (tests, scripts). Results are cached per state version.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import html
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import compute, render, teaching
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, section, set_png
-from .charts import default_dense_layer
+from .charts import default_dense_layer, nice_axis, set_bar_axes
 
 GREEN, RED, BLUE, ORANGE = "#2e7d32", "#c62828", "#1565c0", "#ef6c00"
 LIGHT_BLUE, LIGHT_ORANGE = "#64b5f6", "#ffb74d"
@@ -41,6 +42,11 @@ class JobBar(widgets.HBox):
     ``Cancelled`` once Cancel was pressed, which really stops the work at its next step.
     Errors go to ``on_error(exception)``.
 
+    Only ``work`` runs in the background: ``done``, ``on_error`` and every change of the bar are
+    applied on the thread that made the bar (the kernel's, through its event loop), so widget
+    observers never run on a worker thread. Without a running event loop (plain Python) they are
+    applied at once.
+
     >>> bar = JobBar(on_error=print)                       # doctest: +SKIP
     >>> bar.start(lambda progress: 42, print, "thinking")  # doctest: +SKIP
     """
@@ -57,6 +63,8 @@ class JobBar(widgets.HBox):
         self._thread: threading.Thread | None = None
         self._busy = False
         self._shown = -1
+        self._owner = threading.get_ident()
+        self._loop = _running_loop()
         self.cancel_button.on_click(self._on_cancel)
 
     @property
@@ -67,13 +75,22 @@ class JobBar(widgets.HBox):
         """True once Cancel was pressed for the running job."""
         return self._stop.is_set()
 
+    def call(self, fn, *args):
+        """Run ``fn(*args)`` on the bar's own thread: at once when called there (or when no event
+        loop runs there), else through that thread's event loop."""
+        loop = self._loop
+        if threading.get_ident() == self._owner or loop is None or loop.is_closed() or not loop.is_running():
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
     def update(self, done, total):
         """Move the bar to done/total (at most one message per percent)."""
         frac = float(done) / float(total) if total else 1.0
         percent = int(frac * 100)
         if percent != self._shown:
             self._shown = percent
-            self.bar.value = min(max(frac, 0.0), 1.0)
+            self.call(setattr, self.bar, "value", min(max(frac, 0.0), 1.0))
 
     def progress(self, done, total):
         """``update`` and raise ``Cancelled`` when the student pressed Cancel."""
@@ -81,9 +98,10 @@ class JobBar(widgets.HBox):
             raise Cancelled()
         self.update(done, total)
 
-    def start(self, work, done, label: str = "working…", blocking: bool | None = None) -> bool:
+    def start(self, work, done, label: str = "working…", blocking: bool | None = None, end=None) -> bool:
         """Run ``work(progress)`` then ``done(result)``; False when a job is already running.
-        ``blocking`` overrides the bar's own setting for this job."""
+        ``blocking`` overrides the bar's own setting for this job; ``end()``, when given, runs
+        after the job whatever its outcome (done, failed or cancelled)."""
         if self._busy:
             return False
         self._busy = True
@@ -93,14 +111,18 @@ class JobBar(widgets.HBox):
         self.bar.bar_style = ""
         self.message.value = html.escape(label)
         self.cancel_button.disabled = False
+        started = time.perf_counter()
 
-        def run():
-            started = time.perf_counter()
+        def finish(outcome, value):
             try:
-                result = work(self.progress)
-                if self._stop.is_set():
+                if outcome == "done":
+                    if self._stop.is_set():
+                        raise Cancelled()
+                    done(value)
+                elif outcome == "failed":
+                    raise value
+                else:
                     raise Cancelled()
-                done(result)
             except Cancelled:
                 self.bar.bar_style = "warning"
                 self.message.value = "cancelled"
@@ -115,6 +137,17 @@ class JobBar(widgets.HBox):
             finally:
                 self.cancel_button.disabled = True
                 self._busy = False
+                if end is not None:
+                    end()
+
+        def run():
+            try:
+                outcome = ("done", work(self.progress))
+            except Cancelled:
+                outcome = ("cancelled", None)
+            except Exception as exc:  # Reported by finish, on the bar's own thread.
+                outcome = ("failed", exc)
+            self.call(finish, *outcome)
 
         if self.blocking if blocking is None else blocking:
             run()
@@ -143,6 +176,14 @@ class JobBar(widgets.HBox):
         for child in self.children:
             child.close()
         super().close()
+
+
+def _running_loop():
+    """The asyncio event loop running in this thread (the kernel's), or None (plain Python)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class ToolWidget(StateWidget):
@@ -205,6 +246,33 @@ def labelled_montage(images, captions, cols: int = 3, size: int = 96, colors=Non
     return render.png_bytes(render.tile(tiles, cols, gap=4))
 
 
+#: The confusion matrix's colours, from no image to the most common mistake (and beyond: the
+#: diagonal saturates). Two stops, so the colour of a cell is a straight line between them.
+MATRIX_COLOURS = ("#f7fbff", "#08306b")
+
+
+def matrix_colour(t: float) -> tuple:
+    """The (r, g, b) in 0..255 of the confusion matrix's colour at ``t`` in [0, 1] (clipped):
+    the colour scale's linear interpolation between ``MATRIX_COLOURS``."""
+    t = min(max(float(t), 0.0), 1.0)
+    a, b = (np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)], float) for c in MATRIX_COLOURS)
+    return tuple(int(round(v)) for v in a + t * (b - a))
+
+
+def relative_luminance(rgb) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (r, g, b) in 0..255."""
+    c = np.asarray(rgb, float) / 255.0
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
+
+
+def text_colour(background) -> str:
+    """Black or white, whichever contrasts more with ``background`` (r, g, b): at least 4.58 to 1
+    on any colour, above WCAG's 4.5 for normal text."""
+    lum = relative_luminance(background)
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+
+
 def _stage_options(state) -> list:
     return compute.conv_stages(state.model)
 
@@ -227,7 +295,14 @@ def _to_uint8(img) -> np.ndarray:
 
 
 def _fmt(v: float) -> str:
+    v = float(v) + 0.0  # no "-0.0000"
     return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def signed(v: float, decimals: int = 3) -> str:
+    """A number with its sign, rounded for reading: "+0.125", "-1.500"; a value that rounds to zero
+    reads "+0.000", never "-0.000"."""
+    return f"{round(float(v), decimals) + 0.0:+.{decimals}f}"
 
 
 # ----- exercise 1 -----------------------------------------------------------------------------------
@@ -259,20 +334,29 @@ class MisclassificationExplorer(ToolWidget):
         self.predicted_class = widgets.Dropdown(description="predicted", layout=widgets.Layout(width="220px"))
         self.row_scale = bq.OrdinalScale(reverse=True)
         self.col_scale = bq.OrdinalScale()
-        self.color_scale = bq.ColorScale(scheme="Blues", min=0, max=1)
+        self.color_scale = bq.ColorScale(colors=list(MATRIX_COLOURS), min=0, max=1)
         k = len(state.class_names)
+        # The heat map draws no numbers of its own: bqplot writes them all in black, unreadable on
+        # the dark cells. A Label mark writes each count in the colour that contrasts most with
+        # its cell (``text_colour``).
         self.heatmap = bq.GridHeatMap(
             color=np.zeros((k, k)), scales={"row": self.row_scale, "column": self.col_scale,
                                             "color": self.color_scale},
-            display_format=".0f", font_style={"font-size": "10px"}, interactions={"click": "select"},
+            display_format=None, interactions={"click": "select"},
             selected_style={"stroke": RED, "stroke-width": "3"}, stroke="white",
         )
+        self.counts = bq.Label(x=[], y=[], text=[], scales={"x": self.col_scale, "y": self.row_scale},
+                               default_size=11, font_weight="normal", align="middle", colors=["#000000"],
+                               apply_clip=False)
+        self.counts.enable_move = False
         self.figure = bq.Figure(
-            marks=[self.heatmap],
+            marks=[self.heatmap, self.counts],
             axes=[bq.Axis(scale=self.col_scale, label="predicted class", tick_rotate=-35),
-                  bq.Axis(scale=self.row_scale, orientation="vertical", label="true class")],
-            fig_margin={"top": 10, "bottom": 80, "left": 90, "right": 10},
-            layout=widgets.Layout(width="520px", height="470px"),
+                  # Far enough left of the row names ("automobile") not to run into them.
+                  bq.Axis(scale=self.row_scale, orientation="vertical", label="true class",
+                          label_offset="80px")],
+            fig_margin={"top": 10, "bottom": 80, "left": 100, "right": 10},
+            layout=widgets.Layout(width="530px", height="470px"),
         )
         self.summary = widgets.HTML()
         self.list_caption = widgets.HTML()
@@ -319,7 +403,19 @@ class MisclassificationExplorer(ToolWidget):
             self.heatmap.row = np.array(names)
             self.heatmap.column = np.array(names)
             self.heatmap.selected = None
-        self.summary.value = "<i>Press “compute” to run the model on every image.</i>"
+        with self.counts.hold_sync():
+            self.counts.x, self.counts.y, self.counts.text = [], [], []
+        labels = self.state.labels
+        self.compute_button.disabled = labels is None
+        if labels is None:
+            self.summary.value = ("<i>These images have no true classes, so there is nothing to compare "
+                                  "the predictions with: go back to the test images (button in the image "
+                                  "picker), or add your pictures to them.</i>")
+        else:
+            unknown = int((labels < 0).sum())
+            self.summary.value = ("<i>Press “compute” to run the model on every image"
+                                  + (f" ({unknown:,} of unknown class will be left out)" if unknown else "")
+                                  + ".</i>")
         self._render_list()
 
     @reports_errors
@@ -342,9 +438,16 @@ class MisclassificationExplorer(ToolWidget):
         self.probabilities, self.matrix = probs, cm
         off = cm.copy()
         np.fill_diagonal(off, 0)
+        top = float(max(off.max(), 1))
         with self.heatmap.hold_sync():
-            self.color_scale.max = float(max(off.max(), 1))
+            self.color_scale.max = top
             self.heatmap.color = cm.astype(float)
+        cells = np.array(self.state.class_names)[np.indices(cm.shape)]
+        with self.counts.hold_sync():
+            self.counts.x = cells[1].ravel()
+            self.counts.y = cells[0].ravel()
+            self.counts.text = [str(v) for v in cm.ravel()]
+            self.counts.colors = [text_colour(matrix_colour(v / top)) for v in cm.ravel()]
         names = self.state.class_names
         pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:5], off.shape))[0]
         worst = ", ".join(f"{names[t]} → {names[p]} ({off[t, p]})" for t, p in pairs if off[t, p] > 0)
@@ -453,17 +556,24 @@ class ConfidenceAnalysis(ToolWidget):
         self.examples: dict | None = None
         self.find_button = widgets.Button(description="find the three examples", icon="search",
                                           layout=widgets.Layout(width="220px"))
-        self.y_scale = bq.LinearScale()
+        # Scales always have a range: a bqplot axis on a scale without one cannot format its
+        # ticks (the browser logs "invalid format: .undefinedg") and draws nothing after it.
+        self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.titles, self.images, self.captions, self.bars, self.stats, self.open_buttons = [], [], [], [], [], []
+        self.figures, self.axes, self.chart_boxes = [], [], []
         columns = []
         for kind, title in self.KINDS:
-            x_scale = bq.LinearScale()
+            x_scale = bq.LinearScale(min=-0.5, max=0.5)
             bars = bq.Bars(x=[], y=[], scales={"x": x_scale, "y": self.y_scale}, colors=[BLUE], padding=0.1)
-            figure = bq.Figure(marks=[bars], axes=[bq.Axis(scale=x_scale, num_ticks=4, tick_format="d"),
-                                                   bq.Axis(scale=self.y_scale, orientation="vertical",
-                                                           num_ticks=4)],
-                               fig_margin={"top": 5, "bottom": 25, "left": 40, "right": 5},
-                               layout=widgets.Layout(width="300px", height="150px"))
+            axes = (bq.Axis(scale=x_scale, tick_format="d", tick_values=[0], label="neuron"),
+                    bq.Axis(scale=self.y_scale, orientation="vertical", tick_values=[0.0, 1.0],
+                            tick_format=".1f"))
+            figure = bq.Figure(marks=[bars], axes=list(axes),
+                               fig_margin={"top": 5, "bottom": 35, "left": 40, "right": 20},
+                               layout=widgets.Layout(width="300px", height="160px"))
+            self.figures.append(figure)
+            self.axes.append(axes)
+            self.chart_boxes.append(widgets.Box(layout=widgets.Layout(min_height="0")))
             head = widgets.HTML(f"<b>{title}</b>")
             image = crisp_image()
             caption = widgets.HTML()
@@ -477,7 +587,7 @@ class ConfidenceAnalysis(ToolWidget):
             self.bars.append(bars)
             self.stats.append(stats)
             self.open_buttons.append(button)
-            columns.append(widgets.VBox([head, image, caption, figure, stats, button],
+            columns.append(widgets.VBox([head, image, caption, self.chart_boxes[-1], stats, button],
                                         layout=widgets.Layout(width="310px")))
         self.figures_note = widgets.HTML()
         self.children = [
@@ -505,6 +615,10 @@ class ConfidenceAnalysis(ToolWidget):
             with bars.hold_sync():
                 bars.x, bars.y = [], []
             button.disabled = True
+        # No empty charts before "find": they would show bare axes and no bars. A chart is left
+        # out of the page rather than hidden, since bqplot cannot lay out a hidden figure.
+        for box in self.chart_boxes:
+            box.children = ()
         self.figures_note.value = "<i>Press “find” to search every image of the set.</i>"
 
     @reports_errors
@@ -555,15 +669,21 @@ class ConfidenceAnalysis(ToolWidget):
             self.open_buttons[col].disabled = False
         if values:
             everything = np.concatenate(list(values.values()))
-            with self.y_scale.hold_sync():
-                self.y_scale.min = float(min(everything.min(), 0.0))
-                self.y_scale.max = float(max(everything.max(), 1e-6))
-        for col, d in values.items():
-            with self.bars[col].hold_sync():
-                self.bars[col].x = np.arange(len(d))
-                self.bars[col].y = d
+            for col, d in values.items():
+                x_axis, y_axis = self.axes[col]
+                set_bar_axes(x_axis, y_axis, len(d), everything.min(), everything.max())
+                with self.bars[col].hold_sync():
+                    self.bars[col].x = np.arange(len(d))
+                    self.bars[col].y = d
+                self.chart_boxes[col].children = (self.figures[col],)
         self.figures_note.value = (f"Panels: image · {stage} (mean over channels) · Grad-CAM for the "
                                    f"predicted class. Classes: {', '.join(names)}.")
+
+    def close(self):
+        # A chart that is not on the page is no child of this widget.
+        for figure in self.figures:
+            figure.close()
+        super().close()
 
     @reports_errors
     def open_example(self, kind: str):
@@ -847,7 +967,7 @@ class ConvArithmetic(ToolWidget):
         if in_c > 3:
             sums = r["channel_sums"]
             cells = "".join(
-                f"<td style='color:{BLUE if v >= 0 else RED}' title='input channel {k}'>{v:+.3f}</td>"
+                f"<td style='color:{BLUE if v >= 0 else RED}' title='input channel {k}'>{signed(v)}</td>"
                 + ("</tr><tr>" if (k + 1) % 16 == 0 and k + 1 < len(sums) else "")
                 for k, v in enumerate(sums))
             parts.append(f"<div><b>sum of products per input channel</b> (all {in_c}; pick one above to "
@@ -879,7 +999,7 @@ def _table(title: str, values, padded=None) -> str:
         cells = []
         for j in range(values.shape[1]):
             pad = padded is not None and padded[i, j]
-            cells.append(f"<td class='{'pad' if pad else ''}'>{values[i, j]:+.3f}</td>")
+            cells.append(f"<td class='{'pad' if pad else ''}'>{signed(values[i, j])}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<div><div>{title}</div><table class='cnnviz-arith'>{''.join(rows)}</table></div>"
 
@@ -1059,11 +1179,14 @@ class TopImages(ToolWidget):
 class TrainPanel(ToolWidget):
     """Train the guide's CNN for a few epochs and watch loss and accuracy, live.
 
-    Starts from a fresh ``build_cifar_cnn()`` or, when the current model is the guide's
-    architecture and the checkbox is ticked, from a copy of it. After each epoch the chart gains a
-    point (train and test loss and accuracy; the test set is the state's labelled images). When
-    training ends the new model replaces the state's (every panel updates); Cancel stops it at the
-    next batch and keeps the old model. *save .keras* offers the state's model as a download.
+    Training works on a copy: it starts from a fresh ``build_cifar_cnn()`` or, when the current
+    model is the guide's architecture and the checkbox is ticked, from a copy of it, and never
+    touches the model every panel shows. After each epoch the chart gains a point (train and test
+    loss and accuracy; the test set is the state's labelled images). When training ends the new
+    model's test accuracy is shown next to the current model's, and *use this model* makes it the
+    state's model; *restore the shipped model* goes back to the trained CIFAR-10 model at any time.
+    The train button is disabled while training; Cancel stops it at the next batch. *save .keras*
+    offers the state's model as a download.
 
     Parameters
     ----------
@@ -1072,8 +1195,7 @@ class TrainPanel(ToolWidget):
     dropout : dropout rate of a fresh model
 
     >>> panel = TrainPanel(state, train_data=(x[:256], y[:256]), blocking=True)   # doctest: +SKIP
-    >>> panel.epochs.value = 1; panel.train(); len(panel.history["loss"])        # doctest: +SKIP
-    1
+    >>> panel.epochs.value = 1; panel.train(); panel.use_model()                  # doctest: +SKIP
     """
 
     METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
@@ -1084,6 +1206,9 @@ class TrainPanel(ToolWidget):
         self.dropout = dropout
         self.history = {m: [] for m in self.METRICS}
         self.trained_model = None
+        #: Test accuracies (fractions) of the trained and of the current model, or None.
+        self.accuracies: dict = {"trained": None, "current": None}
+        self._trained_for = None
         self._lock = threading.Lock()
         self.epochs = widgets.IntSlider(3, min=1, max=60, description="epochs", continuous_update=False)
         self.batch_size = widgets.Dropdown(options=[32, 64, 128, 256], value=128, description="batch size",
@@ -1091,10 +1216,18 @@ class TrainPanel(ToolWidget):
         self.augment = widgets.Checkbox(True, description="augmentation (random crop + flip)", indent=False)
         self.continue_current = widgets.Checkbox(False, description="continue from the current model",
                                                  indent=False)
-        self.train_button = widgets.Button(description="train", icon="play", button_style="primary")
+        self.train_button = widgets.Button(description="train a new model", icon="play", button_style="primary",
+                                           layout=widgets.Layout(width="auto"))
+        self.use_button = widgets.Button(description="use this model", icon="check", disabled=True,
+                                         button_style="success", layout=widgets.Layout(width="auto"),
+                                         tooltip="Show the model you trained in every panel")
+        self.restore_button = widgets.Button(description="restore the shipped model", icon="undo",
+                                             layout=widgets.Layout(width="auto"),
+                                             tooltip="Go back to the trained CIFAR-10 model that comes with cnnviz")
+        self.comparison = widgets.HTML()
         self.epoch_label = widgets.HTML()
         self.x_scale = bq.LinearScale(min=1.0, max=2.0)
-        self.loss_scale = bq.LinearScale(min=0.0)
+        self.loss_scale = bq.LinearScale(min=0.0, max=2.5)
         self.acc_scale = bq.LinearScale(min=0.0, max=1.0)
         # One Lines mark per curve: bqplot squeezes a (2, 1) array of two one-point curves into
         # one curve of two points, so multi-row marks go wrong after the first epoch.
@@ -1109,12 +1242,14 @@ class TrainPanel(ToolWidget):
                                           display_legend=True)
         # Whole epochs only: without explicit ticks a two-epoch axis reads "1 1 1 1 1 2 2 2".
         self.epoch_axis = bq.Axis(scale=self.x_scale, label="epoch", tick_format="d", tick_values=[1, 2])
+        self.loss_axis = bq.Axis(scale=self.loss_scale, orientation="vertical", label="loss", side="left",
+                                 tick_values=[0.0, 0.5, 1.0, 1.5, 2.0, 2.5], tick_format=".1f")
         self.figure = bq.Figure(
             marks=list(self.lines.values()),
-            axes=[self.epoch_axis,
-                  bq.Axis(scale=self.loss_scale, orientation="vertical", label="loss", side="left"),
+            axes=[self.epoch_axis, self.loss_axis,
+                  # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
                   bq.Axis(scale=self.acc_scale, orientation="vertical", label="accuracy", side="right",
-                          tick_format=".0%")],
+                          tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0])],
             legend_location="top-right", fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 55},
             layout=widgets.Layout(width="100%", max_width="640px", height="300px"),
         )
@@ -1123,14 +1258,19 @@ class TrainPanel(ToolWidget):
         self.children = [
             section("Train the network yourself",
                     "A few epochs on the CIFAR-10 training images; each epoch adds a point to the "
-                    "chart (dark: train, light: test). When training ends the new model is "
-                    "shown in every panel.",
+                    "chart (dark: train, light: test). Training makes a new model and leaves the one "
+                    "on screen alone: compare their test accuracies, then press “use this model” "
+                    "if you want to see yours in every panel.",
                     widgets.HBox([self.epochs, self.batch_size]),
                     widgets.HBox([self.augment, self.continue_current]),
-                    widgets.HBox([self.train_button, self.job]), self.epoch_label),
+                    widgets.HBox([self.train_button, self.job]), self.epoch_label,
+                    self.comparison,
+                    widgets.HBox([self.use_button, self.restore_button])),
             self.figure, widgets.HBox([self.save_button, self.download]),
         ]
         self.train_button.on_click(lambda _b: self.train())
+        self.use_button.on_click(lambda _b: self.use_model())
+        self.restore_button.on_click(lambda _b: self.restore_shipped())
         self.save_button.on_click(lambda _b: self.save())
         self._observe(self._on_version, ["version"])
         self._on_version(None)
@@ -1141,6 +1281,7 @@ class TrainPanel(ToolWidget):
         if not usable:
             self.continue_current.value = False
         self.download.value = ""
+        self._render_comparison()
 
     def _training_data(self):
         if self.train_data is None:
@@ -1163,7 +1304,8 @@ class TrainPanel(ToolWidget):
 
     @reports_errors
     def train(self, blocking: bool | None = None):
-        """Train with the chosen settings; ``blocking`` overrides the panel's own setting."""
+        """Train a new model with the chosen settings (the state's model stays); ``blocking``
+        overrides the panel's own setting."""
         epochs, batch_size = int(self.epochs.value), int(self.batch_size.value)
         augment = bool(self.augment.value)
         state = self.state
@@ -1188,27 +1330,81 @@ class TrainPanel(ToolWidget):
 
             def on_epoch(index, logs):
                 epoch["done"] = index + 1
-                self._add_epoch(index, logs, epochs)
+                self.job.call(self._add_epoch, index, dict(logs), epochs)
 
-            self.epoch_label.value = f"training on {len(images):,} images, {steps} batches per epoch…"
+            self.job.call(setattr, self.epoch_label, "value",
+                          f"training on {len(images):,} images, {steps} batches per epoch…")
             teaching.train_epochs(model, images, labels, epochs, batch_size, augment, test=test,
                                   on_epoch=on_epoch, should_stop=self.job.cancelled, on_batch=on_batch)
             if self.job.cancelled():
                 raise Cancelled()
-            return teaching.copy_guide_model(model)
+            # The current model's accuracy on the same test images, for the comparison (one
+            # batched pass, cached by the state and shared with Exercise 1).
+            current = None
+            if test is not None and version == state.version:
+                probs = state.predictions()[state.labels >= 0]
+                current = float((probs.argmax(axis=1) == test[1]).mean())
+            return teaching.copy_guide_model(model), current
 
-        def done(model):
+        def done(result):
+            model, current = result
             self.trained_model = model
-            if version != state.version:
-                raise ValueError("the model changed during training; the trained model was not applied")
-            state.set_model(model, preprocess="[0, 1]")
-            self.epoch_label.value += " The new model is now shown in every panel."
+            self._trained_for = version
+            trained = self.history["val_accuracy"][-1] if self.history["val_accuracy"] else None
+            self.accuracies = {"trained": trained, "current": current}
+            self._render_comparison()
 
-        self.job.start(work, done, f"training {epochs} epoch(s)…", blocking=blocking)
+        self.train_button.disabled = True
+        self.use_button.disabled = True
+        self.job.start(work, done, f"training {epochs} epoch(s)…", blocking=blocking,
+                       end=self._on_training_end)
+
+    def _on_training_end(self):
+        self.train_button.disabled = False
+        self._render_comparison()
 
     def run_sync(self):
         """Train in the calling thread (tests and scripts)."""
         self.train(blocking=True)
+
+    @reports_errors
+    def use_model(self):
+        """Make the trained model the state's model (every panel then shows it)."""
+        if self.trained_model is None:
+            raise ValueError("train a model first")
+        self.state.set_model(self.trained_model, preprocess="[0, 1]")
+        self.state.status = "The model you trained is now shown in every panel."
+
+    @reports_errors
+    def restore_shipped(self):
+        """Go back to the shipped CIFAR-10 model (the trained model stays available)."""
+        from .data import CIFAR10_CLASSES
+        from .model import load_default_model
+
+        self.state.set_model(load_default_model(), class_names=list(CIFAR10_CLASSES), preprocess="[0, 1]")
+        self.state.status = "The shipped CIFAR-10 model is back in every panel."
+
+    def _render_comparison(self):
+        """The trained model's test accuracy next to the current model's, and whether it is in use."""
+        model = self.trained_model
+        in_use = model is not None and self.state.model is model
+        self.use_button.disabled = model is None or in_use or self.job.running
+        if model is None:
+            self.comparison.value = ""
+            return
+        acc = self.accuracies
+
+        def percent(v):
+            return "not measured (no labelled test images)" if v is None else f"<b>{100 * v:.1f} %</b>"
+
+        if in_use:
+            text = f"Your trained model (test accuracy {percent(acc['trained'])}) is shown in every panel."
+        else:
+            text = f"Test accuracy: your new model {percent(acc['trained'])}"
+            if self._trained_for == self.state.version and acc["current"] is not None:
+                text += f" · the model on screen {percent(acc['current'])}"
+            text += ". It is not in use until you press “use this model”."
+        self.comparison.value = f"<div>{text}</div>"
 
     def _add_epoch(self, index, logs, epochs):
         with self._lock:
@@ -1231,6 +1427,11 @@ class TrainPanel(ToolWidget):
             self.x_scale.min, self.x_scale.max = 1.0, float(max(n, 2))
         last = max(n, 2)
         self.epoch_axis.tick_values = np.unique(np.linspace(1, last, min(last, 10)).round()).astype(int)
+        losses = [v for m in ("loss", "val_loss") for v in h[m]]
+        _, top, ticks, fmt = nice_axis(0.0, max(losses + [2.5]))
+        self.loss_scale.max = top
+        with self.loss_axis.hold_sync():
+            self.loss_axis.tick_values, self.loss_axis.tick_format = ticks, fmt
         for metric, mark in self.lines.items():
             # A test curve exists only when the state's images are labelled.
             y = np.asarray(h[metric], dtype=float) if len(h[metric]) == n else np.zeros(0)

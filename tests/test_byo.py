@@ -444,6 +444,7 @@ def test_model_upload_is_wired_to_its_file_upload(small_state, saved):
 def test_image_upload_of_a_real_png_predicts_like_the_model(small_state, cifar_test, cifar_model):
     images, labels, _ = cifar_test
     upload = ImageUpload(small_state)
+    upload.append.value = False
     assert upload.add_files([("frog.png", png_bytes(images[4]))]) == 1
     np.testing.assert_array_equal(small_state.images, images[4:5])
     assert small_state.labels is None and small_state.index == 0
@@ -456,7 +457,7 @@ def test_image_upload_of_a_real_png_predicts_like_the_model(small_state, cifar_t
 def test_image_upload_appends_and_selects_the_first_new_image(small_state, cifar_test):
     images = cifar_test[0]
     upload = ImageUpload(small_state)
-    upload.append.value = True
+    assert upload.append.value is True  # adding is the default
     files = [("x.jpg", png_bytes(images[10], "JPEG")), ("bad.txt", b"text"), ("y.png", png_bytes(images[11]))]
     assert upload.add_files(files) == 2
     assert len(small_state.images) == 302 and small_state.index == 300
@@ -484,6 +485,7 @@ def test_image_upload_of_a_text_file_keeps_the_images(small_state):
 def test_image_upload_is_wired_and_decodes_at_the_model_input(small_state, saved, cifar_test):
     ModelUpload(small_state).load_bytes(saved["gray28"])
     upload = ImageUpload(small_state)
+    upload.append.value = False
     data = png_bytes(cifar_test[0][0])
     browser_upload(upload.upload, "a.png", data)
     assert small_state.images.shape == (1, 28, 28, 1)
@@ -497,3 +499,47 @@ def test_refusal_messages_are_short_and_name_no_internal_config(saved):
         with pytest.raises(ValueError) as info:
             load_model_file(saved[kind])
         assert len(str(info.value)) < 600 and "Full object config" not in str(info.value)
+
+
+def test_picker_goes_back_to_its_images_and_counts_the_new_set(small_state, cifar_test):
+    from cnnviz_widgets.controls import ImagePicker
+    from cnnviz_widgets.tools import MisclassificationExplorer
+
+    images, labels, names = cifar_test
+    home_images, home_labels = small_state.images, small_state.labels
+    picker = ImagePicker(small_state, home_name="test images")
+    explorer = MisclassificationExplorer(small_state, blocking=True)
+    upload = ImageUpload(small_state)
+    assert picker.home_button.layout.display == "none"
+    ship = names.index("ship")
+    picker.class_filter.value = ship
+    ships = int((home_labels == ship).sum())
+    assert picker.status.value.count(f"{ships:,} images of class ship") == 1
+
+    # Uploads join the set: the class counts stay those of the labelled images.
+    assert upload.add_files([("a.png", png_bytes(images[600])), ("b.png", png_bytes(images[601]))]) == 2
+    assert len(small_state.images) == len(home_images) + 2 and picker.home_button.layout.display is None
+    # The first upload is on screen, of no known class: the filter let go of "ship" and says so.
+    assert small_state.index == len(home_images) and picker.class_filter.value == -1
+    assert "no known class" in picker.status.value
+    picker.class_filter.value = ship
+    assert f"{ships:,} images of class ship" in picker.status.value
+    assert "(2 of unknown class will be left out)" in explorer.summary.value
+    explorer.compute()
+    assert explorer.matrix.sum() == len(home_images) and "2 of unknown class left out" in explorer.summary.value
+
+    # Uploads that replace the set: no true classes, so no class filter and no confusion matrix.
+    upload.append.value = False
+    assert upload.add_files([("c.png", png_bytes(images[602]))]) == 1
+    assert small_state.labels is None and picker.class_filter.value == -1 and picker.class_filter.disabled
+    assert "images of class" not in picker.status.value
+    assert explorer.compute_button.disabled and "no true classes" in explorer.summary.value
+
+    # One click brings the starting images back, labels and all.
+    picker.home_button.click()
+    assert small_state.images is home_images
+    np.testing.assert_array_equal(small_state.labels, home_labels)
+    assert picker.home_button.layout.display == "none" and not picker.class_filter.disabled
+    assert picker.home_button.description == f"back to the {len(home_images):,} test images"
+    for widget in (picker, explorer, upload):
+        widget.close()

@@ -49,11 +49,12 @@ def text_of(html_value: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html_value).replace("&#x27;", "'").split())
 
 
-def grid_size(n: int, cols: int, tile: int, gap: int) -> tuple:
-    """(width, height) of n tiles laid out ``cols`` per row with ``gap`` pixels between them."""
+def grid_size(n: int, cols: int, tile: int, gap: int, band: int = 11) -> tuple:
+    """(width, height) of n numbered tiles (each under a ``band`` of pixels for its number) laid
+    out ``cols`` per row with ``gap`` pixels between them."""
     cols = min(cols, n)
     rows = -(-n // cols)
-    return cols * (tile + gap) - gap, rows * (tile + gap) - gap
+    return cols * (tile + gap) - gap, rows * (tile + band + gap) - gap
 
 
 def count_values(image) -> list:
@@ -70,11 +71,12 @@ class TestFeatureGrid:
         grid = FeatureGrid(st)
         opened(grid)
         st.layer = "conv1_act"
-        # 32 maps of 32×32 (tile 32, no upscale), 8 per row, 1-pixel gaps: 4 rows.
-        assert png_size(grid.image.value) == (8 * 33 - 1, 4 * 33 - 1) == (263, 131)
+        # 32 maps of 32×32 (tile 32, no upscale) under an 11-pixel band for their number, 8 per row,
+        # 1-pixel gaps: 4 rows.
+        assert png_size(grid.image.value) == (8 * 33 - 1, 4 * 44 - 1) == (263, 175)
         maps = outputs_of(st.model, st.images[0])["conv1_act"]
         assert maps.shape == (32, 32, 32)
-        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32)))
+        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32, numbered=True)))
         assert (grid.n_features.value, grid.n_features.max, grid.cols.value) == (32, 32, 8)
         assert grid.channel.max == 31
 
@@ -84,7 +86,7 @@ class TestFeatureGrid:
         st.layer = "conv2_act"  # 16×16 maps upscaled ×2 to 32
         assert png_size(grid.image.value) == grid_size(32, 8, 32, 1)
         st.layer = "conv3_act"  # 64 maps: 8 rows
-        assert png_size(grid.image.value) == grid_size(64, 8, 32, 1) == (263, 263)
+        assert png_size(grid.image.value) == grid_size(64, 8, 32, 1) == (263, 351)
         assert grid.n_features.max == 64 and grid.n_features.value == 64
 
     def test_note_has_name_shape_and_stats(self, st, opened):
@@ -107,7 +109,7 @@ class TestFeatureGrid:
         st.index = 5
         assert len(sent) == 1 and grid.renders == before + 1
         maps = outputs_of(st.model, st.images[5])["conv4_act"]
-        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32)))
+        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32, numbered=True)))
         st.layer = "conv1_act"
         assert len(sent) == 2 and grid.renders == before + 2
         st.layer = "conv1_act"
@@ -133,11 +135,11 @@ class TestFeatureGrid:
         opened(grid)
         st.layer = "conv1_act"
         grid.n_features.value = 10
-        assert png_size(grid.image.value) == grid_size(10, 8, 32, 1) == (263, 65)
+        assert png_size(grid.image.value) == grid_size(10, 8, 32, 1) == (263, 87)
         grid.cols.value = 4
-        assert png_size(grid.image.value) == grid_size(10, 4, 32, 1) == (131, 98)
+        assert png_size(grid.image.value) == grid_size(10, 4, 32, 1) == (131, 131)
         maps = outputs_of(st.model, st.images[0])["conv1_act"]
-        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps[..., :10], 4, 32)))
+        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps[..., :10], 4, 32, numbered=True)))
         # A chosen count survives a layer change; "all" follows the new layer's channel count.
         st.layer = "conv3_act"
         assert grid.n_features.value == 10 and grid.n_features.max == 64
@@ -157,7 +159,7 @@ class TestFeatureGrid:
         st.index = 3
         st.layer = "conv1_act"
         assert grid.body.layout.display is None
-        assert png_size(grid.image.value) == (263, 131)
+        assert png_size(grid.image.value) == (263, 175)
         assert st.status == ""
 
 
@@ -172,9 +174,9 @@ class TestFilterGrid:
         assert grid.mode.value == "rgb"
         kernel = np.asarray(st.model.get_layer("conv1").kernel)
         assert kernel.shape == (3, 3, 3, 32)
-        assert grid.image.value == render.filter_grid_png(kernel, "rgb", cols=8, tile_size=32)
+        assert grid.image.value == render.filter_grid_png(kernel, "rgb", cols=8, tile_size=32, numbered=True)
         # 3×3 filters upscaled ×11 = 33 px, 2-pixel gaps, 32 filters in 4 rows.
-        assert png_size(grid.image.value) == grid_size(32, 8, 33, 2) == (278, 138)
+        assert png_size(grid.image.value) == grid_size(32, 8, 33, 2) == (278, 182)
         note = text_of(grid.note.value)
         assert note.startswith("conv1 (the convolution that starts the stage of conv1_act): 32 filters of 3×3×3")
         assert "red, green and blue" in note
@@ -188,14 +190,14 @@ class TestFilterGrid:
         assert "rgb" not in [v for _, v in grid.mode.options]
         kernel = np.asarray(st.model.get_layer("conv3").kernel)
         assert kernel.shape == (3, 3, 32, 64)
-        assert grid.image.value == render.filter_grid_png(kernel, "mean", cols=8, tile_size=32)
-        assert png_size(grid.image.value) == grid_size(64, 8, 33, 2) == (278, 278)
+        assert grid.image.value == render.filter_grid_png(kernel, "mean", cols=8, tile_size=32, numbered=True)
+        assert png_size(grid.image.value) == grid_size(64, 8, 33, 2) == (278, 366)
         assert grid.input_channel.layout.display == "none"
         grid.mode.value = "channel"
         grid.input_channel.value = 5
         assert grid.input_channel.max == 31
         assert grid.input_channel.layout.display is None
-        assert grid.image.value == render.filter_grid_png(kernel, 5, cols=8, tile_size=32)
+        assert grid.image.value == render.filter_grid_png(kernel, 5, cols=8, tile_size=32, numbered=True)
         assert "input channel 5" in text_of(grid.note.value)
         # Back to an RGB layer: its natural view again.
         st.layer = "conv1"
@@ -368,9 +370,9 @@ def test_grids_follow_a_model_change(fresh, tiny_model, opened):
     assert [len(s) for s in sent] == [1, 1, 1, 1]
     assert fresh.layer == "c1"
     # c1: 4 maps of 30×30 (tile factor round(32/30) = 1), all on one row.
-    assert png_size(feature.image.value) == grid_size(4, 8, 30, 1) == (123, 30)
+    assert png_size(feature.image.value) == grid_size(4, 8, 30, 1) == (123, 41)
     c1 = outputs_of(tiny_model, fresh.images[fresh.index])["c1"]
-    assert np.array_equal(decode(feature.image.value), decode(render.montage_png(c1, 8, 32)))
+    assert np.array_equal(decode(feature.image.value), decode(render.montage_png(c1, 8, 32, numbered=True)))
     assert filters.conv_layer == "c1" and filters.mode.value == "rgb"
     assert png_size(filters.image.value) == grid_size(4, 8, 33, 2)
     assert strip.stages == ["c1"]

@@ -204,3 +204,35 @@ def test_strip_panels_are_image_then_coloured_map():
 def test_montage_refuses_a_non_stack():
     with pytest.raises(ValueError, match=r"expected feature maps \(h, w, N\)"):
         render.montage_png(np.zeros((8, 8)))
+
+
+def test_numbered_montage_writes_each_channel_number_above_its_map():
+    rng = np.random.default_rng(0)
+    maps = rng.random((8, 8, 12))
+    plain = _decode(render.montage_png(maps, cols=6, tile_size=32))
+    numbered = _decode(render.montage_png(maps, cols=6, tile_size=32, numbered=True))
+    band = render.NUMBER_BAND
+    # Two rows of six 32-pixel maps, each now under a band for its number.
+    assert numbered.shape == (2 * (32 + band) + 1, plain.shape[1], 3)
+    white = np.array([255, 255, 255])
+    ink_widths = []
+    for k in range(12):
+        r, c = divmod(k, 6)
+        top, left = r * (32 + band + 1), c * 33
+        # The map itself is drawn exactly as without numbers.
+        np.testing.assert_array_equal(numbered[top + band: top + band + 32, left: left + 32],
+                                      plain[r * 33: r * 33 + 32, left: left + 32])
+        ink = np.any(numbered[top: top + band, left: left + 32] != white, axis=2)
+        assert ink.any(), k  # every map has its number
+        ink_widths.append(np.flatnonzero(ink.any(axis=0)).max() + 1)
+    # Two-digit numbers take more room than one-digit ones.
+    assert min(ink_widths[10:]) > max(ink_widths[:10])
+
+
+def test_numbered_filter_grid_keeps_the_filters():
+    kernel = np.random.default_rng(1).normal(size=(3, 3, 3, 4))
+    plain = _decode(render.filter_grid_png(kernel, "rgb", cols=4, tile_size=24))
+    numbered = _decode(render.filter_grid_png(kernel, "rgb", cols=4, tile_size=24, numbered=True))
+    band = render.NUMBER_BAND
+    np.testing.assert_array_equal(numbered[band:], plain)
+    assert np.any(numbered[:band] != 255)

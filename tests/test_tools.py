@@ -83,6 +83,33 @@ def test_job_bar_runs_reports_and_cancels():
     background.close()
 
 
+def test_job_bar_applies_results_on_the_thread_of_its_event_loop():
+    import asyncio
+    import threading
+
+    seen = {}
+
+    async def kernel_like():
+        # As in a kernel: the bar is made, and its job started, on a thread running an event loop.
+        bar = tools.JobBar(seen.setdefault)
+        ended = asyncio.Event()
+
+        def work(progress):
+            seen["work"] = threading.get_ident()
+            progress(1, 2)
+            return 7
+
+        bar.start(work, lambda result: seen.setdefault("done", (threading.get_ident(), result)), end=ended.set)
+        await asyncio.wait_for(ended.wait(), 30)
+        seen["bar"] = (bar.bar.value, bar.bar.bar_style)
+        bar.close()
+
+    asyncio.run(kernel_like())
+    main = threading.get_ident()
+    assert seen["work"] != main  # the work ran in the background
+    assert seen["done"] == (main, 7) and seen["bar"] == (1.0, "success")
+
+
 # --------------------------------------------------------------------------- exercise 1
 
 def test_misclassification_explorer(small_state, probabilities, closes_cleanly):
@@ -186,6 +213,34 @@ def test_confidence_analysis(small_state, probabilities, closes_cleanly):
         panel.open_buttons[col].click()
         assert small_state.index == i
     assert small_state.status == ""
+
+
+def test_confidence_analysis_charts_have_fixed_axes_before_and_after_find(small_state, closes_cleanly):
+    panel = tools.ConfidenceAnalysis(small_state, blocking=True)
+    closes_cleanly.append(panel)
+    # Before "find": no chart on screen, and no scale without a range (bqplot cannot format the
+    # ticks of such a scale and leaves the chart empty).
+    assert [box.children for box in panel.chart_boxes] == [()] * 3
+    for x_axis, y_axis in panel.axes:
+        for scale in (x_axis.scale, y_axis.scale):
+            assert scale.min is not None and scale.max is not None
+    panel.find()
+    sub = keras.Model(small_state.model.inputs[0], small_state.model.get_layer("dense1_act").output)
+    shown = [i for i in panel.examples.values() if i is not None]
+    dense = np.asarray(sub(small_state.images[shown].astype(np.float32) / 255.0, training=False))
+    for col, (x_axis, y_axis) in enumerate(panel.axes):
+        assert panel.chart_boxes[col].children == (panel.figures[col],)
+        # Every one of the 128 bars lies inside the x range, the last index is the last tick.
+        assert (x_axis.scale.min, x_axis.scale.max) == (-0.5, 127.5)
+        assert x_axis.tick_values[0] == 0 and x_axis.tick_values[-1] == 127
+        # One shared value axis holds all three examples' activations and zero, with little waste.
+        lo, hi = y_axis.scale.min, y_axis.scale.max
+        assert lo <= min(dense.min(), 0.0) and hi >= dense.max()
+        assert hi <= 2 * dense.max() and lo >= min(dense.min(), 0.0) - 0.25 * hi
+        ticks = list(y_axis.tick_values)
+        assert 0.0 in ticks and all(lo <= t <= hi for t in ticks)
+        labels = [format(t, y_axis.tick_format) for t in ticks]
+        assert len(set(labels)) == len(labels) and "-0" not in labels[ticks.index(0.0)]
 
 
 # --------------------------------------------------------------------------- gradient ascent
@@ -308,7 +363,7 @@ def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_
     test_images, test_labels = seen[0]
     np.testing.assert_array_equal(test_images, images[30:100])
     np.testing.assert_array_equal(test_labels, labels[30:100])
-    probs = state.model.predict(images[30:100].astype(np.float32) / 255.0, verbose=0)
+    probs = panel.trained_model.predict(images[30:100].astype(np.float32) / 255.0, verbose=0)
     assert panel.history["val_accuracy"][0] == pytest.approx(
         float((probs.argmax(1) == labels[30:100]).mean()), abs=1e-6)
     panel.close()
@@ -322,8 +377,21 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
     assert not panel.continue_current.disabled  # the shipped model is the guide's CNN
     panel.epochs.value, panel.batch_size.value = 1, 64
     panel.run_sync()
+    # Training worked on a copy: the model on screen stays until the student chooses the new one.
     assert small_state.status == ""
-    assert small_state.model is not old_model and small_state.version > old_version
+    assert small_state.model is old_model and small_state.version == old_version
+    assert not panel.train_button.disabled and not panel.use_button.disabled
+    trained = panel.trained_model
+    probs_new = trained.predict(small_state.images.astype(np.float32) / 255.0, verbose=0)
+    probs_old = old_model.predict(small_state.images.astype(np.float32) / 255.0, verbose=0)
+    acc_new = float((probs_new.argmax(1) == small_state.labels).mean())
+    acc_old = float((probs_old.argmax(1) == small_state.labels).mean())
+    assert panel.accuracies["trained"] == pytest.approx(acc_new, abs=1e-6)
+    assert panel.accuracies["current"] == pytest.approx(acc_old, abs=1e-6)
+    assert f"{100 * acc_new:.1f} %" in panel.comparison.value and f"{100 * acc_old:.1f} %" in panel.comparison.value
+    panel.use_button.click()
+    assert small_state.model is trained and small_state.version > old_version
+    assert panel.use_button.disabled and "shown in every panel" in panel.comparison.value
     assert len(panel.history["loss"]) == len(panel.history["val_accuracy"]) == 1
     for metric, mark in panel.lines.items():
         np.testing.assert_array_equal(mark.x, [1.0])
@@ -361,4 +429,27 @@ def test_train_panel_without_training_data_reports(cifar_model, cifar_test):
     panel = tools.TrainPanel(state, blocking=True)
     panel.train()
     assert "no training images" in state.status and state.model is cifar_model
+    panel.close()
+
+
+def test_train_panel_restores_the_shipped_model_and_disables_train_while_training(small_state, cifar_test,
+                                                                                   untrained_cnn):
+    images, labels, _ = cifar_test
+    small_state.set_model(untrained_cnn)
+    panel = tools.TrainPanel(small_state, train_data=(images[500:1012], labels[500:1012]))
+    panel.epochs.value, panel.batch_size.value = 5, 32
+    seen = []
+    panel.train_button.click()  # in a background thread
+    seen.append(panel.train_button.disabled)
+    panel.job.cancel_button.click()
+    assert panel.wait(120)
+    assert seen == [True] and not panel.train_button.disabled and panel.trained_model is None
+    # One click brings back the trained model that ships with the package.
+    panel.restore_button.click()
+    from cnnviz_widgets.model import DEFAULT_MODEL_PATH
+
+    shipped = keras.saving.load_model(DEFAULT_MODEL_PATH, compile=False)
+    x = small_state.images[:20].astype(np.float32) / 255.0
+    np.testing.assert_allclose(small_state.model.predict(x, verbose=0), shipped.predict(x, verbose=0), atol=1e-5)
+    assert "shipped" in small_state.status
     panel.close()

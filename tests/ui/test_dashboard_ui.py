@@ -381,7 +381,7 @@ def test_misclassification_explorer_shows_the_confusion_matrix(dashboard, refere
     accuracy = float(re.search(r"accuracy ([\d.]+) %", summary.inner_text()).group(1))
     assert accuracy == pytest.approx(100 * np.trace(cm) / cm.sum(), abs=0.051)
     # The heat map's cells carry the counts, row by row (true class), column by predicted class.
-    labels = panel.locator("text.heatmapcell_label")
+    labels = panel.locator("text.label.element")  # the counts, one Label text per cell, row by row
     expect(labels).to_have_count(k * k)
     shown = np.array([int(t) for t in labels.all_text_contents()]).reshape(k, k)
     np.testing.assert_array_equal(shown, cm)
@@ -557,5 +557,5 @@ def test_uploading_a_png_shows_its_prediction(dashboard, reference, tmp_path):
     # Uploaded pictures have no true class, so the caption only states the prediction.
     check_shows_image(page, reference, probs, label=None)
     assert caption(page) != before["caption"]
-    expect(page.locator(NUMBER_BOX)).to_have_value("0")
+    expect(page.locator(NUMBER_BOX)).to_have_value("10000")  # added after the 10,000 test images
     assert "⚠" not in page.locator(STATUS).inner_text()
