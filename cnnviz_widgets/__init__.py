@@ -5,9 +5,9 @@
 >>> FeatureGrid(state)                                    # doctest: +SKIP
 """
 # First of all, before anything imports TensorFlow: its start-up logs are noise to a student.
-from .tf_logging import import_tensorflow_quietly
+from .tf_logging import quiet_tensorflow_import
 
-import_tensorflow_quietly()
+quiet_tensorflow_import()
 
 from .byo import ImageUpload, ModelUpload, load_model_file
 from .charts import DenseBars, SoftmaxChart
