@@ -43,13 +43,19 @@ SCROLLER = "#rendered_cells"
 # --------------------------------------------------------------------------- Voilà server
 
 @pytest.fixture(scope="session")
-def voila_server(cifar_dir, tmp_path_factory):
+def voila_log(tmp_path_factory) -> Path:
+    """The file that receives the Voilà server's output and its kernels': what a student's terminal shows."""
+    return tmp_path_factory.mktemp("voila") / "voila.log"
+
+
+@pytest.fixture(scope="session")
+def voila_server(cifar_dir, voila_log):
     """Base URL (``http://127.0.0.1:<port>/``) of a Voilà server rendering dashboard.ipynb.
 
     Started by ``voila_server.start`` (tests/ui/voila_server.py), as the latency benchmark starts it.
-    Its log is kept in pytest's temporary folder and shown if it fails to start.
+    Its log (``voila_log``) is shown if it fails to start.
     """
-    log_path = tmp_path_factory.mktemp("voila") / "voila.log"
+    log_path = voila_log
     proc, url = voila.start(log_path, cifar_dir)
     try:
         try:
@@ -92,6 +98,7 @@ class PageWatch:
         page.on("console", self._on_console)
         page.on("pageerror", self._on_page_error)
         page.on("request", lambda request: self._requests[page].append(request.url))
+        page.on("websocket", lambda socket: self._requests[page].append(socket.url))
         page.on("close", lambda _: self._requests.pop(page, None))
 
     def _on_console(self, message):
@@ -108,7 +115,7 @@ class PageWatch:
         return [page for page in self._requests if not page.is_closed()]
 
     def requests(self, page) -> list[str]:
-        """Every URL ``page`` has requested since it opened, in order."""
+        """Every URL ``page`` has requested since it opened (websockets too), in order."""
         return list(self._requests[page])
 
     def take_errors(self) -> list[str]:
