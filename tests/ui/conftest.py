@@ -10,6 +10,9 @@ shared ``module_dashboard``, or pages it opens itself with ``browser.new_context
 - the test fails if a page wrote an error to the browser console (``console.error``, a resource
   that failed to load) or threw an uncaught exception, with the messages in the failure;
 - after the test, every page still open is saved as tests/ui/artifacts/<test name>.png.
+
+A test that makes a page log errors on purpose takes them itself with ``page_watch.take_errors()``
+and asserts on them; whatever it leaves is reported.
 """
 from __future__ import annotations
 
@@ -55,11 +58,10 @@ def voila_server(cifar_dir, voila_log):
     Started by ``voila_server.start`` (tests/ui/voila_server.py), as the latency benchmark starts it.
     Its log (``voila_log``) is shown if it fails to start.
     """
-    log_path = voila_log
-    proc, url = voila.start(log_path, cifar_dir)
+    proc, url = voila.start(voila_log, cifar_dir)
     try:
         try:
-            voila.wait_until_answering(url, proc, log_path)
+            voila.wait_until_answering(url, proc, voila_log)
         except voila.VoilaError as exc:
             pytest.fail(str(exc), pytrace=False)
         yield url
@@ -293,3 +295,10 @@ def module_dashboard(browser, browser_context_args, voila_server):
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def screenshot_module_dashboard(module_dashboard):
+    """``module_dashboard``, for the tests that still name this fixture: every test's pages are now
+    saved after it anyway (``pytest_runtest_call``)."""
+    return module_dashboard
