@@ -4,6 +4,11 @@
 >>> state = ModelState.from_default()                     # doctest: +SKIP
 >>> FeatureGrid(state)                                    # doctest: +SKIP
 """
+# First of all, before anything imports TensorFlow: its start-up logs are noise to a student.
+from .tf_logging import quiet_tensorflow_import
+
+quiet_tensorflow_import()
+
 from .byo import ImageUpload, ModelUpload, load_model_file
 from .charts import DenseBars, SoftmaxChart
 from .controls import ImagePicker, LayerSelector

@@ -1,11 +1,11 @@
 """The Dashboard composition and the dashboard notebook, without a browser."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import TF_NOISE, environ_without_tf_log_level, notebook_streams
 from nbclient import NotebookClient
 
 from cnnviz_widgets import (ComparisonGrid, Dashboard, DenseBars, FeatureGrid, FilterGrid,
@@ -74,11 +74,20 @@ def test_close_leaves_no_observers(state):
                 assert getattr(cb, "__self__", None) not in widgets
 
 
-def test_notebook_runs_headless():
+def execute_without_tensorflow_logs(nb, folder: Path, capfd) -> None:
+    """Run ``nb`` in a kernel started in ``folder`` as a student would (no ``TF_CPP_MIN_LOG_LEVEL``);
+    fail if TensorFlow's start-up lines reach the cells' outputs or the kernel's terminal."""
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    client.execute(env=environ_without_tf_log_level())
+    # The kernel writes to the standard error it inherited from this process.
+    terminal = capfd.readouterr().err
+    assert not TF_NOISE.search(terminal), terminal
+    assert not TF_NOISE.search(notebook_streams(nb)), notebook_streams(nb)
+
+
+def test_notebook_runs_headless(capfd):
     nb = nbformat.read(ROOT / "dashboard.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}},
-                            env=dict(os.environ))
-    client.execute()
+    execute_without_tensorflow_logs(nb, ROOT, capfd)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
@@ -87,11 +96,9 @@ def test_notebook_runs_headless():
     assert "could not start" not in texts
 
 
-def test_embedding_example_runs_headless():
+def test_embedding_example_runs_headless(capfd):
     nb = nbformat.read(ROOT / "examples" / "embed.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "examples")}}, env=dict(os.environ))
-    client.execute()
+    execute_without_tensorflow_logs(nb, ROOT / "examples", capfd)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]

@@ -25,7 +25,7 @@ def _requirements(lines) -> dict[str, str]:
     return {r.name.lower().replace("_", "-"): str(r.specifier) for r in parsed}
 
 
-def test_environment_yml_pins_exactly_the_project_dependencies():
+def test_environment_yml_pins_exactly_the_project_dependencies_and_jupyterlab():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["name"] == "cnnviz"
@@ -33,7 +33,10 @@ def test_environment_yml_pins_exactly_the_project_dependencies():
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     assert "python=3.11" in conda and "pip" in conda
     (pip_section,) = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
-    assert _requirements(pip_section) == _requirements(project["dependencies"])
+    # Binder opens JupyterLab too: the `lab` extra's pins, so it is the JupyterLab the README installs.
+    lab = project["optional-dependencies"]["lab"]
+    assert [Requirement(line).name for line in lab] == ["jupyterlab"]
+    assert _requirements(pip_section) == _requirements(project["dependencies"] + lab)
 
 
 def test_postbuild_installs_the_package_and_fetches_cifar10():
@@ -73,3 +76,17 @@ def test_voila_json_sets_only_real_options():
     assert config["MappingKernelManager"]["cull_idle_timeout"] > 0
     # Uploaded .keras files travel over the websocket, whose default limit is 10 MiB.
     assert config["Voila"]["tornado_settings"]["websocket_max_message_size"] >= 200 * 2**20
+
+
+def test_voila_json_selects_the_installed_template_that_serves_everything_itself():
+    from voila.paths import collect_template_paths
+
+    name = json.loads((ROOT / "voila.json").read_text())["VoilaConfiguration"]["template"]
+    source = ROOT / "share" / "jupyter" / "voila" / "templates" / name
+    # Voilà finds it among the installed templates, and the installed copy is this one (an editable
+    # install copies it: reinstall after changing it).
+    installed = Path(collect_template_paths(["voila", "nbconvert"], name, prune=True)[0])
+    assert installed.name == name
+    for part in ("conf.json", "index.html.j2"):
+        assert (installed / part).read_text() == (source / part).read_text(), part
+    assert json.loads((source / "conf.json").read_text()) == {"base_template": "lab"}

@@ -101,11 +101,6 @@ def dashboard(module_dashboard):
     return page
 
 
-@pytest.fixture(autouse=True)
-def _screenshot_each_test(screenshot_module_dashboard):
-    yield
-
-
 def img_info(locator) -> dict:
     return locator.evaluate(IMG_INFO_JS)
 

@@ -46,10 +46,10 @@ def start(log_path: Path, cifar_dir=None, port: int | None = None,
     """
     port = free_port() if port is None else port
     url = f"http://127.0.0.1:{port}/"
-    env = dict(os.environ)
+    # As a student starts it: without TF_CPP_MIN_LOG_LEVEL, which the package sets for itself.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if cifar_dir is not None:
         env["CNNVIZ_CIFAR10_DIR"] = str(cifar_dir)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     command = [
         sys.executable, "-m", "voila", "dashboard.ipynb",
         "--no-browser",
