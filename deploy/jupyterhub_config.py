@@ -51,10 +51,12 @@ if os.environ.get("CNNVIZ_CIFAR10_DIR"):
 #: wholesale: a kernel pool, for instance, is right for one shared Voilà server and wrong for a
 #: server that serves one user.
 VOILA_OPTIONS = {
+    ("VoilaConfiguration", "template"): "VoilaConfiguration",
     ("VoilaConfiguration", "show_tracebacks"): "VoilaConfiguration",
     ("VoilaConfiguration", "strip_sources"): "VoilaConfiguration",
     ("VoilaConfiguration", "theme"): "VoilaConfiguration",
     ("VoilaExecutor", "startup_timeout"): "VoilaExecutor",
+    ("VoilaExecutor", "iopub_timeout"): "VoilaExecutor",
     ("VoilaExecutor", "timeout"): "VoilaExecutor",
     ("MappingKernelManager", "cull_idle_timeout"): "MappingKernelManager",
     ("MappingKernelManager", "cull_interval"): "MappingKernelManager",

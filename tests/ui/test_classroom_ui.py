@@ -139,7 +139,7 @@ def test_every_student_gets_an_interactive_dashboard_of_their_own(students, cifa
         full_page_screenshot(page, ARTIFACTS / f"test_classroom_student_{k}.png")
 
 
-def test_a_killed_kernel_is_reported_to_its_student_only(students, cifar_model, cifar_test):
+def test_a_killed_kernel_is_reported_to_its_student_only(students, cifar_model, cifar_test, page_watch):
     victim, other = students[1], students[2]
     pid = kernel_pid(kernel_id(victim))
     assert pid is not None
@@ -158,6 +158,9 @@ def test_a_killed_kernel_is_reported_to_its_student_only(students, cifar_model, 
     victim.wait_for_selector("#rendered_cells", state="visible", timeout=RENDER_TIMEOUT_MS)
     check_drawn(victim)
     assert kernel_id(victim) != old and victim.locator(".cnnviz-kernel-lost").count() == 0
+    # The lost kernel's page logged its failed requests; nothing else may have.
+    errors = page_watch.take_errors()
+    assert errors and all(old in e for e in errors), errors
 
 
 def test_a_reloaded_page_frees_its_old_kernel(students):
