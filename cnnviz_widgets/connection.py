@@ -36,9 +36,14 @@ _SCRIPT = """
   const timer = setInterval(async () => {
     let gone = false;
     try {
-      const reply = await fetch(url, {cache: 'no-store'});
+      // A Jupyter server behind JupyterHub wants the XSRF token with every request a cookie
+      // authenticates; standalone Voila ignores it.
+      const xsrf = (document.cookie.match(/(?:^|;\s*)_xsrf=([^;]+)/) || [])[1] || '';
+      const reply = await fetch(url, {cache: 'no-store', headers: {'X-XSRFToken': decodeURIComponent(xsrf)}});
       gone = reply.status === 404;
-      failures = reply.ok ? 0 : failures + 1;
+      // Only a server that does not answer (or answers with its own failure) counts: a refusal
+      // (401/403) says nothing about the kernel, and must never tell a working student it is lost.
+      failures = reply.status >= 500 ? failures + 1 : 0;
     } catch (error) {
       failures += 1;
     }

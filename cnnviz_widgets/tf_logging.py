@@ -17,7 +17,8 @@ so ``quiet_tensorflow_import`` does not import it: it puts a finder first on ``s
 finds nothing itself and, on the first ``import tensorflow`` (from Keras or from the package), runs
 that import with standard error silenced, then steps aside.
 
-Both only when the user has not set ``TF_CPP_MIN_LOG_LEVEL``: whoever sets it wants those logs.
+Both only when the user has not asked for TensorFlow's logs: a ``TF_CPP_MIN_LOG_LEVEL`` below 3
+keeps them (and the user's setting); 3, set or not, means none.
 """
 from __future__ import annotations
 
@@ -81,9 +82,11 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
 
 def quiet_tensorflow_import() -> None:
     """Default ``TF_CPP_MIN_LOG_LEVEL`` to 3 and silence TensorFlow's first import, unless the
-    user set that variable or TensorFlow is imported already."""
-    if LOG_LEVEL_VARIABLE in os.environ or "tensorflow" in sys.modules:
+    user asked for more of its logs (a level below 3) or TensorFlow is imported already."""
+    if "tensorflow" in sys.modules:
         return
-    os.environ[LOG_LEVEL_VARIABLE] = "3"
+    os.environ.setdefault(LOG_LEVEL_VARIABLE, "3")
+    if os.environ[LOG_LEVEL_VARIABLE] != "3":
+        return
     if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowFinder())

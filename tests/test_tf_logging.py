@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import TF_NOISE, environ_without_tf_log_level
 
 from cnnviz_widgets.tf_logging import stderr_to_devnull
@@ -28,8 +29,12 @@ def run_python(code: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_the_package_and_its_first_model_run_print_no_tensorflow_logs(cifar_dir):
-    run = run_python(SCRIPT, environ_without_tf_log_level(CNNVIZ_CIFAR10_DIR=str(cifar_dir)))
+@pytest.mark.parametrize("level", [None, "3"], ids=["level unset", "level 3 set by the user"])
+def test_the_package_and_its_first_model_run_print_no_tensorflow_logs(cifar_dir, level):
+    # TF_CPP_MIN_LOG_LEVEL=3 alone does not keep those lines away (they come before TensorFlow
+    # reads it), so a user who sets it, as a server's environment often does, is helped too.
+    extra = {} if level is None else {"TF_CPP_MIN_LOG_LEVEL": level}
+    run = run_python(SCRIPT, environ_without_tf_log_level(CNNVIZ_CIFAR10_DIR=str(cifar_dir), **extra))
     assert run.returncode == 0, run.stderr
     # TensorFlow is imported when first needed, not with the package; then the default level
     # applies, and the state holds the 10,000 CIFAR-10 test images.

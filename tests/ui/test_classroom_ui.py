@@ -182,7 +182,7 @@ def test_a_reloaded_page_frees_its_old_kernel(students):
 
 # --------------------------------------------------------------------------- a full server
 
-def test_a_full_server_says_so(page, cifar_dir, tmp_path):
+def test_a_full_server_says_so(page, cifar_dir, tmp_path, page_watch):
     """With no memory to spare (all of it reserved), the first student already finds it full."""
     log = tmp_path / "voila.log"
     proc, url = voila.start(log, cifar_dir, extra_args=["--GuardedKernelManager.reserve_mib=1e9"])
@@ -192,7 +192,14 @@ def test_a_full_server_says_so(page, cifar_dir, tmp_path):
         assert response.status == 503
         heading = page.locator("h1")
         expect(heading).to_have_text(f"503: {FULL_MESSAGE}")
+        expect(page.locator("p")).to_contain_text("tries again by itself in a minute")
+        refresh = page.locator("meta[http-equiv=refresh]").get_attribute("content")
+        assert refresh == "60"
         full_page_screenshot(page, ARTIFACTS / "test_classroom_server_full.png")
+        # The browser logs the 503 itself, and nothing else: the page asks for nothing more.
+        errors = page_watch.take_errors()
+        assert len(errors) == 1 and "status of 503" in errors[0], errors
+        assert page_watch.requests(page) == [url]
         assert "Refusing a new kernel: memory" in log.read_text()
         assert "Kernel started" not in log.read_text()
     finally:
