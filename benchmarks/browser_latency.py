@@ -158,27 +158,11 @@ class FrameLog:
 
 # --------------------------------------------------------------------------- kernel process
 
-def _children(pid: int) -> list:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces; the parent pid follows it.
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(entry.name))
-    return out
-
-
 def kernel_pids(server_pid: int) -> list:
     """The ipykernel processes started by the Voilà server (its children, or theirs)."""
     found, todo = [], [server_pid]
     while todo:
-        for child in _children(todo.pop()):
+        for child in voila_server.child_pids(todo.pop()):
             try:
                 cmdline = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:

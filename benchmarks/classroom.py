@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 import voila_server  # noqa: E402  (tests/ui, put on the path above)
 
 from benchmarks.browser_latency import (CAPTION, CHROMIUM, CHROMIUM_ARGS, NUMBER_BOX, PROBE_JS,  # noqa: E402
-                                        SLIDER_HANDLE, VIEWPORT, FrameLog, _children, kernel_pids)
+                                        SLIDER_HANDLE, VIEWPORT, FrameLog, kernel_pids)
 from benchmarks.common import machine_note  # noqa: E402
 from cnnviz_widgets.classroom import cpu_seconds, pss_mib, rss_mib  # noqa: E402
 
@@ -133,7 +133,7 @@ def _tree_cpu(root: int) -> float:
             total += cpu_seconds(pid)
         except (OSError, ValueError):
             continue
-        todo.extend(_children(pid))
+        todo.extend(voila_server.child_pids(pid))
     return total
 
 

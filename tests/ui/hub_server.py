@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import voila_server
 from voila_server import free_port, log_tail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,20 +100,9 @@ def command_line(pid: int) -> str:
 
 def descendants(root: int) -> list:
     """Pids of every live process below ``root``, from /proc's parent links."""
-    children: dict[int, list] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name in brackets may hold spaces; the fields after it are plain.
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
     found, todo = [], [root]
     while todo:
-        for child in children.get(todo.pop(), []):
+        for child in voila_server.child_pids(todo.pop()):
             found.append(child)
             todo.append(child)
     return found

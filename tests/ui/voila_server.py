@@ -91,6 +91,23 @@ def wait_until_answering(url: str, proc: subprocess.Popen, log_path: Path,
     raise VoilaError(f"Voilà did not answer on {url} within {timeout:.0f} s:\n{log_tail(log_path)}")
 
 
+def child_pids(pid: int) -> list:
+    """Pids of the live processes whose parent is ``pid``, from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces; the parent pid follows it.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
 def stop(proc: subprocess.Popen) -> None:
     """SIGTERM the server's process group (Voilà shuts its kernels down on SIGTERM), then SIGKILL."""
     if proc.poll() is not None:
