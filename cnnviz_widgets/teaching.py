@@ -11,9 +11,7 @@ nested sub-models are reachable by their ``outer/inner`` names. Array convention
 """
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
+import functools
 
 import numpy as np
 
@@ -76,19 +74,12 @@ class _Probe:
         return self._ascent
 
 
-_probes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_probes_lock = threading.Lock()
-
-
 def _probe(model, layer_name: str, which: str = "output") -> _Probe:
-    with _probes_lock:
-        per_model = _probes.setdefault(model, {})
-        probe = per_model.get((layer_name, which))
-    if probe is None:
-        probe = _Probe(model, layer_name, which)
-        with _probes_lock:
-            probe = per_model.setdefault((layer_name, which), probe)
-    return probe
+    """The probe of one layer, built once per model and kept as long as the model lives."""
+    from .compute import Inspector
+
+    return Inspector.for_model(model).memo(("probe", layer_name, which),
+                                           lambda: _Probe(model, layer_name, which))
 
 
 def _input_tensor_of(tensor):
@@ -443,27 +434,16 @@ def _elementwise(layer, shape, value: float, row: int, col: int, channel: int, r
 
 # ----- the images that excite a channel most ---------------------------------------------------------
 
-_means_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_means_lock = threading.Lock()
-_MEANS_PER_MODEL = 16
-
-
 def layer_channel_means(model, images, layer_name: str, preprocess=None, batch_size: int = 500,
                         progress=None) -> np.ndarray:
     """The mean activation of every channel of a layer for every image of a set.
 
     images : uint8 (N, H, W, C), preprocessed with ``preprocess`` (default /255).
     Returns float32 (N, channels), from one batched pass over the set with a sub-model that stops
-    at ``layer_name``. The result is cached per (model, images object, layer, preprocess), so
-    asking for another channel of the same layer costs nothing. ``progress(done, total)`` is called
-    after each batch; it may raise to cancel (nothing is cached then).
+    at ``layer_name``. Nothing is cached here: ``ModelState.channel_means`` keeps the result in the
+    state's cache, so that another channel of the same layer costs nothing there.
+    ``progress(done, total)`` is called after each batch; it may raise to cancel.
     """
-    key = (id(images), layer_name, id(preprocess))
-    with _means_lock:
-        per_model = _means_cache.setdefault(model, OrderedDict())
-        hit = per_model.get(key)
-    if hit is not None and hit[0]() is images:
-        return hit[1]
     from .compute import scale_images
 
     probe = _probe(model, layer_name)
@@ -473,16 +453,7 @@ def layer_channel_means(model, images, layer_name: str, preprocess=None, batch_s
         out.append(probe.channel_means(scale_images(images[start:start + batch_size], preprocess)))
         if progress is not None:
             progress(min(start + batch_size, n), n)
-    means = np.concatenate(out) if out else np.zeros((0, probe.shape[-1]), np.float32)
-    try:
-        ref = weakref.ref(images)
-    except TypeError:  # A list or tuple of images cannot be referenced weakly: do not cache it.
-        return means
-    with _means_lock:
-        per_model[key] = (ref, means)
-        while len(per_model) > _MEANS_PER_MODEL:
-            per_model.popitem(last=False)
-    return means
+    return np.concatenate(out) if out else np.zeros((0, probe.shape[-1]), np.float32)
 
 
 def top_images(model, images, layer_name: str, channel: int, k: int = 9, preprocess=None,
@@ -490,7 +461,7 @@ def top_images(model, images, layer_name: str, channel: int, k: int = 9, preproc
     """Indices of the ``k`` images that activate one channel most, highest mean activation first.
 
     images : uint8 (N, H, W, C). Returns int64 (min(k, N),). Ties keep the image order.
-    See ``layer_channel_means`` for the (cached) batched pass behind it.
+    See ``layer_channel_means`` for the batched pass behind it.
 
     >>> top_images(model, images, "conv4_act", 12)   # doctest: +SKIP
     array([4121,  877, ...])
@@ -534,29 +505,26 @@ def confidence_examples(probabilities, labels) -> dict:
 
 def guide_architecture(model) -> bool:
     """True when ``model`` has the layers of ``build_cifar_cnn()`` (names, classes, weight shapes)."""
-    from .model import build_cifar_cnn
-
     try:
         shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-        reference = _reference_cnn(shape, int(model.outputs[0].shape[-1]), build_cifar_cnn)
+        reference = _guide_signature(shape, int(model.outputs[0].shape[-1]))
     except (AttributeError, ValueError, TypeError, IndexError):
         return False
-
-    def signature(m):
-        return [(layer.name, type(layer).__name__, tuple(tuple(v.shape) for v in layer.weights))
-                for layer in m.layers]
-
-    return signature(model) == signature(reference)
+    return _signature(model) == reference
 
 
-_references: dict = {}
+def _signature(model) -> tuple:
+    return tuple((layer.name, type(layer).__name__, tuple(tuple(v.shape) for v in layer.weights))
+                 for layer in model.layers)
 
 
-def _reference_cnn(input_shape, num_classes, build):
-    key = (input_shape, num_classes)
-    if key not in _references:
-        _references[key] = build(input_shape=input_shape, num_classes=num_classes)
-    return _references[key]
+@functools.lru_cache(maxsize=8)
+def _guide_signature(input_shape, num_classes) -> tuple:
+    """The layer signature of ``build_cifar_cnn`` for one input shape and class count: a few
+    names and shapes (the model built to read them is not kept)."""
+    from .model import build_cifar_cnn
+
+    return _signature(build_cifar_cnn(input_shape=input_shape, num_classes=num_classes))
 
 
 def copy_guide_model(model):

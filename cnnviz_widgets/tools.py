@@ -21,7 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from . import compute, render, teaching
-from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, section, set_png
+from .base import CRISP_CSS, StateWidget, close_owned, crisp_image, reports_errors, section, set_png
 from .charts import default_dense_layer, nice_axis, set_bar_axes
 
 GREEN, RED, BLUE, ORANGE = "#2e7d32", "#c62828", "#1565c0", "#ef6c00"
@@ -173,8 +173,7 @@ class JobBar(widgets.HBox):
 
     def close(self):
         self.cancel()
-        for child in self.children:
-            child.close()
+        close_owned(self)
         super().close()
 
 
@@ -700,7 +699,8 @@ class FilterOptimizer(ToolWidget):
     """What input does a channel like most? Gradient ascent from grey noise
     (``teaching.maximize_activation``), for one channel or the first N channels as one montage.
 
-    Results are cached per (state version, layer, channel, steps).
+    Results live in the state's cache, keyed by (layer, channel, steps), until the model or the
+    images change.
 
     >>> opt = FilterOptimizer(state, blocking=True)               # doctest: +SKIP
     >>> opt.layer.value, opt.channel.value = "conv3_act", 5; opt.generate()   # doctest: +SKIP
@@ -708,7 +708,6 @@ class FilterOptimizer(ToolWidget):
 
     def __init__(self, state, blocking: bool = False, **kwargs):
         super().__init__(state, blocking=blocking, **kwargs)
-        self._cache: dict = {}
         self.layer = widgets.Dropdown(description="layer", layout=widgets.Layout(width="220px"))
         self.channel = widgets.IntSlider(0, min=0, max=0, description="channel", continuous_update=False)
         self.steps = widgets.IntSlider(64, min=8, max=256, step=8, description="steps", continuous_update=False)
@@ -764,33 +763,40 @@ class FilterOptimizer(ToolWidget):
                 self._sync_channel()
         self._render()
 
-    def _key(self, channel=None):
-        channel = self.channel.value if channel is None else channel
-        return (self.state.version, self.layer.value, int(channel), int(self.steps.value))
+    @staticmethod
+    def _key(layer, channel, steps) -> tuple:
+        return ("ascent", layer, int(channel), int(steps))
 
     def result(self, channel=None):
         """The cached float32 image (H, W, C) of a channel at the current settings, or None."""
-        return self._cache.get(self._key(channel))
+        channel = self.channel.value if channel is None else channel
+        return self.state.cache.peek(self._key(self.layer.value, channel, self.steps.value))
 
-    def _compute(self, layer, channel, steps, progress):
-        key = (self.state.version, layer, int(channel), int(steps))
-        if key not in self._cache:
-            self._cache[key] = teaching.maximize_activation(
-                self.state.model, layer, int(channel), steps=int(steps), progress=progress,
-                value_range=_value_range(self.state))
-        return self._cache[key]
+    def _ascent(self, layer, steps):
+        """A function ``(channel, progress) → image`` for the background job: the model and the
+        input range are read here, on the kernel's thread, when the job starts."""
+        cache = self.state.cache
+        generation = cache.generation
+        model, value_range = self.state.model, _value_range(self.state)
+
+        def compute(channel, progress):
+            return cache.get(self._key(layer, channel, steps), lambda: teaching.maximize_activation(
+                model, layer, int(channel), steps=int(steps), progress=progress, value_range=value_range),
+                generation)
+        return compute
 
     @reports_errors
     def generate(self):
         """Run gradient ascent for the selected channel (cached)."""
         layer, channel, steps = self.layer.value, self.channel.value, self.steps.value
         version = self.state.version
+        ascent = self._ascent(layer, steps)
 
         def done(_img):
             if version == self.state.version:
                 self._render()
 
-        self.job.start(lambda progress: self._compute(layer, channel, steps, progress), done,
+        self.job.start(lambda progress: ascent(channel, progress), done,
                        f"gradient ascent on {layer}, channel {channel}…")
 
     @reports_errors
@@ -798,13 +804,10 @@ class FilterOptimizer(ToolWidget):
         """Run gradient ascent for the first N channels; one montage PNG."""
         layer, steps, n = self.layer.value, int(self.steps.value), int(self.grid_count.value)
         version = self.state.version
+        ascent = self._ascent(layer, steps)
 
         def work(progress):
-            images = []
-            for k in range(n):
-                images.append(self._compute(layer, k, steps,
-                                            lambda s, t, k=k: progress(k * steps + s, n * steps)))
-            return images
+            return [ascent(k, lambda s, t, k=k: progress(k * steps + s, n * steps)) for k in range(n)]
 
         def done(images):
             if version != self.state.version:
@@ -1038,8 +1041,8 @@ class TopImages(ToolWidget):
     """The nine images of the state's set that activate a channel most (by mean activation), as
     one 3×3 montage with their indices and classes; a button under each opens it.
 
-    One batched pass per layer (``teaching.layer_channel_means``, cached), after which every
-    channel of that layer is a look-up.
+    One batched pass per layer (``ModelState.channel_means``, kept in the state's cache), after
+    which every channel of that layer is a look-up.
 
     >>> top = TopImages(state, blocking=True)   # doctest: +SKIP
     >>> top.find(); top.indices                 # doctest: +SKIP
@@ -1050,7 +1053,6 @@ class TopImages(ToolWidget):
         super().__init__(state, blocking=blocking, **kwargs)
         self.k = int(k)
         self.indices: np.ndarray | None = None
-        self._means: dict = {}
         self._active = False
         self.layer = widgets.Dropdown(description="layer", layout=widgets.Layout(width="220px"))
         self.channel = widgets.IntSlider(0, min=0, max=0, description="channel", continuous_update=False)
@@ -1090,7 +1092,6 @@ class TopImages(ToolWidget):
 
     @reports_errors
     def _on_version(self, change):
-        self._means = {}
         with self._quietly():
             current = self.layer.value
             options = self.layer_options()
@@ -1111,35 +1112,36 @@ class TopImages(ToolWidget):
         if change["owner"] is self.layer:
             with self._quietly():
                 self._sync_channel()
-        key = (self.state.version, self.layer.value)
-        if key not in self._means and self._active:
+        if self._means() is None and self._active:
             self.find()
         else:
             self._render()
+
+    def _means(self):
+        """The selected layer's channel means (N, channels) when already computed, else None."""
+        return self.state.cache.peek(("channel_means", self.layer.value))
 
     @reports_errors
     def find(self):
         """Compute the layer's per-image channel means (in the background, cached) and show."""
         self._active = True
-        layer, version = self.layer.value, self.state.version
-        if (version, layer) in self._means:
+        layer, version, state = self.layer.value, self.state.version, self.state
+        if self._means() is not None:
             self._render()
             return
 
-        def work(progress):
-            return teaching.layer_channel_means(self.state.model, self.state.images, layer,
-                                                self.state.preprocess, progress=progress)
-
-        def done(means):
+        def done(_means):
             if version == self.state.version:
-                self._means[(version, layer)] = means
                 self._render()
+
+        def work(progress):
+            return state.channel_means(layer, progress)
 
         self.job.start(work, done, f"running {len(self.state.images):,} images up to {layer}…")
 
     @reports_errors
     def _render(self):
-        means = self._means.get((self.state.version, self.layer.value))
+        means = self._means()
         if means is None:
             self.indices = None
             self.montage.layout.display = "none"
