@@ -21,6 +21,7 @@ import traitlets
 
 import cnnviz_widgets
 from cnnviz_widgets import Dashboard, ModelState, TrainPanel
+from helpers import observer_count
 
 #: Resident memory the kernel may gain over 20 replaced models. Measured on the 2-core machine with
 #: these models: within a few MB of nothing once replaced models are freed, against 2 to 3 MB more
@@ -98,10 +99,6 @@ def test_twenty_replaced_models_are_freed(cifar_test):
 
 
 # =========================================================================== close() closes all
-
-def observer_count(state) -> int:
-    return sum(len(handlers) for by_type in state._trait_notifiers.values() for handlers in by_type.values())
-
 
 def test_a_dashboard_built_and_closed_five_times_leaves_no_widget(shared):
     before, observers = open_widgets(), observer_count(shared)

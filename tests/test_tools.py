@@ -13,6 +13,7 @@ import pytest
 
 from cnnviz_widgets import teaching, tools
 from cnnviz_widgets.state import ModelState
+from helpers import observer_count
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -31,10 +32,6 @@ def small_state(cifar_model, cifar_test):
     """A fresh ModelState of the shipped model on the first 500 CIFAR-10 test images."""
     images, labels, names = cifar_test
     return ModelState(cifar_model, images[:500], labels[:500], names)
-
-
-def observer_count(state) -> int:
-    return sum(len(handlers) for by_type in state._trait_notifiers.values() for handlers in by_type.values())
 
 
 @pytest.fixture
