@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import traitlets
 
-from . import compute, teaching
+from . import compute
 from .cache import Cache
 
 #: Preprocessing choices by name: uint8 images to the model's float input.
@@ -133,8 +133,8 @@ class ModelState(traitlets.HasTraits):
     @classmethod
     def from_default(cls, data_dir=None, split: str = "test", **kwargs) -> "ModelState":
         """The shipped CIFAR-10 model with the CIFAR-10 images of ``split``."""
-        from .data import load_cifar10
-        from .model import load_default_model
+        from .loading.cifar10 import load_cifar10
+        from .loading.shipped_model import load_default_model
 
         images, labels, names = load_cifar10(split, data_dir)
         return cls(load_default_model(), images, labels, names, **kwargs)
@@ -369,10 +369,10 @@ class ModelState(traitlets.HasTraits):
 
     def channel_means(self, layer: str, progress=None) -> np.ndarray:
         """The mean activation of every channel of ``layer`` for every image (N, channels), from
-        one batched pass (``teaching.layer_channel_means``), computed once per version. Safe to
+        one batched pass (``compute.layer_channel_means``), computed once per version. Safe to
         call from a background job: ``progress(done, total)`` after each batch."""
         return self._cached(("channel_means", layer), lambda model, images, preprocess:
-                            teaching.layer_channel_means(model, images, layer, preprocess, progress=progress))
+                            compute.layer_channel_means(model, images, layer, preprocess, progress=progress))
 
     def layer_info(self, name: str) -> compute.LayerInfo:
         """LayerInfo of one layer; ValueError listing the layers when the name is unknown."""

@@ -209,7 +209,7 @@ def test_training_completion_and_an_image_change_at_the_same_moment(cifar_model,
 
 
 def test_a_job_that_sets_the_model_races_with_image_changes(cifar_model, untrained_cnn, cifar_test):
-    from cnnviz_widgets.tools import JobBar
+    from cnnviz_widgets.widgets import JobBar
 
     images, labels, names = cifar_test
     result = {}

@@ -1,4 +1,4 @@
-"""Tests for cnnviz_widgets.panels: StatsTable and HeatmapOverlay on the trained model and real
+"""Tests for cnnviz_widgets.widgets.panels: StatsTable and HeatmapOverlay on the trained model and real
 CIFAR-10 images.
 
 Expected numbers come from separately built Keras models and NumPy; Grad-CAM from a hand-written
@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import compute
-from cnnviz_widgets.panels import HIGHLIGHT, HeatmapOverlay, StatsTable
+from cnnviz_widgets.widgets.panels import HIGHLIGHT, HeatmapOverlay, StatsTable
 from references import assert_close_colours, colour_table, hand_grad_cam
 
 DEFAULT_ROWS = ["conv1_act", "conv2_act", "conv3_act", "conv4_act", "dense1_act"]

@@ -6,9 +6,10 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from . import render
+from .. import render
+from ..compute import stage_starts
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
-from .compute import stage_starts
+from .jobs import JobBar
 
 #: Value of the class filter that lets every image through.
 ALL_CLASSES = -1
@@ -59,8 +60,6 @@ class ImagePicker(StateWidget):
 
     def __init__(self, state, seed=None, thumbnail_size: int = 128, home_name: str = "first images",
                  blocking: bool = False, **kwargs):
-        from .tools import JobBar
-
         super().__init__(state, **kwargs)
         self.rng = np.random.default_rng(seed)
         self._home = (state.images, state.labels)
