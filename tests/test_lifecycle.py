@@ -107,8 +107,8 @@ def test_a_dashboard_built_and_closed_five_times_leaves_no_widget(shared):
         dashboard = Dashboard(shared)
         if round_ == 0:
             # Every tool panel too, the first time.
-            for _, name, _ in cnnviz_widgets.dashboard.TOOLS:
-                dashboard.open_tool(name)
+            for _, cls, _ in cnnviz_widgets.dashboard.TOOLS:
+                dashboard.open_tool(cls.__name__)
             assert len(dashboard.tool_panels) == len(cnnviz_widgets.dashboard.TOOLS)
         made.append(open_widgets() - before)
         dashboard.close()
