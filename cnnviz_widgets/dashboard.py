@@ -28,7 +28,7 @@ from .widgets import (
     TopImages,
     TrainPanel,
 )
-from .widgets.base import CRISP_CSS, StateWidget, section
+from .widgets.base import CRISP_CSS, StateWidget, close_owned, section
 
 #: Layout rules of the whole page: a sticky side bar with the image picker and the layer
 #: selector, and a main column that never scrolls sideways on a 1366-pixel-wide screen.
@@ -225,8 +225,9 @@ class Dashboard(widgets.VBox):
         return self.tool_panels.get(names.index(name))
 
     def close(self):
-        for panel in [*self.panels.values(), *self.tool_panels.values(), self.status]:
-            panel.close()
+        # Every panel (and its observers of the state), every section box, the accordion: all
+        # that the dashboard made.
+        close_owned(self)
         super().close()
 
 

@@ -6,13 +6,13 @@ read-only traits that only the state sets (the inspection of the current image, 
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import traitlets
 
 from . import compute
+from .cache import Cache
 from .compat import set_by_identity
 
 #: Preprocessing choices by name: uint8 images to the model's float input.
@@ -34,30 +34,6 @@ class Source(traitlets.Any):
 
     def set(self, obj, value):
         set_by_identity(self, obj, value)
-
-
-class LRU:
-    """A small least-recently-used cache keyed by an explicit tuple."""
-
-    def __init__(self, maxsize: int = 32):
-        self.maxsize = maxsize
-        self._data: OrderedDict = OrderedDict()
-
-    def get(self, key, make):
-        if key in self._data:
-            self._data.move_to_end(key)
-            return self._data[key]
-        value = make()
-        self._data[key] = value
-        if len(self._data) > self.maxsize:
-            self._data.popitem(last=False)
-        return value
-
-    def clear(self):
-        self._data.clear()
-
-    def __len__(self):
-        return len(self._data)
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,8 +83,11 @@ class ModelState(traitlets.HasTraits):
     ``compare``) are written by controls and validated. *Derived* traits (``inspection``,
     ``layers``, ``version``) are read-only and set by the state itself; widgets observe them.
 
-    One change of ``index`` costs one forward pass, however many widgets observe it (results are
-    kept in a small LRU); a change of ``layer`` costs none.
+    One change of ``index`` costs one forward pass, however many widgets observe it; a change of
+    ``layer`` costs none. Every result computed from the model and the images (inspections,
+    Grad-CAMs, the predictions of the whole set, per-layer channel means, gradient-ascent images)
+    lives in one bounded ``Cache`` (``cache``), cleared whenever the model, the images or the
+    preprocessing change, so a replaced model is not kept alive by anything computed from it.
 
     >>> state = ModelState.from_default()          # doctest: +SKIP
     >>> state.index = 7                             # doctest: +SKIP
@@ -140,10 +119,9 @@ class ModelState(traitlets.HasTraits):
 
     def __init__(self, model, images, labels=None, class_names=None, preprocess=None, **kwargs):
         super().__init__()
-        self._cache = LRU(32)
-        self._cam_cache = LRU(64)
+        #: Everything computed from the current model and images (see ``cache.Cache``).
+        self.cache = Cache()
         self._preprocess = PREPROCESSORS["[0, 1]"]
-        self._predictions = None
         self._apply(*self._check(model, images, labels, class_names, preprocess))
         for name, value in kwargs.items():
             setattr(self, name, value)
@@ -246,14 +224,15 @@ class ModelState(traitlets.HasTraits):
         old_layer = self.layer
         with self.hold_trait_notifications():
             self._preprocess = fn
-            self._cache.clear()
-            self._cam_cache.clear()
-            self._predictions = None
             self.set_trait("model", model)
             self.set_trait("images", images)
             self.set_trait("labels", labels)
             self.set_trait("class_names", class_names)
             self.set_trait("preprocess_name", name)
+            # Cleared after the sources changed: a background job reads the cache's generation
+            # before the sources (``_cached``), so whatever it computed from the old ones is
+            # never stored.
+            self.cache.clear()
             self.set_trait("layers", inspector.layers)
             self.set_trait("version", self.version + 1)
             if self.index >= len(images):
@@ -345,14 +324,23 @@ class ModelState(traitlets.HasTraits):
         index = int(index)
         if not 0 <= index < len(self.images):
             raise IndexError(f"image index {index} is out of range 0..{len(self.images) - 1}")
-        return self._cache.get((self.version, index), lambda: self._inspect(index))
+        return self._cached(("inspection", index), lambda model, images, preprocess: self._inspect(
+            index, model, images, preprocess))
 
-    def _inspect(self, index: int) -> Inspection:
-        image = self.images[index]
-        x = np.asarray(self._preprocess(image[None]), dtype=np.float32)[0]
-        outputs, logits = self.inspector.run(x)
-        probs = self.inspector.probabilities(logits)
-        label = None if self.labels is None or self.labels[index] < 0 else int(self.labels[index])
+    def _cached(self, key: tuple, compute):
+        """``compute(model, images, preprocess)`` once per version, from whichever thread asks.
+        The cache's generation is read before the sources, so a result computed across a change
+        of model or images is handed back but never stored."""
+        generation = self.cache.generation
+        model, images, preprocess = self.model, self.images, self._preprocess
+        return self.cache.get(key, lambda: compute(model, images, preprocess), generation)
+
+    def _inspect(self, index: int, model, images, preprocess) -> Inspection:
+        image, labels, inspector = images[index], self.labels, compute.Inspector.for_model(model)
+        x = np.asarray(preprocess(image[None]), dtype=np.float32)[0]
+        outputs, logits = inspector.run(x)
+        probs = inspector.probabilities(logits)
+        label = None if labels is None or labels[index] < 0 else int(labels[index])
         return Inspection(index, image, x, outputs, probs, int(np.argmax(probs)), label, logits)
 
     def _update_inspection(self):
@@ -367,15 +355,21 @@ class ModelState(traitlets.HasTraits):
             class_index = self.class_index if self.class_index is not None else insp.predicted
         if layer is None:
             layer = compute.last_spatial_layer(self.model)
-        key = (self.version, index, layer, int(class_index))
-        return self._cam_cache.get(key, lambda: compute.grad_cam(self.model, insp.x, class_index, layer))
+        return self._cached(("grad_cam", index, layer, int(class_index)),
+                            lambda model, images, preprocess: compute.grad_cam(model, insp.x, class_index, layer))
 
     def predictions(self, progress=None) -> np.ndarray:
-        """Probabilities (N, K) of every image, from one batched pass, computed once per version."""
-        if self._predictions is None or self._predictions[0] != self.version:
-            probs = compute.predict_batches(self.model, self.images, self._preprocess, progress=progress)
-            self._predictions = (self.version, probs)
-        return self._predictions[1]
+        """Probabilities (N, K) of every image, from one batched pass, computed once per version.
+        Safe to call from a background job: ``progress(done, total)`` after each batch."""
+        return self._cached(("predictions",), lambda model, images, preprocess: compute.predict_batches(
+            model, images, preprocess, progress=progress))
+
+    def channel_means(self, layer: str, progress=None) -> np.ndarray:
+        """The mean activation of every channel of ``layer`` for every image (N, channels), from
+        one batched pass (``compute.layer_channel_means``), computed once per version. Safe to
+        call from a background job: ``progress(done, total)`` after each batch."""
+        return self._cached(("channel_means", layer), lambda model, images, preprocess:
+                            compute.layer_channel_means(model, images, layer, preprocess, progress=progress))
 
     def layer_info(self, name: str) -> compute.LayerInfo:
         """LayerInfo of one layer; ValueError listing the layers when the name is unknown."""

@@ -5,6 +5,7 @@ Run ``python -m cnnviz_widgets.train --help`` for the options. The defaults repr
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import platform
@@ -220,25 +221,22 @@ def guide_architecture(model) -> bool:
     """True when ``model`` has the layers of ``build_cifar_cnn()`` (names, classes, weight shapes)."""
     try:
         shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-        reference = _reference_cnn(shape, int(model.outputs[0].shape[-1]), build_cifar_cnn)
+        reference = _guide_signature(shape, int(model.outputs[0].shape[-1]))
     except (AttributeError, ValueError, TypeError, IndexError):
         return False
-
-    def signature(m):
-        return [(layer.name, type(layer).__name__, tuple(tuple(v.shape) for v in layer.weights))
-                for layer in m.layers]
-
-    return signature(model) == signature(reference)
+    return _signature(model) == reference
 
 
-_references: dict = {}
+def _signature(model) -> tuple:
+    return tuple((layer.name, type(layer).__name__, tuple(tuple(v.shape) for v in layer.weights))
+                 for layer in model.layers)
 
 
-def _reference_cnn(input_shape, num_classes, build):
-    key = (input_shape, num_classes)
-    if key not in _references:
-        _references[key] = build(input_shape=input_shape, num_classes=num_classes)
-    return _references[key]
+@functools.lru_cache(maxsize=8)
+def _guide_signature(input_shape, num_classes) -> tuple:
+    """The layer signature of ``build_cifar_cnn`` for one input shape and class count: a few
+    names and shapes (the model built to read them is not kept)."""
+    return _signature(build_cifar_cnn(input_shape=input_shape, num_classes=num_classes))
 
 
 def copy_guide_model(model):

@@ -14,6 +14,11 @@ def observers_of(state, widget) -> list:
     return found
 
 
+def observer_count(state) -> int:
+    """How many observers are registered on ``state``, of every trait."""
+    return sum(len(handlers) for by_type in state._trait_notifiers.values() for handlers in by_type.values())
+
+
 #: What TensorFlow's C++ code writes when it starts: absl's warning about logging before
 #: InitializeLog, glog-style lines ("I0000 00:00:...", "E0000 ..."), the CUDA and oneDNN notices.
 TF_NOISE = re.compile(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from cnnviz_widgets import compute
+from references import hand_grad_cam
 
 GUIDE_LAYERS = [
     "conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",
@@ -127,24 +127,6 @@ def test_nested_mobilenet_in_a_functional_model(cifar_test):
 
 # =========================================================================== Grad-CAM
 
-def _hand_grad_cam(model, x, class_index, layer_name):
-    """Grad-CAM written out: the pre-softmax score is ``dense1_dropout @ kernel + bias`` of the
-    guide's CNN, the gradient comes from a GradientTape, the map is upsampled with TensorFlow."""
-    head = model.get_layer("predictions")
-    probe = keras.Model(model.input, [model.get_layer(layer_name).output,
-                                      model.get_layer("dense1_dropout").output])
-    with tf.GradientTape() as tape:
-        a, h = probe(tf.constant(x[None]), training=False)
-        logits = tf.matmul(h, head.kernel) + head.bias
-        score = logits[0, class_index]
-    g = tape.gradient(score, a)[0].numpy()
-    a = a[0].numpy()
-    cam = np.maximum(np.einsum("hwk,k->hw", a, g.mean(axis=(0, 1))), 0.0)
-    up = tf.image.resize(cam[None, :, :, None], x.shape[:2], method="bilinear").numpy()[0, :, :, 0]
-    up = np.maximum(up, 0.0)
-    return (up / up.max() if up.max() > 0 else up), logits.numpy()[0]
-
-
 @pytest.fixture(scope="module")
 def cam_index(cifar_model, cifar_test):
     """A real test image whose Grad-CAM for the predicted class is far from flat, so that the
@@ -152,7 +134,7 @@ def cam_index(cifar_model, cifar_test):
     for index in range(50):
         x = _x(cifar_test, index)
         predicted = int(np.argmax(cifar_model(x[None], training=False).numpy()[0]))
-        cam, _ = _hand_grad_cam(cifar_model, x, predicted, "conv4_act")
+        cam, _ = hand_grad_cam(cifar_model, x, predicted, "conv4_act")
         if cam.max() == pytest.approx(1.0) and cam.std() > 0.05:
             return index
     pytest.fail("no image among the first 50 has a non-flat Grad-CAM for its predicted class")
@@ -165,7 +147,7 @@ def test_grad_cam_equals_hand_written_gradient_tape(cifar_model, cifar_test, cam
     probs = cifar_model(x[None], training=False).numpy()[0]
     predicted = int(np.argmax(probs))
     c = predicted if which == "predicted" else (predicted + 3) % 10
-    expected, logits = _hand_grad_cam(cifar_model, x, c, layer or "conv4_act")
+    expected, logits = hand_grad_cam(cifar_model, x, c, layer or "conv4_act")
     # The hand-built logits are the model's own pre-softmax scores.
     np.testing.assert_allclose(_softmax(logits), probs, atol=1e-5)
     got = compute.grad_cam(cifar_model, x, None if which == "predicted" else c, layer)

@@ -1,8 +1,9 @@
 """Tests for cnnviz_widgets.widgets.controls: ImagePicker and LayerSelector.
 
 Integration tests drive the widgets on the shipped model and real CIFAR-10 test images (the first
-1,000, shared by the module for speed); expected values are computed independently with
-``compute.predict`` / ``compute.layer_outputs`` on the raw images scaled to [0, 1].
+1,000, shared by the module for speed); expected values are computed independently with the
+model's own Keras call on the raw images scaled to [0, 1] (``references.keras_probabilities``) and
+the Keras layer list.
 """
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz_widgets import compute
 from cnnviz_widgets.compute import stage_starts
 from cnnviz_widgets.widgets.controls import ImagePicker, LayerSelector
 from cnnviz_widgets.state import ModelState
 from helpers import observers_of
+from references import keras_probabilities
 
 N_IMAGES = 1000  # the images of the `shared` state in conftest.py
 SPATIAL = ["conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",
@@ -29,7 +30,7 @@ SPATIAL = ["conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",
 
 def expected_prediction(model, image):
     """(probabilities, predicted class) of one uint8 image, computed without the state."""
-    return compute.predict(model, image.astype(np.float32) / 255.0)
+    return keras_probabilities(model, image)
 
 
 def text_of(html_value: str) -> str:
@@ -181,6 +182,7 @@ class TestPickerMisclassified:
         picker.status.observe(lambda change: messages.append(change["new"]), names="value")
         fresh.index = 20
         picker.misclassified_button.click()
+        assert picker.wait(120)
         found = fresh.index
         _, predicted = expected_prediction(cifar_model, images[found])
         assert predicted != labels[found]
@@ -202,6 +204,7 @@ class TestPickerMisclassified:
         for _ in range(3):
             before = st.index
             picker.misclassified_button.click()
+            assert picker.wait(120)
             assert st.labels[st.index] == truck
             assert st.index != before
             assert expected_prediction(st.model, st.images[st.index])[1] != truck
@@ -217,6 +220,7 @@ class TestPickerMisclassified:
         wrong = np.flatnonzero((predicted != mixed) & (mixed >= 0))
         assert len(wrong) and (wrong % 2 == 1).all()
         picker.misclassified_button.click()
+        assert picker.wait(120)
         assert fresh.index == wrong[0]
         assert f"{len(wrong):,} of 30 images are misclassified" in text_of(picker.status.value)
 
@@ -285,7 +289,8 @@ class TestLayerSelector:
         opened(selector)
         selector.spatial_only.value = False
         labels = dict((v, k) for k, v in selector.dropdown.options)
-        assert list(labels) == [i.name for i in compute.layer_table(st.model)]
+        assert list(labels) == [layer.name for layer in st.model.layers
+                                if type(layer).__name__ != "InputLayer"]
         assert labels["flatten"] == "Flatten · flatten — 4096"
         assert labels["dense1_act"] == "dense · dense1_act — 128"
         assert labels["predictions"] == "dense · predictions — 10"

@@ -176,8 +176,9 @@ def check_consistent(state, chart):
     insp = state.inspection
     assert insp.index == state.index
     np.testing.assert_array_equal(insp.image, state.images[state.index])
-    np.testing.assert_allclose(insp.probabilities, expected_probabilities(state, state.index), atol=1e-5)
-    np.testing.assert_allclose(chart.bars.y, insp.probabilities, atol=1e-7)
+    expected = expected_probabilities(state, state.index)
+    np.testing.assert_allclose(insp.probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(chart.bars.y, expected, atol=1e-5)
 
 
 def sources(state):

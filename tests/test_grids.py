@@ -2,9 +2,10 @@
 
 Integration tests use the shipped model on the first 1,000 real CIFAR-10 test images (one state for
 the module). Expected PNG sizes are computed from the layout rules (tiles of the upscaled map size
-plus 1-pixel gaps for montages, 2 for filters, 4 for strips); expected pixels come from the render
-functions applied to layer outputs computed independently with ``compute.layer_outputs`` and to
-kernels read from the Keras layers.
+plus 1-pixel gaps for montages, 2 for filters, 4 for strips); expected pixels are written out here
+tile by tile (each map scaled by its own range and looked up in Matplotlib's colormap table,
+``references.coloured_map``) from layer outputs of plain Keras sub-models and kernels read from the
+Keras layers, without the package's render or compute code.
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz_widgets import compute, render
 from cnnviz_widgets.widgets.base import png_size
 from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from cnnviz_widgets.state import ModelState
 from helpers import observers_of
+from references import (assert_close_colours, coloured_map, colour_table, keras_layer,
+                        keras_probabilities, tile_at)
 
 N_IMAGES = 1000  # the images of the `shared` state in conftest.py
 STAGES = ["conv1_act", "conv2_act", "conv3_act", "conv4_act"]
@@ -35,13 +37,44 @@ def fresh(cifar_model, cifar_test):
     return ModelState(cifar_model, images[:30], labels[:30], names)
 
 
-def outputs_of(model, image) -> dict:
-    """Every layer's output for one uint8 image, computed without the state."""
-    return compute.layer_outputs(model, image.astype(np.float32) / 255.0)
+def layer_of(model, name: str, image) -> np.ndarray:
+    """One layer's output for one uint8 image, from a plain Keras sub-model (not the state)."""
+    return keras_layer(model, name, np.asarray(image)[None])[0]
 
 
 def decode(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def assert_montage(png: bytes, maps, cols: int, factor: int):
+    """The montage shows map i of ``maps`` (h, w, N) in tile i, scaled by its own range and
+    coloured with viridis (255 colours), each value a ``factor``-pixel block; tiles 1 pixel apart
+    under an 11-pixel band for their number."""
+    picture = decode(png)
+    tile = maps.shape[0] * factor
+    for i in range(maps.shape[-1]):
+        assert_close_colours(tile_at(picture, i, cols, tile, gap=1, band=11),
+                             coloured_map(maps[..., i], factor), f"map {i}")
+
+
+def filter_tile(kernel, i: int, view) -> np.ndarray:
+    """Filter i of a kernel (kh, kw, in, out) as the grid must draw it, before upscaling: "rgb"
+    its three input channels scaled by its own min and max; "mean" or an input channel number a
+    single map divided by its largest absolute weight, in RdBu_r (blue negative, red positive)."""
+    k = np.asarray(kernel, dtype=np.float64)[..., i]
+    if view == "rgb":
+        return np.floor((k - k.min()) / (k.max() - k.min()) * 255 + 0.5).astype(np.uint8)
+    single = k.mean(axis=-1) if view == "mean" else k[:, :, view]
+    t = single / np.abs(single).max() * 0.5 + 0.5
+    return colour_table("RdBu_r", 256)[np.clip(np.floor(t * 255 + 0.5), 0, 255).astype(int)]
+
+
+def assert_filter_grid(png: bytes, kernel, view, cols: int = 8, factor: int = 11):
+    picture = decode(png)
+    kh = kernel.shape[0]
+    for i in range(kernel.shape[-1]):
+        expected = np.kron(filter_tile(kernel, i, view), np.ones((factor, factor, 1), np.uint8))
+        assert_close_colours(tile_at(picture, i, cols, kh * factor, gap=2, band=11), expected, f"filter {i}")
 
 
 def text_of(html_value: str) -> str:
@@ -74,9 +107,9 @@ class TestFeatureGrid:
         # 32 maps of 32×32 (tile 32, no upscale) under an 11-pixel band for their number, 8 per row,
         # 1-pixel gaps: 4 rows.
         assert png_size(grid.image.value) == (8 * 33 - 1, 4 * 44 - 1) == (263, 175)
-        maps = outputs_of(st.model, st.images[0])["conv1_act"]
+        maps = layer_of(st.model, "conv1_act", st.images[0])
         assert maps.shape == (32, 32, 32)
-        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32, numbered=True)))
+        assert_montage(grid.image.value, maps, cols=8, factor=1)
         assert (grid.n_features.value, grid.n_features.max, grid.cols.value) == (32, 32, 8)
         assert grid.channel.max == 31
 
@@ -94,7 +127,7 @@ class TestFeatureGrid:
         opened(grid)
         st.index = 9
         st.layer = "conv2_act"
-        a = outputs_of(st.model, st.images[9])["conv2_act"]
+        a = layer_of(st.model, "conv2_act", st.images[9])
         note = text_of(grid.note.value)
         assert "conv2_act" in note and "16×16×32" in note
         assert f"mean {a.mean():.3f}" in note
@@ -108,8 +141,8 @@ class TestFeatureGrid:
         before = grid.renders
         st.index = 5
         assert len(sent) == 1 and grid.renders == before + 1
-        maps = outputs_of(st.model, st.images[5])["conv4_act"]
-        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps, cols=8, tile_size=32, numbered=True)))
+        maps = layer_of(st.model, "conv4_act", st.images[5])
+        assert_montage(grid.image.value, maps, cols=8, factor=4)
         st.layer = "conv1_act"
         assert len(sent) == 2 and grid.renders == before + 2
         st.layer = "conv1_act"
@@ -123,8 +156,8 @@ class TestFeatureGrid:
         st.layer = "conv1_act"
         st.index = 4
         grid.channel.value = 13
-        maps = outputs_of(st.model, st.images[4])["conv1_act"]
-        assert grid.channel_image.value == render.map_png(maps[..., 13], size=192)
+        maps = layer_of(st.model, "conv1_act", st.images[4])
+        assert_close_colours(decode(grid.channel_image.value), coloured_map(maps[..., 13], 6))
         assert png_size(grid.channel_image.value) == (192, 192)
         st.layer = "conv4_act"  # 8×8 maps upscaled ×24
         assert png_size(grid.channel_image.value) == (192, 192)
@@ -138,8 +171,8 @@ class TestFeatureGrid:
         assert png_size(grid.image.value) == grid_size(10, 8, 32, 1) == (263, 87)
         grid.cols.value = 4
         assert png_size(grid.image.value) == grid_size(10, 4, 32, 1) == (131, 131)
-        maps = outputs_of(st.model, st.images[0])["conv1_act"]
-        assert np.array_equal(decode(grid.image.value), decode(render.montage_png(maps[..., :10], 4, 32, numbered=True)))
+        maps = layer_of(st.model, "conv1_act", st.images[0])
+        assert_montage(grid.image.value, maps[..., :10], cols=4, factor=1)
         # A chosen count survives a layer change; "all" follows the new layer's channel count.
         st.layer = "conv3_act"
         assert grid.n_features.value == 10 and grid.n_features.max == 64
@@ -174,7 +207,7 @@ class TestFilterGrid:
         assert grid.mode.value == "rgb"
         kernel = np.asarray(st.model.get_layer("conv1").kernel)
         assert kernel.shape == (3, 3, 3, 32)
-        assert grid.image.value == render.filter_grid_png(kernel, "rgb", cols=8, tile_size=32, numbered=True)
+        assert_filter_grid(grid.image.value, kernel, "rgb")
         # 3×3 filters upscaled ×11 = 33 px, 2-pixel gaps, 32 filters in 4 rows.
         assert png_size(grid.image.value) == grid_size(32, 8, 33, 2) == (278, 182)
         note = text_of(grid.note.value)
@@ -190,14 +223,14 @@ class TestFilterGrid:
         assert "rgb" not in [v for _, v in grid.mode.options]
         kernel = np.asarray(st.model.get_layer("conv3").kernel)
         assert kernel.shape == (3, 3, 32, 64)
-        assert grid.image.value == render.filter_grid_png(kernel, "mean", cols=8, tile_size=32, numbered=True)
+        assert_filter_grid(grid.image.value, kernel, "mean")
         assert png_size(grid.image.value) == grid_size(64, 8, 33, 2) == (278, 366)
         assert grid.input_channel.layout.display == "none"
         grid.mode.value = "channel"
         grid.input_channel.value = 5
         assert grid.input_channel.max == 31
         assert grid.input_channel.layout.display is None
-        assert grid.image.value == render.filter_grid_png(kernel, 5, cols=8, tile_size=32, numbered=True)
+        assert_filter_grid(grid.image.value, kernel, 5)
         assert "input channel 5" in text_of(grid.note.value)
         # Back to an RGB layer: its natural view again.
         st.layer = "conv1"
@@ -239,10 +272,15 @@ class TestLayerStrip:
         strip = LayerStrip(st)
         opened(strip)
         st.index = 21
-        assert strip.stages == compute.conv_stages(st.model) == STAGES
-        out = outputs_of(st.model, st.images[21])
-        panels = [st.images[21]] + [out[s].mean(axis=-1) for s in STAGES]
-        assert np.array_equal(decode(strip.image.value), decode(render.strip_png(panels, tile_size=96)))
+        assert strip.stages == STAGES
+        # The input upscaled ×3, then each stage's channel mean scaled to its own range in
+        # viridis, upscaled to 96 pixels; 4-pixel gaps.
+        picture = decode(strip.image.value)
+        assert np.array_equal(tile_at(picture, 0, 5, 96, gap=4), np.kron(st.images[21], np.ones((3, 3, 1), np.uint8)))
+        for k, stage in enumerate(STAGES, start=1):
+            mean = layer_of(st.model, stage, st.images[21]).mean(axis=-1)
+            expected = coloured_map(mean, 96 // mean.shape[0], n=256)
+            assert_close_colours(tile_at(picture, k, 5, 96, gap=4), expected, stage)
         # Five panels of 96 px (32 ×3, 16 ×6, 8 ×12) with 4-pixel gaps.
         assert png_size(strip.image.value) == (5 * 96 + 4 * 4, 96)
         captions = text_of(strip.captions.value)
@@ -278,14 +316,13 @@ class TestComparisonGrid:
         for r, i in enumerate(compare):
             top = r * 68
             assert np.array_equal(pixels[top: top + 64: 2, 0:64:2], st.images[i])
-            conv4 = outputs_of(st.model, st.images[i])["conv4_act"].mean(axis=-1)
-            expected = render.apply_colormap(render.normalize_each(conv4[None])[0])
-            assert np.array_equal(pixels[top: top + 64: 8, 4 * 68: 4 * 68 + 64: 8], expected)
+            conv4 = layer_of(st.model, "conv4_act", st.images[i]).mean(axis=-1)
+            assert_close_colours(pixels[top: top + 64: 8, 4 * 68: 4 * 68 + 64: 8], coloured_map(conv4, 1, n=256))
         labels = re.findall(r"#(\d+): ([a-z]+) → ([a-z]+) \((\d+) %\)", text_of(grid.labels.value))
         assert [int(i) for i, *_ in labels] == list(compare)
         names = st.class_names
         for (i, true, pred, pct) in labels:
-            probs, p = compute.predict(st.model, st.images[int(i)].astype(np.float32) / 255.0)
+            probs, p = keras_probabilities(st.model, st.images[int(i)])
             assert (true, pred, int(pct)) == (names[st.labels[int(i)]], names[p], round(100 * probs[p]))
         assert grid.indices.value == ", ".join(str(i) for i in compare)
 
@@ -371,8 +408,8 @@ def test_grids_follow_a_model_change(fresh, tiny_model, opened):
     assert fresh.layer == "c1"
     # c1: 4 maps of 30×30 (tile factor round(32/30) = 1), all on one row.
     assert png_size(feature.image.value) == grid_size(4, 8, 30, 1) == (123, 41)
-    c1 = outputs_of(tiny_model, fresh.images[fresh.index])["c1"]
-    assert np.array_equal(decode(feature.image.value), decode(render.montage_png(c1, 8, 32, numbered=True)))
+    c1 = layer_of(tiny_model, "c1", fresh.images[fresh.index])
+    assert_montage(feature.image.value, c1, cols=8, factor=1)
     assert filters.conv_layer == "c1" and filters.mode.value == "rgb"
     assert png_size(filters.image.value) == grid_size(4, 8, 33, 2)
     assert strip.stages == ["c1"]

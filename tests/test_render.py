@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import render
+from references import colour_table
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -22,9 +23,10 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def _colour(cmap: str, level: int, n: int = 256) -> np.ndarray:
-    """Entry ``level`` (0..n-1) of the package's n-colour table of ``cmap``, as uint8 RGB (the
-    tables themselves are checked against the published colours below)."""
-    return render.colormap_lut(cmap, n)[int(level)]
+    """Entry ``level`` (0..n-1) of Matplotlib's n-colour table of ``cmap`` as stored with the package,
+    read without the package's loader, as uint8 RGB (the tables themselves are checked against the
+    published colours below)."""
+    return colour_table(cmap, n)[int(level)]
 
 
 def _map_colour(level: int) -> np.ndarray:

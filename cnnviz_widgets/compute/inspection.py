@@ -65,7 +65,10 @@ def _is_softmax(fn) -> bool:
 class Inspector:
     """A model unrolled into one flat multi-output graph, built once per model.
 
-    Use ``Inspector.for_model(model)``, which caches one inspector per model object.
+    Use ``Inspector.for_model(model)``: one inspector per model object, kept while the model
+    lives. The inspector holds its model only weakly (its own graph is made of the model's
+    layers, not of the model object), so a model nobody else holds is freed with its inspector,
+    its compiled functions and everything in ``memo``.
 
     Attributes
     ----------
@@ -93,7 +96,8 @@ class Inspector:
         import tensorflow as tf
 
         check_image_model(model)
-        self.model = model
+        self._model = weakref.ref(model)
+        self._memo: dict = {}
         shape = tuple(int(d) for d in model.inputs[0].shape[1:])
         self.input_shape = shape
         x = keras.Input(shape=shape, name="cnnviz_input")
@@ -118,6 +122,21 @@ class Inspector:
         self._scores = tf.function(lambda b: scores(b, training=False), input_signature=[spec])
         self.num_classes = int(logits.shape[-1])
         self._gradcam_fns: dict = {}
+
+    @property
+    def model(self):
+        """The model this inspector unrolled (None once it has been freed)."""
+        return self._model()
+
+    def memo(self, key: tuple, make):
+        """``make()`` once per key for the life of the model: compiled sub-models and functions
+        of this model (never results for particular images, which belong in a state's cache)."""
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = make()
+        with self._lock:
+            return self._memo.setdefault(key, value)
 
     # ----- the forward pass -------------------------------------------------------------------
     def run(self, x):

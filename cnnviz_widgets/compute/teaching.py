@@ -10,10 +10,6 @@ reachable by their ``outer/inner`` names. ``x`` is float32 (H, W, C) already pre
 """
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
-
 import numpy as np
 
 from ..compat import input_tensor_of
@@ -69,19 +65,11 @@ class _Probe:
         return self._ascent
 
 
-_probes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_probes_lock = threading.Lock()
-
-
 def layer_probe(model, layer_name: str, which: str = "output") -> _Probe:
-    with _probes_lock:
-        per_model = _probes.setdefault(model, {})
-        probe = per_model.get((layer_name, which))
-    if probe is None:
-        probe = _Probe(model, layer_name, which)
-        with _probes_lock:
-            probe = per_model.setdefault((layer_name, which), probe)
-    return probe
+    """The probe of one layer, built once per model and kept on its ``Inspector`` for as long as
+    the model lives (``Inspector.memo``)."""
+    return Inspector.for_model(model).memo(("probe", layer_name, which),
+                                           lambda: _Probe(model, layer_name, which))
 
 
 def channel_means(model, x, layer_name: str) -> np.ndarray:
@@ -202,27 +190,16 @@ def _check_channel(channel, count: int, layer_name: str):
 
 # ----- the images that excite a channel most ---------------------------------------------------------
 
-_means_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_means_lock = threading.Lock()
-_MEANS_PER_MODEL = 16
-
-
 def layer_channel_means(model, images, layer_name: str, preprocess=None, batch_size: int = 500,
                         progress=None) -> np.ndarray:
     """The mean activation of every channel of a layer for every image of a set.
 
     images : uint8 (N, H, W, C), preprocessed with ``preprocess`` (default /255).
     Returns float32 (N, channels), from one batched pass over the set with a sub-model that stops
-    at ``layer_name``. The result is cached per (model, images object, layer, preprocess), so
-    asking for another channel of the same layer costs nothing. ``progress(done, total)`` is called
-    after each batch; it may raise to cancel (nothing is cached then).
+    at ``layer_name``. Nothing is cached here: ``ModelState.channel_means`` keeps the result in the
+    state's cache, so that another channel of the same layer costs nothing there.
+    ``progress(done, total)`` is called after each batch; it may raise to cancel.
     """
-    key = (id(images), layer_name, id(preprocess))
-    with _means_lock:
-        per_model = _means_cache.setdefault(model, OrderedDict())
-        hit = per_model.get(key)
-    if hit is not None and hit[0]() is images:
-        return hit[1]
     probe = layer_probe(model, layer_name)
     n = len(images)
     out = []
@@ -230,16 +207,7 @@ def layer_channel_means(model, images, layer_name: str, preprocess=None, batch_s
         out.append(probe.channel_means(scale_images(images[start:start + batch_size], preprocess)))
         if progress is not None:
             progress(min(start + batch_size, n), n)
-    means = np.concatenate(out) if out else np.zeros((0, probe.shape[-1]), np.float32)
-    try:
-        ref = weakref.ref(images)
-    except TypeError:  # A list or tuple of images cannot be referenced weakly: do not cache it.
-        return means
-    with _means_lock:
-        per_model[key] = (ref, means)
-        while len(per_model) > _MEANS_PER_MODEL:
-            per_model.popitem(last=False)
-    return means
+    return np.concatenate(out) if out else np.zeros((0, probe.shape[-1]), np.float32)
 
 
 def top_images(model, images, layer_name: str, channel: int, k: int = 9, preprocess=None,
@@ -247,7 +215,7 @@ def top_images(model, images, layer_name: str, channel: int, k: int = 9, preproc
     """Indices of the ``k`` images that activate one channel most, highest mean activation first.
 
     images : uint8 (N, H, W, C). Returns int64 (min(k, N),). Ties keep the image order.
-    See ``layer_channel_means`` for the (cached) batched pass behind it.
+    See ``layer_channel_means`` for the batched pass behind it.
 
     >>> top_images(model, images, "conv4_act", 12)   # doctest: +SKIP
     array([4121,  877, ...])

@@ -59,7 +59,8 @@ class StateWidget(widgets.VBox):
 
     Subclasses build their children once in ``__init__``, register observers with ``_observe``
     (bound methods named ``_on_<trait>``) and update in place. ``close()`` unobserves the state and
-    closes every child, so a long-lived state does not keep closed widgets alive.
+    closes every widget the panel made (``close_owned``), so neither the kernel's widget registry
+    nor a long-lived state keeps closed widgets alive.
     """
 
     def __init__(self, state, **kwargs):
@@ -80,17 +81,52 @@ class StateWidget(widgets.VBox):
         for handler, names in self._observers:
             self.state.unobserve(handler, names=names)
         self._observers = []
-        for child in _descendants(self):
-            child.close()
+        close_owned(self)
         super().close()
 
 
-def _descendants(widget):
-    out = []
-    for child in getattr(widget, "children", ()):
-        out.extend(_descendants(child))
-        out.append(child)
-    return out
+def _widgets_in(value):
+    """The widgets held in a trait or attribute value: a widget, or a list, tuple or dict of them."""
+    if isinstance(value, widgets.Widget):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _widgets_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _widgets_in(item)
+
+
+def owned_widgets(root) -> list:
+    """Every widget ``root`` made, deepest first: whatever its traits hold (children, layout and
+    style, a figure's marks, axes and scales, a mark's scales and tooltip, ...), recursively, and
+    the widgets held in ``root``'s own attributes (a chart kept off the page, a job bar).
+
+    A widget that is a ``StateWidget`` of its own is listed but not entered: its own ``close``
+    closes what it made.
+    """
+    found: dict = {}
+    held = [*vars(root).values(), *(getattr(root, name, None) for name in root.keys)]
+    stack = [(w, not isinstance(w, StateWidget)) for w in _widgets_in(held)]
+    order = []
+    while stack:
+        widget, enter = stack.pop()
+        if widget is root or id(widget) in found:
+            continue
+        found[id(widget)] = widget
+        order.append(widget)
+        if not enter:
+            continue
+        for name in widget.keys:
+            for child in _widgets_in(getattr(widget, name, None)):
+                stack.append((child, not isinstance(child, StateWidget)))
+    return order[::-1]
+
+
+def close_owned(root) -> None:
+    """Close every widget ``root`` made (``owned_widgets``), not ``root`` itself."""
+    for widget in owned_widgets(root):
+        widget.close()
 
 
 def section(title: str, note: str, *body, **kwargs) -> widgets.VBox:

@@ -9,6 +9,7 @@ import numpy as np
 from .. import render
 from ..compute import stage_starts
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
+from .jobs import JobBar
 
 #: Value of the class filter that lets every image through.
 ALL_CLASSES = -1
@@ -34,8 +35,9 @@ class ImagePicker(StateWidget):
 
     An index slider and a number box follow ``state.index`` both ways; a class filter restricts
     "◀ previous", "next ▶" and "random" to images of one true class; "next misclassified" jumps
-    to the next image the model gets wrong (it classifies every image once, with progress shown
-    in ``status``). The caption is green when the prediction is right, red when it is wrong.
+    to the next image the model gets wrong (the first time it classifies every image, in the
+    background behind a progress bar with a Cancel button; ``wait()`` waits for it). The caption is
+    green when the prediction is right, red when it is wrong.
 
     Parameters
     ----------
@@ -47,6 +49,8 @@ class ImagePicker(StateWidget):
     home_name : str
         What to call the images the state has when the picker is made, on the button that goes
         back to them once uploads have changed the set (e.g. "CIFAR-10 test images").
+    blocking : bool
+        Classify the images for "next misclassified" in the calling thread (tests, scripts).
 
     >>> picker = ImagePicker(state, seed=0)   # doctest: +SKIP
     >>> picker.next_button.click()             # doctest: +SKIP
@@ -55,7 +59,7 @@ class ImagePicker(StateWidget):
     """
 
     def __init__(self, state, seed=None, thumbnail_size: int = 128, home_name: str = "first images",
-                 **kwargs):
+                 blocking: bool = False, **kwargs):
         super().__init__(state, **kwargs)
         self.rng = np.random.default_rng(seed)
         self._home = (state.images, state.labels)
@@ -91,6 +95,9 @@ class ImagePicker(StateWidget):
         self.caption = widgets.HTML()
         self.status = widgets.HTML()
         row = {"flex_flow": "row wrap", "align_items": "center"}
+        # Shown only while the images are being classified.
+        self.job = JobBar(self._report_error, blocking=blocking,
+                          layout=widgets.Layout(display="none", **row))
         self.children = [
             widgets.HTML(CRISP_CSS),
             self.slider,
@@ -98,6 +105,7 @@ class ImagePicker(StateWidget):
             widgets.HBox([self.prev_button, self.next_button, self.random_button],
                          layout=widgets.Layout(**row)),
             widgets.HBox([self.class_filter, self.misclassified_button], layout=widgets.Layout(**row)),
+            self.job,
             self.home_button,
             widgets.HBox([self.image, widgets.VBox([self.caption, self.status])],
                          layout=widgets.Layout(align_items="center")),
@@ -166,16 +174,42 @@ class ImagePicker(StateWidget):
             self.select(int(self.rng.choice(others)))
         self._report_pool(pool)
 
+    def _report_error(self, exc):
+        self.state.status = f"⚠ {type(self).__name__}: {exc}"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the classification behind "next misclassified" (if one runs) to end."""
+        return self.job.wait(timeout)
+
     @reports_errors
     def _on_misclassified(self, button):
         state = self.state
         if state.labels is None:
             return
+        version = state.version
+        if ("predictions",) in state.cache:
+            self._jump_to_misclassified(version, state.predictions())
+            return
+
+        def work(progress):
+            def both(done, total):
+                progress(done, total)
+                self.job.call(self._show_progress, done, total)
+            return state.predictions(progress=both)
+
         self.misclassified_button.disabled = True
-        try:
-            probs = state.predictions(progress=self._show_progress)
-        finally:
-            self.misclassified_button.disabled = False
+        self.job.layout.display = None
+        self.job.start(work, lambda probs: self._jump_to_misclassified(version, probs),
+                       f"classifying {len(state.images):,} images…", end=self._on_classified)
+
+    def _on_classified(self):
+        self.misclassified_button.disabled = self.state.labels is None
+        self.job.layout.display = "none"
+
+    def _jump_to_misclassified(self, version, probs):
+        state = self.state
+        if version != state.version:
+            raise ValueError("the model or the images changed meanwhile; press “next misclassified” again")
         known = state.labels >= 0  # a picture of unknown class is neither right nor wrong
         wrong = np.flatnonzero((probs.argmax(axis=1) != state.labels) & known)
         pool = self.candidates()

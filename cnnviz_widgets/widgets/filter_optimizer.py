@@ -30,7 +30,8 @@ class FilterOptimizer(ToolWidget):
     """What input does a channel like most? Gradient ascent from grey noise
     (``compute.maximize_activation``), for one channel or the first N channels as one montage.
 
-    Results are cached per (state version, layer, channel, steps).
+    Results live in the state's cache, keyed by (layer, channel, steps), until the model or the
+    images change.
 
     >>> opt = FilterOptimizer(state, blocking=True)               # doctest: +SKIP
     >>> opt.layer.value, opt.channel.value = "conv3_act", 5; opt.generate()   # doctest: +SKIP
@@ -38,7 +39,6 @@ class FilterOptimizer(ToolWidget):
 
     def __init__(self, state, blocking: bool = False, **kwargs):
         super().__init__(state, blocking=blocking, **kwargs)
-        self._cache: dict = {}
         self.layer = widgets.Dropdown(description="layer", layout=widgets.Layout(width="220px"))
         self.channel = widgets.IntSlider(0, min=0, max=0, description="channel", continuous_update=False)
         self.steps = widgets.IntSlider(64, min=8, max=256, step=8, description="steps", continuous_update=False)
@@ -94,33 +94,41 @@ class FilterOptimizer(ToolWidget):
                 self._sync_channel()
         self._render()
 
-    def _key(self, channel=None):
-        channel = self.channel.value if channel is None else channel
-        return (self.state.version, self.layer.value, int(channel), int(self.steps.value))
+    @staticmethod
+    def _key(layer, channel, steps) -> tuple:
+        return ("ascent", layer, int(channel), int(steps))
 
     def result(self, channel=None):
         """The cached float32 image (H, W, C) of a channel at the current settings, or None."""
-        return self._cache.get(self._key(channel))
+        channel = self.channel.value if channel is None else channel
+        return self.state.cache.peek(self._key(self.layer.value, channel, self.steps.value))
 
-    def _compute(self, layer, channel, steps, progress):
-        key = (self.state.version, layer, int(channel), int(steps))
-        if key not in self._cache:
-            self._cache[key] = compute.maximize_activation(
-                self.state.model, layer, int(channel), steps=int(steps), progress=progress,
-                value_range=_value_range(self.state))
-        return self._cache[key]
+    def _ascent(self, layer, steps):
+        """A function ``(channel, progress) → image`` for the background job. The cache's
+        generation, the model and the input range are read here, on the kernel's thread, when the
+        job starts: an image made for a model that was replaced meanwhile is not cached."""
+        cache = self.state.cache
+        generation = cache.generation
+        model, value_range = self.state.model, _value_range(self.state)
+
+        def ascent(channel, progress):
+            return cache.get(self._key(layer, channel, steps), lambda: compute.maximize_activation(
+                model, layer, int(channel), steps=int(steps), progress=progress, value_range=value_range),
+                generation)
+        return ascent
 
     @reports_errors
     def generate(self):
         """Run gradient ascent for the selected channel (cached)."""
         layer, channel, steps = self.layer.value, self.channel.value, self.steps.value
         version = self.state.version
+        ascent = self._ascent(layer, steps)
 
         def done(_img):
             if version == self.state.version:
                 self._render()
 
-        self.job.start(lambda progress: self._compute(layer, channel, steps, progress), done,
+        self.job.start(lambda progress: ascent(channel, progress), done,
                        f"gradient ascent on {layer}, channel {channel}…")
 
     @reports_errors
@@ -128,13 +136,10 @@ class FilterOptimizer(ToolWidget):
         """Run gradient ascent for the first N channels; one montage PNG."""
         layer, steps, n = self.layer.value, int(self.steps.value), int(self.grid_count.value)
         version = self.state.version
+        ascent = self._ascent(layer, steps)
 
         def work(progress):
-            images = []
-            for k in range(n):
-                images.append(self._compute(layer, k, steps,
-                                            lambda s, t, k=k: progress(k * steps + s, n * steps)))
-            return images
+            return [ascent(k, lambda s, t, k=k: progress(k * steps + s, n * steps)) for k in range(n)]
 
         def done(images):
             if version != self.state.version:

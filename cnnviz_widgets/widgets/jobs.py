@@ -15,7 +15,7 @@ import time
 import ipywidgets as widgets
 
 from .. import compute
-from .base import StateWidget
+from .base import StateWidget, close_owned
 
 
 class Cancelled(Exception):
@@ -161,8 +161,7 @@ class JobBar(widgets.HBox):
 
     def close(self):
         self.cancel()
-        for child in self.children:
-            child.close()
+        close_owned(self)
         super().close()
 
 

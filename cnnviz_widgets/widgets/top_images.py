@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from .. import compute, render
+from .. import render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .charts import default_dense_layer
 from .jobs import ToolWidget, stage_options
@@ -14,8 +14,8 @@ class TopImages(ToolWidget):
     """The nine images of the state's set that activate a channel most (by mean activation), as
     one 3×3 montage with their indices and classes; a button under each opens it.
 
-    One batched pass per layer (``compute.layer_channel_means``, cached), after which every
-    channel of that layer is a look-up.
+    One batched pass per layer (``ModelState.channel_means``, kept in the state's cache), after
+    which every channel of that layer is a look-up.
 
     >>> top = TopImages(state, blocking=True)   # doctest: +SKIP
     >>> top.find(); top.indices                 # doctest: +SKIP
@@ -26,7 +26,6 @@ class TopImages(ToolWidget):
         super().__init__(state, blocking=blocking, **kwargs)
         self.k = int(k)
         self.indices: np.ndarray | None = None
-        self._means: dict = {}
         self._active = False
         self.layer = widgets.Dropdown(description="layer", layout=widgets.Layout(width="220px"))
         self.channel = widgets.IntSlider(0, min=0, max=0, description="channel", continuous_update=False)
@@ -66,7 +65,6 @@ class TopImages(ToolWidget):
 
     @reports_errors
     def _on_version(self, change):
-        self._means = {}
         with self._quietly():
             current = self.layer.value
             options = self.layer_options()
@@ -87,35 +85,36 @@ class TopImages(ToolWidget):
         if change["owner"] is self.layer:
             with self._quietly():
                 self._sync_channel()
-        key = (self.state.version, self.layer.value)
-        if key not in self._means and self._active:
+        if self._means() is None and self._active:
             self.find()
         else:
             self._render()
+
+    def _means(self):
+        """The selected layer's channel means (N, channels) when already computed, else None."""
+        return self.state.cache.peek(("channel_means", self.layer.value))
 
     @reports_errors
     def find(self):
         """Compute the layer's per-image channel means (in the background, cached) and show."""
         self._active = True
-        layer, version = self.layer.value, self.state.version
-        if (version, layer) in self._means:
+        layer, version, state = self.layer.value, self.state.version, self.state
+        if self._means() is not None:
             self._render()
             return
 
         def work(progress):
-            return compute.layer_channel_means(self.state.model, self.state.images, layer,
-                                                self.state.preprocess, progress=progress)
+            return state.channel_means(layer, progress)
 
-        def done(means):
+        def done(_means):
             if version == self.state.version:
-                self._means[(version, layer)] = means
                 self._render()
 
         self.job.start(work, done, f"running {len(self.state.images):,} images up to {layer}…")
 
     @reports_errors
     def _render(self):
-        means = self._means.get((self.state.version, self.layer.value))
+        means = self._means()
         if means is None:
             self.indices = None
             self.montage.layout.display = "none"

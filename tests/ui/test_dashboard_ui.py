@@ -325,6 +325,25 @@ def test_next_button_shows_next_image(dashboard, reference):
     shows_test_image(page, reference, now + 1, before)
 
 
+def test_next_misclassified_classifies_in_the_background(dashboard, reference):
+    page = dashboard
+    now = current_index(page)
+    predicted = reference.all_probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != reference.labels)
+    expected = int(wrong[np.searchsorted(wrong, now, side="right") % len(wrong)])
+    before = snapshot(page)
+    picker = page.locator(".cnnviz-section-picker")
+    picker.locator("button", has_text="next misclassified").click()
+    # The 10,000 images are classified behind the picker's progress bar; the page stays live.
+    shows_test_image(page, reference, expected, before)
+    status = picker.locator(".cnnviz-note", has_text="are misclassified")
+    expect(status).to_contain_text(f"{len(wrong):,} of {len(reference.labels):,} images are misclassified",
+                                   timeout=UPDATE_MS)
+    # Once done, the progress bar is out of the way again and the button works.
+    expect(picker.locator(".widget-progress")).to_be_hidden(timeout=UPDATE_MS)
+    expect(picker.locator("button", has_text="next misclassified")).to_be_enabled()
+
+
 def test_layer_selector_changes_feature_grid(dashboard):
     page = dashboard
     select = page.locator(".cnnviz-section-layer select")
