@@ -14,6 +14,7 @@ from .charts import DenseBars, SoftmaxChart
 from .controls import ImagePicker, LayerSelector
 from .dashboard import Dashboard, StatusLine, friendly_errors
 from .data import load_cifar10, load_image
+from .explanations import ExplanationLab
 from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from .model import build_cifar_cnn, load_default_card, load_default_model
 from .panels import HeatmapOverlay, StatsTable
@@ -28,7 +29,7 @@ __all__ = [
     "ImagePicker", "LayerSelector", "FeatureGrid", "FilterGrid", "LayerStrip", "DenseBars",
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
-    "TopImages", "TrainPanel", "ModelUpload", "ImageUpload", "CnnPrimer",
+    "TopImages", "TrainPanel", "ExplanationLab", "ModelUpload", "ImageUpload", "CnnPrimer",
     "Dashboard", "StatusLine", "friendly_errors",
 ]
 __version__ = "0.1.0"

@@ -91,6 +91,10 @@ TOOLS = [
      "Pick one pixel of a feature map and follow the multiplications and additions that produce it."),
     ("Advanced · Top images per channel", "TopImages",
      "The nine images of the set that make one channel fire the most."),
+    ("Advanced · Which explanation can you trust?", "ExplanationLab",
+     "Six more ways to explain the network's answer besides Grad-CAM, side by side. The curves test each "
+     "map by deleting the pixels it calls important; the sanity check tests whether a map changes when "
+     "the network is broken on purpose."),
     ("Advanced · Train the network", "TrainPanel",
      "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
      "replaces the one on screen only when you say so, and the shipped model is one click away."),
@@ -105,9 +109,9 @@ TOOLS = [
 
 
 def _widget_class(name: str):
-    from . import byo, charts, controls, grids, panels, primer, tools
+    from . import byo, charts, controls, explanations, grids, panels, primer, tools
 
-    for module in (charts, controls, grids, panels, primer, tools, byo):
+    for module in (charts, controls, grids, panels, primer, tools, byo, explanations):
         if hasattr(module, name):
             return getattr(module, name)
     raise ImportError(f"no widget named {name}")

@@ -277,7 +277,7 @@ def _stage_options(state) -> list:
     return compute.conv_stages(state.model)
 
 
-def _value_range(state) -> tuple:
+def value_range(state) -> tuple:
     """(low, high) of the model's input: the preprocessing applied to black and white."""
     c = state.inspector.input_shape[2]
     ends = np.asarray(state.preprocess(np.array([0, 255], np.uint8).reshape(2, 1, 1, 1).repeat(c, axis=3)),
@@ -777,7 +777,7 @@ class FilterOptimizer(ToolWidget):
         if key not in self._cache:
             self._cache[key] = teaching.maximize_activation(
                 self.state.model, layer, int(channel), steps=int(steps), progress=progress,
-                value_range=_value_range(self.state))
+                value_range=value_range(self.state))
         return self._cache[key]
 
     @reports_errors
@@ -826,7 +826,7 @@ class FilterOptimizer(ToolWidget):
             return
         set_png(self.image, render.image_png(_to_uint8(img), size=192))
         self.image.layout.display = None
-        noise = teaching.start_noise(self.state.inspector.input_shape, _value_range(self.state))
+        noise = teaching.start_noise(self.state.inspector.input_shape, value_range(self.state))
         means = teaching.channel_means(self.state.model, np.stack([img, noise]), layer)[:, channel]
         self.caption.value = (f"<b>{layer}</b>, channel {channel}, {self.steps.value} steps<br>"
                               f"mean activation: <b>{means[0]:.3f}</b> for this image, "
