@@ -96,8 +96,10 @@ class ExplanationLab(ToolWidget):
         axes = [bq.Axis(scale=self.x_scale, label=label, tick_format=".0%", num_ticks=5),
                 bq.Axis(scale=self.y_scale, orientation="vertical", label="probability",
                         tick_format=".1f", num_ticks=6)]
+        # No padding: bqplot pads the marks' range (2.5 % by default) but not the axis, which
+        # would draw every probability a little off its tick.
         return bq.Figure(marks=[lines], axes=axes, fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 10},
-                         layout=widgets.Layout(width="330px", height="240px"))
+                         padding_y=0.0, layout=widgets.Layout(width="330px", height="240px"))
 
     # ----- observers ----------------------------------------------------------------------------
     def _on_class_index(self, change):
@@ -145,7 +147,9 @@ class ExplanationLab(ToolWidget):
         overlays = [render.overlay(insp.image, np.zeros(insp.image.shape[:2]), 0.0, self.size)]
         overlays += [render.overlay(insp.image, compute.normalize_map(r.heat), 0.5, self.size)
                      for r in results.values()]
-        captions = ["image"] + [f"{label}\ndel {r.deletion.area:.2f} · ins {r.insertion.area:.2f}"
+        # A long name takes two lines: the tiles are only as wide as the pictures.
+        captions = ["image"] + [f"{label.replace(' ', chr(10)) if len(label) > 14 else label}\n"
+                                f"del {r.deletion.area:.2f} · ins {r.insertion.area:.2f}"
                                 for label, r in zip(self._labels, results.values())]
         set_png(self.maps, labelled_montage(np.stack(overlays), captions, cols=len(overlays), size=self.size))
         for lines, key in ((self.deletion_lines, "deletion"), (self.insertion_lines, "insertion")):
