@@ -22,7 +22,7 @@ CHANGED_BELOW = 0.5
 
 SANITY_TEXT = (
     "Each row is one method, each column re-initialises one more layer with random weights, from "
-    "the classifier at the top down to the first convolution; the number under each map is its rank "
+    "the classifier at the top down to the first convolution; r under each map is its rank "
     "correlation with the trained network's map (1 = the same ranking). A map you can trust changes "
     "as soon as the layers it claims to explain are random. A map that stays the same when the "
     "network is destroyed shows the picture (its edges and colours), not what the network learned."
@@ -98,7 +98,7 @@ class ExplanationLab(ToolWidget):
                         tick_format=".1f", num_ticks=6)]
         # No padding: bqplot pads the marks' range (2.5 % by default) but not the axis, which
         # would draw every probability a little off its tick.
-        return bq.Figure(marks=[lines], axes=axes, fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 10},
+        return bq.Figure(marks=[lines], axes=axes, fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 20},
                          padding_y=0.0, layout=widgets.Layout(width="330px", height="240px"))
 
     # ----- observers ----------------------------------------------------------------------------
@@ -188,17 +188,19 @@ class ExplanationLab(ToolWidget):
     def _show_check(self, check: dict, image):
         self.check = check
         first = next(iter(check.values()))
-        columns = ["trained"] + [f"+ {name}" for name in first.layers]
         tiles, captions, colours = [], [], []
         for label, result in zip(self._labels, check.values()):
-            maps = [result.original, *result.maps]
-            rhos = [1.0, *result.correlations]
-            for m, rho, column in zip(maps, rhos, columns):
-                tiles.append(render.overlay(image, compute.normalize_map(m), 0.6, 64))
-                captions.append(f"{label[:14]}\n{column[:13]} ρ={rho:.2f}")
+            # The first column names the method, the others the stage just re-initialised and the
+            # rank correlation (r) of the map with the trained network's.
+            tiles.append(render.overlay(image, compute.normalize_map(result.original), 0.6, 80))
+            captions.append(f"{label if len(label) <= 13 else label.split()[0]}\ntrained")
+            colours.append("#222222")
+            for m, rho, layer in zip(result.maps, result.correlations, result.layers):
+                tiles.append(render.overlay(image, compute.normalize_map(m), 0.6, 80))
+                captions.append(f"+ {layer[:11]}\nr = {rho:.2f}")
                 colours.append("#2e7d32" if rho < CHANGED_BELOW else "#c62828")
-        set_png(self.check_image, labelled_montage(np.stack(tiles), captions, cols=len(columns), size=64,
-                                                   colors=colours))
+        set_png(self.check_image, labelled_montage(np.stack(tiles), captions, cols=len(first.layers) + 1,
+                                                   size=80, colors=colours))
         self.check_image.layout.display = None
         top = first.layers[0]
         lines = []
@@ -206,8 +208,8 @@ class ExplanationLab(ToolWidget):
             changed = np.flatnonzero(result.correlations < CHANGED_BELOW)
             where = (f"changes once {html.escape(result.layers[changed[0]])} is random"
                      if len(changed) else "<b>never changes much</b>: be careful with it")
-            lines.append(f"<li><b>{html.escape(label)}</b>: ρ = {result.correlations[0]:.2f} with "
+            lines.append(f"<li><b>{html.escape(label)}</b>: r = {result.correlations[0]:.2f} with "
                          f"{html.escape(top)} random; {where}</li>")
         self.check_note.value = (
-            f"<div class='cnnviz-note'>Green: changed (ρ &lt; {CHANGED_BELOW}), red: still like the "
-            f"trained network's map.<ul>{''.join(lines)}</ul></div>")
+            f"<div class='cnnviz-note'>r is the rank correlation with the trained network's map. Green: "
+            f"changed (r &lt; {CHANGED_BELOW}), red: still like it.<ul>{''.join(lines)}</ul></div>")

@@ -310,7 +310,7 @@ def test_the_lab_sanity_check_runs_every_method(st, opened):
     assert list(lab.check) == list(METHODS)
     assert lab.check["saliency"].correlations[0] < 0.5
     assert lab.check_image.layout.display is None and lab.check_image.value[:4] == b"\x89PNG"
-    assert "Saliency</b>: ρ = " in lab.check_note.value
+    assert "Saliency</b>: r = " in lab.check_note.value
     assert lab.job.bar.bar_style == "success"
 
 

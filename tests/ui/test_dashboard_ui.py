@@ -537,6 +537,7 @@ def test_explanation_lab_follows_the_image_and_draws_its_curves(dashboard, refer
                 assert line[0][0] == pytest.approx(0.0, abs=0.01) and line[-1][0] == pytest.approx(1.0, abs=0.01)
                 assert line[0][1] == pytest.approx(start, abs=0.01) and line[-1][1] == pytest.approx(end, abs=0.01)
                 assert all(-0.01 <= y <= 1.01 for _, y in line)
+        maps.scroll_into_view_if_needed()
         panel.screenshot(path=str(ARTIFACTS / f"explanation_lab_image_{visit}.png"))
         if visit == 0:
             before = maps.get_attribute("src")
@@ -546,8 +547,10 @@ def test_explanation_lab_follows_the_image_and_draws_its_curves(dashboard, refer
     panel.locator("button", has_text="sanity check").click()
     expect(panel).to_contain_text("done in", timeout=JOB_MS)
     expect(panel.locator(".cnnviz-note", has_text="Saliency")).to_be_visible()
-    assert img_info(panel.locator("img.widget-image").nth(1))["head"] == PNG_SIGNATURE
-    panel.screenshot(path=str(ARTIFACTS / "explanation_lab_sanity_check.png"))
+    check = panel.locator("img.widget-image").nth(1)
+    assert img_info(check)["head"] == PNG_SIGNATURE
+    check.scroll_into_view_if_needed()
+    check.screenshot(path=str(ARTIFACTS / "explanation_lab_sanity_check.png"))
     # Section 11 offers the same methods.
     section = page.locator(".cnnviz-section-heatmap")
     section.locator(".widget-toggle-button", has_text="other method").click()
