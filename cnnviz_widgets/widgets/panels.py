@@ -6,10 +6,10 @@ import html
 
 import ipywidgets as widgets
 
-from . import compute, render
+from .. import compute, render
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
 from .charts import default_dense_layer
-from .tools import value_range
+from .jobs import value_range
 
 #: Background of the selected layer's row.
 HIGHLIGHT = "#fff3c4"

@@ -9,9 +9,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from . import compute, render
+from .. import compute, render
+from ..render import labelled_montage
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
-from .tools import ToolWidget, labelled_montage, value_range
+from .jobs import ToolWidget, value_range
 
 #: One colour per method, in the order of ``compute.METHODS`` (Okabe-Ito, safe for colour blindness).
 COLOURS = ("#d55e00", "#e69f00", "#cc79a7", "#0072b2", "#56b4e9", "#009e73", "#000000")

@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import attribution, compute
+from . import attribution
+from .inspection import Inspector, stage_starts
 
 
 class Curve(NamedTuple):
@@ -143,9 +144,9 @@ def weighted_stages(model) -> list:
     """The stages with weights, top down: ``[[layer, ...], ...]``, each a conv or dense layer with
     the layers of its stage that hold weights (its BatchNormalization), e.g. for the guide's CNN
     ``[["predictions"], ["dense1", "dense1_bn"], ["conv4", "conv4_bn"], ...]``."""
-    inspector = compute.Inspector.for_model(model)
+    inspector = Inspector.for_model(model)
     groups: dict = {}
-    for info, start in zip(inspector.layers, compute.stage_starts(inspector.layers)):
+    for info, start in zip(inspector.layers, stage_starts(inspector.layers)):
         if inspector.layer(info.name).weights:
             key = start.name if start is not None else info.name
             groups.setdefault(key, []).append(info.name)
@@ -201,13 +202,13 @@ def randomization_check(model, x, method, class_index=None, value_range=None, se
     rng = np.random.default_rng(seed)
     steps = []
     try:
-        copied = compute.Inspector.for_model(copy)
+        copied = Inspector.for_model(copy)
         for stage in stages:
             for layer_name in stage:
                 _reinitialise(copied.layer(layer_name), int(rng.integers(2**31)))
             steps.append(maps(copy))
     finally:
-        compute.Inspector.forget(copy)
+        Inspector.forget(copy)
     names = tuple(stage[0] for stage in stages)
     results = {
         name: RandomizationCheck(

@@ -2,7 +2,7 @@
 
 Pure NumPy/TensorFlow, no widget code. Every function explains the **pre-softmax** score of
 ``class_index`` (None: the predicted class) for one preprocessed image ``x`` (H, W, C), on any
-model ``compute.Inspector`` accepts (nested backbones, grayscale, logits or softmax heads), and
+model ``Inspector`` accepts (nested backbones, grayscale, logits or softmax heads), and
 does its model work in one batched call: all noisy copies, all path steps, all occluded copies,
 all masked copies at once.
 
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compute
+from ..arrays import resize_map
+from .gradcam import grad_cam, normalize_map
+from .inspection import Inspector, check_class_index, last_spatial_layer
 
 
 def input_range(x, value_range=None) -> tuple:
@@ -33,12 +35,12 @@ def check_inputs(model, x, class_index, gradients: bool = False):
 
     Raises a ValueError that says what is wrong and what would be right.
     """
-    inspector = compute.Inspector.for_model(model)
+    inspector = Inspector.for_model(model)
     x = np.asarray(x)
     if x.shape != inspector.input_shape:
         raise ValueError(f"x must be one image of the model's input shape {inspector.input_shape}, "
                          f"not {x.shape}")
-    compute.check_class_index(model, class_index)
+    check_class_index(model, class_index)
     if gradients:
         dtype = str(getattr(model.inputs[0], "dtype", "float32"))
         if "float" not in dtype:
@@ -149,7 +151,7 @@ def _starts(size: int, patch: int, stride: int) -> list:
 
 def _layer(model, inspector, layer_name):
     if layer_name is None:
-        return compute.last_spatial_layer(model)
+        return last_spatial_layer(model)
     inspector.check_layer(layer_name, spatial=True)
     return layer_name
 
@@ -177,7 +179,7 @@ def grad_cam_plus_plus(model, x, class_index=None, layer_name=None) -> np.ndarra
     alpha = alpha / np.where(norm != 0.0, norm, 1.0)
     weights = (alpha * np.maximum(g, 0.0)).sum(axis=(0, 1))
     cam = np.maximum((a * weights).sum(axis=-1), 0.0)
-    return compute.normalize_map(compute.resize_map(cam, inspector.input_shape[:2]))
+    return normalize_map(resize_map(cam, inspector.input_shape[:2]))
 
 
 def score_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
@@ -195,13 +197,13 @@ def score_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
     c = int(np.argmax(logits)) if class_index is None else int(class_index)
     a = outputs[layer_name]
     size = inspector.input_shape[:2]
-    masks = np.stack([compute.resize_map(a[:, :, k], size) for k in range(a.shape[-1])])
+    masks = np.stack([resize_map(a[:, :, k], size) for k in range(a.shape[-1])])
     lo = masks.min(axis=(1, 2), keepdims=True)
     span = masks.max(axis=(1, 2), keepdims=True) - lo
     masks = np.where(span > 0, (masks - lo) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
     weights = inspector.probabilities(inspector.scores(x[None] * masks[..., None]))[:, c]
     cam = np.maximum((a * weights).sum(axis=-1), 0.0)
-    return compute.normalize_map(compute.resize_map(cam, size))
+    return normalize_map(resize_map(cam, size))
 
 
 #: The methods that need no gradient, named in the error a gradient method gives.
@@ -209,7 +211,7 @@ GRADIENT_FREE = ("occlusion", "score_cam")
 
 
 def _grad_cam(model, x, class_index=None, value_range=None):
-    return compute.grad_cam(model, x, class_index)
+    return grad_cam(model, x, class_index)
 
 
 def _ig_heat(model, x, class_index=None, value_range=None):
