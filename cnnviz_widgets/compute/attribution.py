@@ -182,7 +182,7 @@ def grad_cam_plus_plus(model, x, class_index=None, layer_name=None) -> np.ndarra
     return normalize_map(resize_map(cam, inspector.input_shape[:2]))
 
 
-def score_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
+def score_cam(model, x, class_index=None, layer_name=None, activations=None) -> np.ndarray:
     """Score-CAM (Wang et al. 2020) of ``layer_name`` (default: the last layer with a spatial
     output).
 
@@ -190,12 +190,21 @@ def score_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
     masks the image (x · mask); all masked copies go through the model in one batch, and each
     channel's weight is the class probability (the softmax of the scores) of its masked copy.
     Returns float32 (H, W) in [0, 1]: ReLU(Σ_k weight_k A_k), upsampled and divided by its maximum.
+    ``activations``, the layer's output (h, w, k) for ``x`` when already known (an inspection
+    holds it), saves the forward pass that finds it.
     """
     inspector, x = check_inputs(model, x, class_index)
     layer_name = _layer(model, inspector, layer_name)
-    outputs, logits = inspector.run(x)
-    c = int(np.argmax(logits)) if class_index is None else int(class_index)
-    a = outputs[layer_name]
+    if activations is None:
+        outputs, logits = inspector.run(x)
+        activations = outputs[layer_name]
+    else:
+        logits = None
+    if class_index is None:
+        logits = inspector.scores(x[None])[0] if logits is None else logits
+        class_index = int(np.argmax(logits))
+    c = int(class_index)
+    a = np.asarray(activations, dtype=np.float32)
     size = inspector.input_shape[:2]
     masks = np.stack([resize_map(a[:, :, k], size) for k in range(a.shape[-1])])
     lo = masks.min(axis=(1, 2), keepdims=True)
@@ -210,30 +219,36 @@ def score_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
 GRADIENT_FREE = ("occlusion", "score_cam")
 
 
-def _grad_cam(model, x, class_index=None, value_range=None):
+def _grad_cam(model, x, class_index=None, value_range=None, outputs=None):
     return grad_cam(model, x, class_index)
 
 
-def _ig_heat(model, x, class_index=None, value_range=None):
+def _score_cam(model, x, class_index=None, value_range=None, outputs=None):
+    layer = last_spatial_layer(model)
+    return score_cam(model, x, class_index, layer, None if outputs is None else outputs.get(layer))
+
+
+def _ig_heat(model, x, class_index=None, value_range=None, outputs=None):
     return np.abs(integrated_gradients(model, x, class_index, value_range=value_range)).sum(axis=-1)
 
 
 #: Every method of the explanation lab: name → (label for students, function giving an (H, W) map
-#: from ``(model, x, class_index, value_range)``; larger means more important).
+#: from ``(model, x, class_index, value_range, outputs)``; larger means more important).
 METHODS = {
     "grad_cam": ("Grad-CAM", _grad_cam),
-    "grad_cam_plus_plus": ("Grad-CAM++", lambda m, x, c=None, r=None: grad_cam_plus_plus(m, x, c)),
-    "score_cam": ("Score-CAM", lambda m, x, c=None, r=None: score_cam(m, x, c)),
-    "saliency": ("Saliency", lambda m, x, c=None, r=None: saliency(m, x, c, value_range=r)),
-    "smoothgrad": ("SmoothGrad", lambda m, x, c=None, r=None: smoothgrad(m, x, c, value_range=r)),
+    "grad_cam_plus_plus": ("Grad-CAM++", lambda m, x, c=None, r=None, o=None: grad_cam_plus_plus(m, x, c)),
+    "score_cam": ("Score-CAM", _score_cam),
+    "saliency": ("Saliency", lambda m, x, c=None, r=None, o=None: saliency(m, x, c, value_range=r)),
+    "smoothgrad": ("SmoothGrad", lambda m, x, c=None, r=None, o=None: smoothgrad(m, x, c, value_range=r)),
     "integrated_gradients": ("Integrated Gradients", _ig_heat),
-    "occlusion": ("Occlusion", lambda m, x, c=None, r=None: occlusion(m, x, c, value_range=r)),
+    "occlusion": ("Occlusion", lambda m, x, c=None, r=None, o=None: occlusion(m, x, c, value_range=r)),
 }
 
 
-def explain(model, x, method: str, class_index=None, value_range=None) -> np.ndarray:
+def explain(model, x, method: str, class_index=None, value_range=None, outputs=None) -> np.ndarray:
     """The (H, W) map of one method of ``METHODS`` (Integrated Gradients: |attributions| summed
-    over channels), not normalised: larger means more important."""
+    over channels), not normalised: larger means more important. ``outputs``, every layer's output
+    for ``x`` when already known (``{name: array}``), saves Score-CAM a forward pass."""
     if method not in METHODS:
         raise ValueError(f"method {method!r} not known; methods are: {', '.join(METHODS)}")
-    return np.asarray(METHODS[method][1](model, x, class_index, value_range), dtype=np.float32)
+    return np.asarray(METHODS[method][1](model, x, class_index, value_range, outputs), dtype=np.float32)

@@ -88,15 +88,16 @@ class Explanation:
 
 
 def compare_methods(model, x, class_index=None, methods=None, value_range=None,
-                    steps: int = 16) -> dict:
+                    steps: int = 16, outputs=None) -> dict:
     """Every method's map for one image with its deletion and insertion curves:
     ``{method name: Explanation}`` in the order of ``methods`` (default: all of
-    ``attribution.METHODS``). The curves of all methods are one batch of the model."""
+    ``attribution.METHODS``). The curves of all methods are one batch of the model; ``outputs``
+    (every layer's output for ``x``, when known) is passed to ``attribution.explain``."""
     inspector, x = attribution.check_inputs(model, x, class_index)
     if class_index is None:
         class_index = int(np.argmax(inspector.scores(x[None])[0]))
     names = list(attribution.METHODS if methods is None else methods)
-    heats = {name: attribution.explain(model, x, name, class_index, value_range) for name in names}
+    heats = {name: attribution.explain(model, x, name, class_index, value_range, outputs) for name in names}
     black = np.full_like(x, attribution.input_range(x, value_range)[0])
     parts = [_curve_images(x, heats[name], steps, black, insert)
              for name in names for insert in (False, True)]

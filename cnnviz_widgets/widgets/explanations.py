@@ -140,7 +140,8 @@ class ExplanationLab(ToolWidget):
     def _render(self):
         insp = self.state.inspection
         c = self.class_index()
-        results = compute.compare_methods(self.state.model, insp.x, c, value_range=value_range(self.state))
+        results = compute.compare_methods(self.state.model, insp.x, c, value_range=value_range(self.state),
+                                          outputs=insp.outputs)
         self.results = results
         names = self.state.class_names
         self.title.value = (f"<b>Image #{insp.index}</b>, explaining <b>{html.escape(names[c])}</b> "

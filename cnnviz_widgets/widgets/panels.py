@@ -255,7 +255,8 @@ class HeatmapOverlay(StateWidget):
         elif self.mode.value == "method":
             name = self.method.value
             if name in LAYER_METHODS:
-                heat = getattr(compute, name)(self.state.model, insp.x, c, layer)
+                heat = (compute.score_cam(self.state.model, insp.x, c, layer, insp.outputs[layer])
+                        if name == "score_cam" else compute.grad_cam_plus_plus(self.state.model, insp.x, c, layer))
                 of = f"of <b>{html.escape(layer)}</b> ({shape})"
             else:
                 heat = compute.normalize_map(compute.explain(self.state.model, insp.x, name, c,
