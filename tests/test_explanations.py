@@ -200,6 +200,22 @@ def test_spearman_equals_scipy():
     assert spearman(a, b) == pytest.approx(spearmanr(a.reshape(-1), b.reshape(-1)).statistic, abs=1e-12)
 
 
+def test_a_stopped_sanity_check_leaves_the_model_as_it_was(cifar_model, cifar_test):
+    weights = [w.copy() for w in cifar_model.get_weights()]
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, total))
+        if done == 3:
+            raise KeyboardInterrupt  # what the job bar's Cancel does, by another exception
+
+    with pytest.raises(KeyboardInterrupt):
+        randomization_check(cifar_model, _x(cifar_test, 1), "saliency", progress=progress)
+    assert seen == [(1, 7), (2, 7), (3, 7)]
+    for before, after in zip(weights, cifar_model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
 def test_sanity_check_sees_saliency_change_once_the_top_layer_is_random(cifar_model, cifar_test):
     weights = [w.copy() for w in cifar_model.get_weights()]
     x = _x(cifar_test, 0)
