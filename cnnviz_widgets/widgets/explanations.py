@@ -194,15 +194,15 @@ class ExplanationLab(ToolWidget):
         for label, result in zip(self._labels, check.values()):
             # The first column names the method, the others the stage just re-initialised and the
             # rank correlation (r) of the map with the trained network's.
-            tiles.append(render.overlay(image, compute.normalize_map(result.original), 0.6, 80))
+            tiles.append(render.overlay(image, compute.normalize_map(result.original), 0.6, self.size))
             captions.append(f"{label if len(label) <= 13 else label.split()[0]}\ntrained")
             colours.append("#222222")
             for m, rho, layer in zip(result.maps, result.correlations, result.layers):
-                tiles.append(render.overlay(image, compute.normalize_map(m), 0.6, 80))
+                tiles.append(render.overlay(image, compute.normalize_map(m), 0.6, self.size))
                 captions.append(f"+ {layer[:11]}\nr = {rho:.2f}")
                 colours.append("#2e7d32" if rho < CHANGED_BELOW else "#c62828")
         set_png(self.check_image, labelled_montage(np.stack(tiles), captions, cols=len(first.layers) + 1,
-                                                   size=80, colors=colours))
+                                                   size=self.size, colors=colours))
         self.check_image.layout.display = None
         top = first.layers[0]
         lines = []
