@@ -12,8 +12,8 @@ quiet_tensorflow_import()
 from .dashboard import Dashboard, StatusLine, friendly_errors
 from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file
 from .state import Inspection, ModelState
-from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DenseBars, FeatureGrid,
-                      FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker, ImageUpload, LayerSelector,
+from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DenseBars, ExplanationLab,
+                      FeatureGrid, FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker, ImageUpload, LayerSelector,
                       LayerStrip, MisclassificationExplorer, ModelUpload, SoftmaxChart, StatsTable, TopImages,
                       TrainPanel)
 
@@ -23,7 +23,7 @@ __all__ = [
     "ImagePicker", "LayerSelector", "FeatureGrid", "FilterGrid", "LayerStrip", "DenseBars",
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
-    "TopImages", "TrainPanel", "ModelUpload", "ImageUpload", "CnnPrimer",
+    "TopImages", "TrainPanel", "ExplanationLab", "ModelUpload", "ImageUpload", "CnnPrimer",
     "Dashboard", "StatusLine", "friendly_errors",
 ]
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ from .widgets import (
     ConfidenceAnalysis,
     ConvArithmetic,
     DenseBars,
+    ExplanationLab,
     FeatureGrid,
     FilterGrid,
     FilterOptimizer,
@@ -112,6 +113,10 @@ TOOLS = [
      "Pick one pixel of a feature map and follow the multiplications and additions that produce it."),
     ("Advanced · Top images per channel", TopImages,
      "The nine images of the set that make one channel fire the most."),
+    ("Advanced · Which explanation can you trust?", ExplanationLab,
+     "Six more ways to explain the network's answer besides Grad-CAM, side by side. The curves test each "
+     "map by deleting the pixels it calls important; the sanity check tests whether a map changes when "
+     "the network is broken on purpose."),
     ("Advanced · Train the network", TrainPanel,
      "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
      "replaces the one on screen only when you say so, and the shipped model is one click away."),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import resize_map
-from .inspection import Inspector, last_spatial_layer, predict
+from .inspection import Inspector, check_class_index, last_spatial_layer, predict
 
 
 def grad_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
@@ -25,11 +25,9 @@ def grad_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
     if layer_name is None:
         layer_name = last_spatial_layer(model)
     inspector.check_layer(layer_name, spatial=True)
+    check_class_index(model, class_index)
     if class_index is None:
         class_index = predict(model, x)[1]
-    k = inspector.num_classes
-    if not 0 <= int(class_index) < k:
-        raise ValueError(f"class index {class_index} is out of range 0..{k - 1}")
     a, g = inspector.gradcam_parts(x, layer_name, int(class_index))
     weights = g.mean(axis=(0, 1))
     cam = np.maximum((a * weights).sum(axis=-1), 0.0)

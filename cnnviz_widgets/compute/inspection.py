@@ -122,6 +122,7 @@ class Inspector:
         self._scores = tf.function(lambda b: scores(b, training=False), input_signature=[spec])
         self.num_classes = int(logits.shape[-1])
         self._gradcam_fns: dict = {}
+        self._input_gradients = None
 
     @property
     def model(self):
@@ -209,6 +210,44 @@ class Inspector:
             self._gradcam_fns[layer_name] = fn
         a, g = fn(np.asarray(x, dtype=np.float32)[None], np.int32(class_index))
         return a.numpy()[0], g.numpy()[0]
+
+    # ----- batched scores and input gradients -------------------------------------------------
+    def input_gradients(self, batch, class_index=None):
+        """d(score of a class)/d(input) for a whole batch, in one call.
+
+        batch : float32 (N, H, W, C). ``class_index`` None means the class the model predicts
+        for ``batch[0]``. Returns ``(class_index, scores (N,), gradients (N, H, W, C))``; a
+        ValueError when no gradient flows from the scores back to the pixels.
+        """
+        import tensorflow as tf
+
+        if self._input_gradients is None:
+            spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+
+            def gradients(b, c):
+                with tf.GradientTape() as tape:
+                    tape.watch(b)
+                    logits = self._flat(b, training=False)[-1]
+                    # A negative class means "the prediction for the first image": chosen inside
+                    # the graph, so that it costs no forward pass of its own.
+                    c = tf.where(c < 0, tf.cast(tf.argmax(logits[0]), tf.int32), c)
+                    score = logits[:, c]
+                grads = tape.gradient(score, b)
+                if grads is None:
+                    raise ValueError("no gradient flows from the class score back to the pixels")
+                return c, score, grads
+
+            self._input_gradients = tf.function(
+                gradients, input_signature=[spec, tf.TensorSpec((), tf.int32)])
+        c = -1 if class_index is None else int(class_index)
+        c, score, grads = self._input_gradients(np.asarray(batch, dtype=np.float32), np.int32(c))
+        return int(c), score.numpy(), grads.numpy()
+
+    @classmethod
+    def forget(cls, model) -> None:
+        """Drop the inspector of ``model`` (a throw-away copy), so that nothing keeps it alive."""
+        with cls._lock:
+            cls._cache.pop(model, None)
 
 
 def _unroll(model, x, prefix, tensors, layers, final):
@@ -401,3 +440,13 @@ def last_spatial_layer(model) -> str:
     if not spatial:
         raise ValueError("the model has no layer with a spatial output, so there is nothing to map")
     return spatial[-1]
+
+
+def check_class_index(model, class_index) -> None:
+    """A ValueError giving the valid range unless ``class_index`` is None (the predicted class)
+    or one of the model's classes."""
+    if class_index is None:
+        return
+    k = Inspector.for_model(model).num_classes
+    if not isinstance(class_index, (int, np.integer)) or not 0 <= int(class_index) < k:
+        raise ValueError(f"class index {class_index} is out of range 0..{k - 1}")

@@ -3,13 +3,14 @@
 
 ``base`` (StateWidget and helpers), ``controls`` (image and layer pickers), ``grids`` (feature maps
 and filters), ``charts`` (bar charts), ``panels`` (statistics table, heatmap overlay), ``primer``,
-``uploads`` (your own model and images), ``jobs`` (background work behind a progress bar), and one
+``explanations`` (the explanation lab), ``uploads`` (your own model and images), ``jobs`` (background work behind a progress bar), and one
 module per teaching tool. A new panel is a new module here.
 """
 from .charts import DenseBars, SoftmaxChart
 from .confidence import ConfidenceAnalysis
 from .controls import ImagePicker, LayerSelector
 from .conv_arithmetic import ConvArithmetic
+from .explanations import ExplanationLab
 from .filter_optimizer import FilterOptimizer
 from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from .jobs import JobBar, ToolWidget
@@ -24,5 +25,5 @@ __all__ = [
     "DenseBars", "SoftmaxChart", "ConfidenceAnalysis", "ImagePicker", "LayerSelector", "ConvArithmetic",
     "FilterOptimizer", "ComparisonGrid", "FeatureGrid", "FilterGrid", "LayerStrip", "JobBar", "ToolWidget",
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
-    "ImageUpload", "ModelUpload",
+    "ImageUpload", "ModelUpload", "ExplanationLab",
 ]

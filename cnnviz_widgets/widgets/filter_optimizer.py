@@ -6,16 +6,7 @@ import numpy as np
 
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
-from .jobs import ToolWidget, stage_options
-
-
-def _value_range(state) -> tuple:
-    """(low, high) of the model's input: the preprocessing applied to black and white."""
-    c = state.inspector.input_shape[2]
-    ends = np.asarray(state.preprocess(np.array([0, 255], np.uint8).reshape(2, 1, 1, 1).repeat(c, axis=3)),
-                      dtype=np.float32)
-    lo, hi = float(ends.min()), float(ends.max())
-    return (lo, hi) if hi > lo else (0.0, 1.0)
+from .jobs import ToolWidget, stage_options, value_range
 
 
 def _to_uint8(img) -> np.ndarray:
@@ -109,11 +100,11 @@ class FilterOptimizer(ToolWidget):
         job starts: an image made for a model that was replaced meanwhile is not cached."""
         cache = self.state.cache
         generation = cache.generation
-        model, value_range = self.state.model, _value_range(self.state)
+        model, input_range = self.state.model, value_range(self.state)
 
         def ascent(channel, progress):
             return cache.get(self._key(layer, channel, steps), lambda: compute.maximize_activation(
-                model, layer, int(channel), steps=int(steps), progress=progress, value_range=value_range),
+                model, layer, int(channel), steps=int(steps), progress=progress, value_range=input_range),
                 generation)
         return ascent
 
@@ -161,7 +152,7 @@ class FilterOptimizer(ToolWidget):
             return
         set_png(self.image, render.image_png(_to_uint8(img), size=192))
         self.image.layout.display = None
-        noise = compute.start_noise(self.state.inspector.input_shape, _value_range(self.state))
+        noise = compute.start_noise(self.state.inspector.input_shape, value_range(self.state))
         means = compute.channel_means(self.state.model, np.stack([img, noise]), layer)[:, channel]
         self.caption.value = (f"<b>{layer}</b>, channel {channel}, {self.steps.value} steps<br>"
                               f"mean activation: <b>{means[0]:.3f}</b> for this image, "

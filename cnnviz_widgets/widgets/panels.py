@@ -9,6 +9,7 @@ import ipywidgets as widgets
 from .. import compute, render
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
 from .charts import default_dense_layer
+from .jobs import value_range
 
 #: Background of the selected layer's row.
 HIGHLIGHT = "#fff3c4"
@@ -19,8 +20,11 @@ TABLE_CSS = (
     ".cnnviz-stats th {text-align: left; background: #eceff1;}</style>"
 )
 COLUMNS = ("Layer", "Shape", "Mean", "Std", "Min", "Max", "Sparsity (%)")
-#: The heatmap's two modes, as (label, value) of the ToggleButtons.
-MODES = (("activation", "activation"), ("Grad-CAM", "grad-cam"))
+#: The heatmap's modes, as (label, value) of the ToggleButtons; "method" shows the one chosen in
+#: the method dropdown (``compute.METHODS`` but Grad-CAM, which has its own button).
+MODES = (("activation", "activation"), ("Grad-CAM", "grad-cam"), ("other method", "method"))
+#: Methods that explain a layer (the selected one, as Grad-CAM does) rather than the input pixels.
+LAYER_METHODS = ("grad_cam_plus_plus", "score_cam")
 #: The class dropdown's value for "the predicted class" (state.class_index None): a Dropdown shows
 #: no selection at all for a None value.
 PREDICTED = -1
@@ -103,11 +107,13 @@ class StatsTable(StateWidget):
 class HeatmapOverlay(StateWidget):
     """Where the network looks: a heatmap blended over the selected image.
 
-    Two modes (``mode``): "activation", the channel mean of the selected layer's output scaled
+    Three modes (``mode``): "activation", the channel mean of the selected layer's output scaled
     to [0, 1] (``compute.activation_map``, the guide's section 11), and "grad-cam", Grad-CAM of
     the selected layer for the class chosen in ``target`` (``state.grad_cam``; "predicted class"
-    follows the prediction). A layer without a spatial output falls back to the last layer with
-    one, and the note says so. ``alpha`` is the heatmap's opacity; changing it only re-blends.
+    follows the prediction), and "method", the attribution method chosen in ``method``
+    (``compute.METHODS``: Grad-CAM++ and Score-CAM of the selected layer, saliency, SmoothGrad,
+    Integrated Gradients and occlusion of the input pixels). A layer without a spatial output
+    falls back to the last layer with one, and the note says so. ``alpha`` is the heatmap's opacity; changing it only re-blends.
 
     Shows three PNGs: the overlay (``image``, about ``size`` pixels) beside its two ingredients at
     about ``side_size`` pixels, the plain image (``original``) and the bare heatmap (``heatmap``).
@@ -130,7 +136,10 @@ class HeatmapOverlay(StateWidget):
         self.layer_shown = None
         self._syncing = False
         self.mode = widgets.ToggleButtons(options=MODES, value=mode, description="heatmap",
-                                          style={"button_width": "90px"})
+                                          style={"button_width": "100px"})
+        self.method = widgets.Dropdown(
+            options=[(label, name) for name, (label, _) in compute.METHODS.items() if name != "grad_cam"],
+            description="method", layout=widgets.Layout(width="240px"))
         self.target = widgets.Dropdown(options=self._target_options(),
                                        value=_option(state.class_index), description="class")
         # Blending costs a few milliseconds and no model work, so the slider may update live.
@@ -145,9 +154,11 @@ class HeatmapOverlay(StateWidget):
             _captioned(self.original, "image"), _sign("+"), _captioned(self.heatmap, "heatmap"),
             _sign("="), _captioned(self.image, "overlay"),
         ], layout=widgets.Layout(gap="8px", flex_flow="row wrap", align_items="center"))
-        self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([self.mode, self.target]),
+        self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([self.mode, self.target, self.method],
+                                                               layout=widgets.Layout(flex_flow="row wrap")),
                          self.alpha, pictures, self.note]
         self.mode.observe(self._on_mode, names="value")
+        self.method.observe(self._on_mode, names="value")
         self.target.observe(self._on_target, names="value")
         self.alpha.observe(self._on_alpha, names="value")
         self._observe(self._on_inspection, ["inspection"])
@@ -173,8 +184,12 @@ class HeatmapOverlay(StateWidget):
         self._render_heat()
 
     def _on_mode(self, change):
-        self.target.disabled = change["new"] != "grad-cam"
+        self._show_controls()
         self._render_heat()
+
+    def _show_controls(self):
+        self.target.disabled = self.mode.value == "activation"
+        self.method.layout.display = None if self.mode.value == "method" else "none"
 
     def _on_class_index(self, change):
         self._sync_target()
@@ -211,7 +226,7 @@ class HeatmapOverlay(StateWidget):
     @reports_errors
     def _render(self):
         insp = self.state.inspection
-        self.target.disabled = self.mode.value != "grad-cam"
+        self._show_controls()
         with self.original.hold_sync():
             set_png(self.original, render.image_png(insp.image, self.side_size))
         self._render_heat()
@@ -230,13 +245,27 @@ class HeatmapOverlay(StateWidget):
             return
         names = self.state.class_names
         shape = "×".join(str(d) for d in insp.outputs[layer].shape)
+        c = self.state.class_index if self.state.class_index is not None else insp.predicted
+        which = "the predicted class" if c == insp.predicted else "not the predicted class"
         if self.mode.value == "grad-cam":
-            c = self.state.class_index if self.state.class_index is not None else insp.predicted
             heat = self.state.grad_cam(layer, c, insp.index)
-            which = "the predicted class" if c == insp.predicted else "not the predicted class"
             text = (f"<b>Grad-CAM</b> of <b>{html.escape(layer)}</b> ({shape}) for "
                     f"<b>{html.escape(names[c])}</b> ({which}): red and yellow mark the regions whose "
                     f"features raise the score of {html.escape(names[c])} most; blue ones do not.")
+        elif self.mode.value == "method":
+            name = self.method.value
+            if name in LAYER_METHODS:
+                heat = (compute.score_cam(self.state.model, insp.x, c, layer, insp.outputs[layer])
+                        if name == "score_cam" else compute.grad_cam_plus_plus(self.state.model, insp.x, c, layer))
+                of = f"of <b>{html.escape(layer)}</b> ({shape})"
+            else:
+                heat = compute.normalize_map(compute.explain(self.state.model, insp.x, name, c,
+                                                             value_range(self.state)))
+                of = "of the input pixels"
+                fell_back = False
+            text = (f"<b>{compute.METHODS[name][0]}</b> {of} for <b>{html.escape(names[c])}</b> "
+                    f"({which}): red and yellow mark what speaks most for {html.escape(names[c])}. "
+                    "The explanation lab (advanced topics) compares every method and tests them.")
         else:
             heat = compute.activation_map(insp.outputs[layer])
             text = (f"<b>Mean activation</b> of the {insp.outputs[layer].shape[-1]} channels of "

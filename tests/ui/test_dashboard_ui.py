@@ -20,6 +20,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "dashboard.ipynb"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SECTIONS = ("picker", "layer", "features", "filters", "strip", "dense", "softmax", "compare", "stats",
             "heatmap")
 #: Sections whose panel is (or holds) one PNG image of the selected image or layer.
@@ -495,6 +496,88 @@ def test_top_images_of_a_channel(dashboard, reference, cifar_model):
     assert all(means[i] >= ninth - 1e-5 for i in shown), (shown, means[shown], ninth)
     assert all(a >= b - 1e-5 for a, b in zip(means[shown], means[shown][1:]))
     assert len(set(shown)) == 9
+
+
+# Runs in the page: every line of one bqplot figure as [[x, y], ...] in data units, read back
+# through the figure's own axis ticks (screen position of each labelled tick), and the tick labels.
+LINES_JS = """fig => {
+    const screen = (el, x, y) => {
+        const m = el.getCTM();
+        return [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f];
+    };
+    const ticks = axis => Array.from(axis.querySelectorAll('.tick'), t => {
+        const [x, y] = screen(t, 0, 0);
+        return {text: t.textContent.trim(), x, y};
+    });
+    const axes = Array.from(fig.querySelectorAll('g.axis'));
+    const xs = ticks(axes[0]), ys = ticks(axes[1]);
+    const fit = (pts, key, value) => {
+        const a = pts[0], b = pts[pts.length - 1];
+        return p => value(a) + (p - a[key]) * (value(b) - value(a)) / (b[key] - a[key]);
+    };
+    const toX = fit(xs, 'x', t => parseFloat(t.text) / 100), toY = fit(ys, 'y', t => parseFloat(t.text));
+    const lines = Array.from(fig.querySelectorAll('path.line'), p => {
+        const nums = (p.getAttribute('d') || '').match(/-?[\\d.]+(e-?\\d+)?/g) || [];
+        const pts = [];
+        for (let k = 0; k + 1 < nums.length; k += 2) {
+            const [x, y] = screen(p, +nums[k], +nums[k + 1]);
+            pts.push([toX(x), toY(y)]);
+        }
+        return pts;
+    });
+    return {lines, xticks: xs.map(t => t.text), yticks: ys.map(t => t.text)};
+}"""
+
+
+def test_explanation_lab_follows_the_image_and_draws_its_curves(dashboard, reference, cifar_model):
+    page = dashboard
+    panel = tool(page, "Advanced · Which explanation can you trust?")
+    maps = panel.locator("img.widget-image").first
+    figures = panel.locator(".bqplot.figure")
+    expect(figures).to_have_count(2, timeout=UPDATE_MS)
+    for visit in range(2):
+        i = current_index(page)
+        expect(panel.locator(".widget-html", has_text=f"Image #{i},")).to_be_visible(timeout=UPDATE_MS)
+        expect(figures.nth(0).locator("path.line")).to_have_count(7, timeout=UPDATE_MS)
+        assert img_info(maps)["head"] == PNG_SIGNATURE
+        # Every curve starts at the model's probability for this image (computed here) and ends at
+        # its probability for a black image, or the other way round for insertion.
+        probs = reference.probs(i)
+        c = int(np.argmax(probs))
+        black = float(np.asarray(cifar_model(np.zeros((1, 32, 32, 3), np.float32)))[0, c])
+        page.wait_for_timeout(500)  # bqplot draws its paths after the message that changes them
+        for fig, (start, end) in zip(figures.all(), ((probs[c], black), (black, probs[c]))):
+            drawn = fig.evaluate(LINES_JS)
+            assert drawn["yticks"][0] in ("0.0", "0") and drawn["yticks"][-1] in ("1.0", "1"), drawn["yticks"]
+            assert drawn["xticks"][0] == "0%" and drawn["xticks"][-1] == "100%", drawn["xticks"]
+            assert len(drawn["lines"]) == 7
+            for line in drawn["lines"]:
+                assert len(line) == 17
+                assert line[0][0] == pytest.approx(0.0, abs=0.01) and line[-1][0] == pytest.approx(1.0, abs=0.01)
+                assert line[0][1] == pytest.approx(start, abs=0.01) and line[-1][1] == pytest.approx(end, abs=0.01)
+                assert all(-0.01 <= y <= 1.01 for _, y in line)
+        maps.scroll_into_view_if_needed()
+        panel.screenshot(path=str(ARTIFACTS / f"explanation_lab_image_{visit}.png"))
+        if visit == 0:
+            before = maps.get_attribute("src")
+            page.locator(".cnnviz-section-picker button", has_text="next ▶").click()
+            expect(maps).not_to_have_attribute("src", before, timeout=UPDATE_MS)
+    # The sanity check runs in the background with the job bar, then shows every method's maps.
+    panel.locator("button", has_text="sanity check").click()
+    expect(panel).to_contain_text("done in", timeout=JOB_MS)
+    expect(panel.locator(".cnnviz-note", has_text="Saliency")).to_be_visible()
+    check = panel.locator("img.widget-image").nth(1)
+    assert img_info(check)["head"] == PNG_SIGNATURE
+    check.scroll_into_view_if_needed()
+    check.screenshot(path=str(ARTIFACTS / "explanation_lab_sanity_check.png"))
+    # Section 11 offers the same methods.
+    section = page.locator(".cnnviz-section-heatmap")
+    section.locator(".widget-toggle-button", has_text="other method").click()
+    section.locator("select").last.select_option(label="Integrated Gradients")
+    expect(section.locator(".cnnviz-note", has_text="Integrated Gradients of the input pixels")).to_be_visible(
+        timeout=UPDATE_MS)
+    section.screenshot(path=str(ARTIFACTS / "heatmap_integrated_gradients.png"))
+    assert "⚠" not in page.locator(STATUS).inner_text()
 
 
 def test_train_panel_starts_and_cancels(dashboard):
