@@ -12,6 +12,7 @@ quiet_tensorflow_import()
 from .byo import ImageUpload, ModelUpload, load_model_file
 from .charts import DenseBars, SoftmaxChart
 from .controls import ImagePicker, LayerSelector
+from .datamap import DatasetMap
 from .dashboard import Dashboard, StatusLine, friendly_errors
 from .data import load_cifar10, load_image
 from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
@@ -21,6 +22,7 @@ from .primer import CnnPrimer
 from .state import Inspection, ModelState
 from .tools import (ConfidenceAnalysis, ConvArithmetic, FilterOptimizer, MisclassificationExplorer,
                     TopImages, TrainPanel)
+from .whatif import WhatIfLab
 
 __all__ = [
     "load_cifar10", "load_image", "build_cifar_cnn", "load_default_model", "load_default_card",
@@ -28,7 +30,7 @@ __all__ = [
     "ImagePicker", "LayerSelector", "FeatureGrid", "FilterGrid", "LayerStrip", "DenseBars",
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
-    "TopImages", "TrainPanel", "ModelUpload", "ImageUpload", "CnnPrimer",
+    "TopImages", "TrainPanel", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload", "CnnPrimer",
     "Dashboard", "StatusLine", "friendly_errors",
 ]
 __version__ = "0.1.0"

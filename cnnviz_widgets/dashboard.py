@@ -91,6 +91,12 @@ TOOLS = [
      "Pick one pixel of a feature map and follow the multiplications and additions that produce it."),
     ("Advanced · Top images per channel", "TopImages",
      "The nine images of the set that make one channel fire the most."),
+    ("Advanced · What if? Change the picture", "WhatIfLab",
+     "Cover part of the image, change its light, blur it, move it, or nudge every pixel the way that fools "
+     "the network most (an adversarial step), and watch the prediction and Grad-CAM change."),
+    ("Advanced · A map of the whole image set", "DatasetMap",
+     "Every image as a dot, placed by what the network makes of it: similar images lie together, mistakes "
+     "stand out. Hover a dot to see it, click to open it."),
     ("Advanced · Train the network", "TrainPanel",
      "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
      "replaces the one on screen only when you say so, and the shipped model is one click away."),
@@ -105,9 +111,9 @@ TOOLS = [
 
 
 def _widget_class(name: str):
-    from . import byo, charts, controls, grids, panels, primer, tools
+    from . import byo, charts, controls, datamap, grids, panels, primer, tools, whatif
 
-    for module in (charts, controls, grids, panels, primer, tools, byo):
+    for module in (charts, controls, grids, panels, primer, tools, byo, whatif, datamap):
         if hasattr(module, name):
             return getattr(module, name)
     raise ImportError(f"no widget named {name}")
