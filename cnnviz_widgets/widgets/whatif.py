@@ -3,6 +3,7 @@ and Grad-CAM of the edited copy next to the original's, live."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 
 import bqplot as bq
@@ -10,10 +11,9 @@ import ipywidgets as widgets
 import numpy as np
 from ipyevents import Event
 
-from . import edits as ed
-from . import render
+from .. import compute, render
+from ..state import UNKNOWN
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
-from .state import UNKNOWN
 
 ORIGINAL_COLOUR, EDITED_COLOUR = "#90a4ae", "#1565c0"
 #: The attack menu: (label, value).
@@ -74,7 +74,7 @@ class WhatIfLab(StateWidget):
     def __init__(self, state, size: int = 160, debounce: float = 0.08, **kwargs):
         super().__init__(state, **kwargs)
         self.size = int(size)
-        self.edits = ed.Edits()
+        self.edits = compute.Edits()
         self.edited = None
         self.edited_x = None
         self.edited_probabilities = None
@@ -180,7 +180,7 @@ class WhatIfLab(StateWidget):
     # ----- settings -------------------------------------------------------------------------------
     def value_range(self) -> tuple:
         """(low, high) of the model's input."""
-        return ed.input_range(self.state.preprocess, self.state.inspector.input_shape[2])
+        return compute.input_range(self.state.preprocess, self.state.inspector.input_shape[2])
 
     def epsilon_value(self) -> float:
         """ε in the model's input units, from the box (grey levels out of 255 of the input range);
@@ -190,10 +190,10 @@ class WhatIfLab(StateWidget):
         if not np.isfinite(levels) or not 0 <= levels <= 255:
             raise ValueError(f"ε must be between 0 and 255 grey levels (the whole input range "
                              f"[{lo:g}, {hi:g}]); got {levels:g}")
-        return ed.check_epsilon(levels / 255.0 * (hi - lo), (lo, hi))
+        return compute.check_epsilon(levels / 255.0 * (hi - lo), (lo, hi))
 
-    def _edits_from_controls(self) -> ed.Edits:
-        return ed.Edits(flip=bool(self.flip.value), rotation=float(self.rotation.value),
+    def _edits_from_controls(self) -> compute.Edits:
+        return compute.Edits(flip=bool(self.flip.value), rotation=float(self.rotation.value),
                         shift_y=int(self.shift_y.value), shift_x=int(self.shift_x.value),
                         brightness=float(self.brightness.value), contrast=float(self.contrast.value),
                         blur=float(self.blur.value), noise=float(self.noise.value),
@@ -238,12 +238,12 @@ class WhatIfLab(StateWidget):
             self._say(f"⚠ WhatIfLab: ({row}, {col}) is outside the {h}×{w} image; click inside the "
                       "picture to place the patch", error=True)
             return
-        self.edits = ed.replace(self.edits, patch=(int(row), int(col)))
+        self.edits = dataclasses.replace(self.edits, patch=(int(row), int(col)))
         self.clear_patch.disabled = False
         self._render_edit()
 
     def remove_patch(self):
-        self.edits = ed.replace(self.edits, patch=None)
+        self.edits = dataclasses.replace(self.edits, patch=None)
         self.clear_patch.disabled = True
         self._render_edit()
 
@@ -259,7 +259,7 @@ class WhatIfLab(StateWidget):
         finally:
             self._syncing = False
         self._debounced.cancel()
-        self.edits = ed.Edits(patch_size=int(self.patch_size.value))
+        self.edits = compute.Edits(patch_size=int(self.patch_size.value))
         self.clear_patch.disabled = True
         self._render_edit()
 
@@ -304,23 +304,23 @@ class WhatIfLab(StateWidget):
         insp = state.inspection
         model = state.model
         lo, hi = self.value_range()
-        edited = ed.apply_edits(insp.image, edits)
+        edited = compute.apply_edits(insp.image, edits)
         x = np.asarray(state.preprocess(edited[None]), dtype=np.float32)[0]
         attack = self.attack.value
         if attack != "none":
             target = int(self.target.value) if attack == "towards" else None
-            x = ed.fgsm(model, x, epsilon=epsilon, target=target, value_range=(lo, hi))
-            edited = ed.to_uint8(x, (lo, hi))
+            x = compute.fgsm(model, x, epsilon=epsilon, target=target, value_range=(lo, hi))
+            edited = compute.to_uint8(x, (lo, hi))
         cam_class = self.cam_class()
-        probs, predicted, cam = ed.predict_and_explain(model, x, cam_class)
+        probs, predicted, cam = compute.predict_and_explain(model, x, cam_class)
         self.edits = edits
         self.edited, self.edited_x = edited, x
         self.edited_probabilities, self.edited_cam = probs, cam
         names = list(state.class_names)
         set_png(self.edited_image, render.image_png(edited, self.size))
         set_png(self.edited_cam_image, render.overlay_png(edited, cam, 0.5, self.size))
-        diff, times = ed.magnified_difference(insp.x, x)
-        set_png(self.difference, render.image_png(ed.to_uint8(diff), self.size))
+        diff, times = compute.magnified_difference(insp.x, x)
+        set_png(self.difference, render.image_png(compute.to_uint8(diff), self.size))
         changed = predicted != insp.predicted
         colour = "#c62828" if changed else "#2e7d32"
         self.edited_caption.value = (f"<b>edited</b><br><span style='color:{colour}'>"

@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as widgets
 
-from . import compute, render
+from .. import compute, render
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
 from .charts import default_dense_layer
 

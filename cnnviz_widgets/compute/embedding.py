@@ -54,7 +54,7 @@ class DatasetMapResult:
 def penultimate_layer(model) -> str:
     """The last one-dimensional layer before the model's final Dense (Dropout skipped, since it
     changes nothing at inference): for the guide's CNN ``dense1_act``, 128 features."""
-    from .compute import layer_table
+    from .inspection import layer_table
 
     infos = list(layer_table(model))
     dense = [k for k, info in enumerate(infos) if info.kind == "dense"]
@@ -74,7 +74,8 @@ def features_and_predictions(model, images, preprocess=None, layer=None, batch_s
     Returns ``(features float32 (N, D), predicted int64 (N,))``. ``progress(done, total)`` after each
     batch; it may raise to cancel.
     """
-    from .compute import Inspector, scale_images
+    from .inspection import Inspector
+    from .statistics import scale_images
 
     inspector = Inspector.for_model(model)
     layer = layer or penultimate_layer(model)
@@ -132,7 +133,7 @@ def tsne(points, seed: int = 0, perplexity: float = PERPLEXITY, n_jobs: int = 2,
 def map_key(model, images, preprocess=None) -> str:
     """A hex key of everything a map depends on: the model's weights (values and shapes), the
     images (bytes and shape), the preprocessing (its output on the first images) and ``FORMAT``."""
-    from .compute import scale_images
+    from .statistics import scale_images
 
     h = hashlib.sha256(f"cnnviz-dataset-map-{FORMAT}".encode())
     for w in model.weights:

@@ -214,7 +214,7 @@ def fgsm(model, x, class_index=None, epsilon: float = 8 / 255, target=None, valu
     >>> x_adv = fgsm(model, x, epsilon=8 / 255)             # doctest: +SKIP
     >>> x_adv = fgsm(model, x, epsilon=4 / 255, target=3)   # towards "cat"  # doctest: +SKIP
     """
-    from .compute import Inspector
+    from .inspection import Inspector
 
     eps = check_epsilon(epsilon, value_range)
     if class_index is not None and target is not None:
@@ -257,7 +257,8 @@ def predict_and_explain(model, x, cam_class=None, layer=None) -> tuple:
     layer (default: the last spatial one). Returns ``(probabilities (K,), predicted, cam (H, W) in
     [0, 1])``.
     """
-    from .compute import Inspector, grad_cam
+    from .gradcam import grad_cam
+    from .inspection import Inspector
 
     inspector = Inspector.for_model(model)
     _, logits = inspector.run(x)

@@ -8,9 +8,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from . import embedding, render
+from .. import render
+from ..compute import embedding
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
-from .tools import ToolWidget, labelled_montage
+from .jobs import ToolWidget
 
 #: Tableau's "Color Blind 10": ten colours told apart with the common colour-vision deficiencies.
 PALETTE = ("#006BA4", "#FF800E", "#ABABAB", "#595959", "#5F9ED1",
@@ -309,7 +310,7 @@ class DatasetMap(ToolWidget):
         labels = self.state.labels
         colours = ["#c62828" if labels is not None and labels[i] >= 0 and labels[i] != self.predicted[i]
                    else "#2e7d32" for i in shown]
-        set_png(self.montage, labelled_montage(self.state.images[shown], [f"#{i}" for i in shown], cols=8,
+        set_png(self.montage, render.labelled_montage(self.state.images[shown], [f"#{i}" for i in shown], cols=8,
                                                size=40, colors=colours))
         self.montage.layout.display = None
         self.choices.options = [(f"#{i}: {names[self.predicted[i]]}", int(i)) for i in shown]
