@@ -104,6 +104,7 @@ def pca(features, n_components: int = PCA_COMPONENTS, seed: int = 0) -> np.ndarr
 def tsne(points, seed: int = 0, perplexity: float = PERPLEXITY, n_jobs: int = 2, progress=None) -> np.ndarray:
     """A 2-D t-SNE embedding (openTSNE, PCA initialisation, FFT gradients) of ``points`` (N, d).
 
+    ``n_jobs`` threads for 10,000 points or more (FFT gradients), one below (Barnes-Hut).
     Returns float32 (N, 2). ``progress(done, total)`` every 25 iterations; it may raise to cancel,
     which stops the optimisation there.
     """
@@ -124,8 +125,11 @@ def tsne(points, seed: int = 0, perplexity: float = PERPLEXITY, n_jobs: int = 2,
             progress(min(calls["done"], early + late), early + late)
         return False
 
+    # Below 10,000 points openTSNE uses Barnes-Hut, whose threads cost more than they give on a
+    # busy machine (a 300-image map: 2 s with one thread, 16 s or more with two).
+    jobs = n_jobs if n >= 10_000 else 1
     embedding = TSNE(n_components=2, perplexity=perplexity, early_exaggeration_iter=early, n_iter=late,
-                     n_jobs=n_jobs, random_state=seed, callbacks=callback, callbacks_every_iters=step,
+                     n_jobs=jobs, random_state=seed, callbacks=callback, callbacks_every_iters=step,
                      verbose=False).fit(np.asarray(points, dtype=np.float32))
     return np.asarray(embedding, dtype=np.float32)
 

@@ -96,8 +96,9 @@ class WhatIfLab(StateWidget):
         self.rotation = slider(widgets.FloatSlider, 0.0, -45.0, 45.0, 5.0, "rotation °", ".0f")
         self.flip = widgets.Checkbox(False, description="mirror left ↔ right", indent=False)
         self.patch_size = slider(widgets.IntSlider, 8, 2, 16, 1, "patch size")
-        self.clear_patch = widgets.Button(description="remove patch", icon="eraser", disabled=True,
-                                          layout=widgets.Layout(width="140px"))
+        self.patch_size.layout.width = "210px"
+        self.clear_patch = widgets.Button(description="remove", icon="eraser", disabled=True,
+                                          tooltip="Take the patch away", layout=widgets.Layout(width="100px"))
         self.attack = widgets.Dropdown(options=ATTACKS, value="none", description="attack",
                                        style={"description_width": "80px"}, layout=widgets.Layout(width="300px"))
         self.target = widgets.Dropdown(description="class", style={"description_width": "80px"},
@@ -148,7 +149,7 @@ class WhatIfLab(StateWidget):
             widgets.HTML("<b>How it looks</b>"), self.brightness, self.contrast, self.noise, self.blur,
             widgets.HTML("<b>Where things are</b>"), self.shift_x, self.shift_y, self.rotation, self.flip,
             widgets.HTML("<b>Cover a part</b> <span class='cnnviz-note'>(click on a picture)</span>"),
-            widgets.HBox([self.patch_size, self.clear_patch]),
+            widgets.HBox([self.patch_size, self.clear_patch], layout=widgets.Layout(width="320px")),
             widgets.HTML("<b>Fool the network</b> <span class='cnnviz-note'>(fast gradient sign)</span>"),
             self.attack, self.target, self.epsilon,
             widgets.HBox([self.reset_button, self.keep_button]),
@@ -213,7 +214,9 @@ class WhatIfLab(StateWidget):
     def _on_class_names(self, change):
         self._syncing = True
         try:
+            current = self.target.value
             self.target.options = [(n, i) for i, n in enumerate(self.state.class_names)]
+            self.target.value = current if current is not None and current < len(self.state.class_names) else 0
         finally:
             self._syncing = False
 
