@@ -315,7 +315,14 @@ class WhatIfLab(StateWidget):
             x = compute.fgsm(model, x, epsilon=epsilon, target=target, value_range=(lo, hi))
             edited = compute.to_uint8(x, (lo, hi))
         cam_class = self.cam_class()
-        probs, predicted, cam = compute.predict_and_explain(model, x, cam_class)
+        if edits.neutral and attack == "none":
+            # Nothing changed: the original's inspection and Grad-CAM (both cached by the state)
+            # are the answer, so a new image costs no model pass here.
+            x = insp.x
+            probs, predicted = insp.probabilities, insp.predicted
+            cam = state.grad_cam(class_index=cam_class)
+        else:
+            probs, predicted, cam = compute.predict_and_explain(model, x, cam_class)
         self.edits = edits
         self.edited, self.edited_x = edited, x
         self.edited_probabilities, self.edited_cam = probs, cam
