@@ -13,9 +13,10 @@ from ..compute import embedding
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget
 
-#: Tableau's "Color Blind 10": ten colours told apart with the common colour-vision deficiencies.
-PALETTE = ("#006BA4", "#FF800E", "#ABABAB", "#595959", "#5F9ED1",
-           "#C85200", "#898989", "#A2C8EC", "#FFBC79", "#CFCFCF")
+#: Paul Tol's "muted" scheme (nine hues told apart with the common colour-vision deficiencies) and
+#: its pale grey for a tenth class.
+PALETTE = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE",
+           "#882255", "#44AA99", "#999933", "#AA4499", "#BBBBBB")
 #: The colour of an image whose class is not known (a student's own picture).
 UNKNOWN_COLOUR = "#000000"
 #: The modes of the mouse on the map: (label, value).
@@ -34,7 +35,7 @@ class DatasetMap(ToolWidget):
     place them (a background job with progress and Cancel); the result is cached on disk under a
     key of the model's weights and the images (``embedding.MapCache``) and computed again when
     either changes. Points are coloured by true class (a colour-blind-safe palette, with a legend);
-    misclassified images are drawn as crosses. Hovering a point shows its thumbnail and caption,
+    misclassified images are drawn as crosses (+). Hovering a point shows its thumbnail and caption,
     clicking it selects the image in every panel (``state.index``); in "drag selects a region" mode
     a rectangle lists the images inside it.
 
@@ -208,7 +209,7 @@ class DatasetMap(ToolWidget):
             rows.append(f"<div><span style='display:inline-block;width:12px;height:12px;"
                         f"background:{UNKNOWN_COLOUR};margin-right:6px;vertical-align:middle'></span>"
                         f"class not known <span class='cnnviz-note'>({unknown:,})</span></div>")
-        rows.append("<div style='margin-top:6px'>● right · ✕ wrong · <span style='color:#d50000'>◯</span> "
+        rows.append("<div style='margin-top:6px'>● right · ✚ wrong · <span style='color:#d50000'>◯</span> "
                     "the selected image</div>")
         self.legend.value = "<div style='font-size:0.9em;line-height:1.6'>" + "".join(rows) + "</div>"
 
