@@ -15,7 +15,7 @@ from .state import Inspection, ModelState
 from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DenseBars, ExplanationLab,
                       FeatureGrid, FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker, ImageUpload, LayerSelector,
                       LayerStrip, MisclassificationExplorer, ModelUpload, SoftmaxChart, StatsTable, TopImages,
-                      TrainPanel)
+                      TrainPanel, WhatIfLab, DatasetMap)
 
 __all__ = [
     "load_cifar10", "load_image", "build_cifar_cnn", "load_default_model", "load_default_card",
@@ -23,7 +23,7 @@ __all__ = [
     "ImagePicker", "LayerSelector", "FeatureGrid", "FilterGrid", "LayerStrip", "DenseBars",
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
-    "TopImages", "TrainPanel", "ExplanationLab", "ModelUpload", "ImageUpload", "CnnPrimer",
+    "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap",
     "Dashboard", "StatusLine", "friendly_errors",
 ]
 __version__ = "0.1.0"

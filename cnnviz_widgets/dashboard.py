@@ -12,6 +12,7 @@ from .widgets import (
     ComparisonGrid,
     ConfidenceAnalysis,
     ConvArithmetic,
+    DatasetMap,
     DenseBars,
     ExplanationLab,
     FeatureGrid,
@@ -28,6 +29,7 @@ from .widgets import (
     StatsTable,
     TopImages,
     TrainPanel,
+    WhatIfLab,
 )
 from .widgets.base import CRISP_CSS, StateWidget, close_owned, section
 
@@ -117,6 +119,12 @@ TOOLS = [
      "Six more ways to explain the network's answer besides Grad-CAM, side by side. The curves test each "
      "map by deleting the pixels it calls important; the sanity check tests whether a map changes when "
      "the network is broken on purpose."),
+    ("Advanced · What if? Change the picture", WhatIfLab,
+     "Cover part of the image, change its light, blur it, move it, or nudge every pixel the way that fools "
+     "the network most (an adversarial step), and watch the prediction and Grad-CAM change."),
+    ("Advanced · A map of the whole image set", DatasetMap,
+     "Every image as a dot, placed by what the network makes of it: similar images lie together, mistakes "
+     "stand out. Hover a dot to see it, click to open it."),
     ("Advanced · Train the network", TrainPanel,
      "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
      "replaces the one on screen only when you say so, and the shipped model is one click away."),

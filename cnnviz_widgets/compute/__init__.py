@@ -4,7 +4,9 @@ One module per topic: ``inspection`` (one forward pass for every layer, layer ta
 stages), ``gradcam`` (Grad-CAM and its maps), ``attribution`` (the other explanation methods),
 ``faithfulness`` (deletion and insertion curves, the randomisation sanity check),
 ``statistics`` (batched passes over an image set, the confusion matrix), ``teaching`` (gradient
-ascent, channel means, top images) and ``arithmetic`` (one convolution output step by step).
+ascent, channel means, top images), ``arithmetic`` (one convolution output step by step), ``edits``
+(what-if edits of one image, the fast gradient sign attack) and ``embedding`` (the 2-D map of an
+image set and its disk cache).
 Every public name is re-exported here, so ``cnnviz_widgets.compute.<name>`` works.
 """
 from ..arrays import resize_map
@@ -13,6 +15,10 @@ from .attribution import (METHODS, explain, grad_cam_plus_plus, input_range, int
                           saliency, score_cam, smoothgrad)
 from .faithfulness import (Curve, Explanation, RandomizationCheck, compare_methods, deletion_curve,
                            insertion_curve, randomization_check, spearman, weighted_stages)
+from .edits import (Edits, apply_edits, blur, brightness, check_epsilon, contrast, fgsm, flip, preprocess_range,
+                    magnified_difference, noise, occlude, predict_and_explain, rotate, shift, to_uint8)
+from .embedding import (CacheError, DatasetMapResult, MapCache, dataset_map, default_cache_dir,
+                        features_and_predictions, map_key, pca, penultimate_layer, tsne)
 from .gradcam import activation_map, grad_cam, normalize_map
 from .inspection import (CONV_CLASSES, SPARSITY_EPS, STAGE_CLASSES, Inspector, LayerInfo, check_class_index,
                          check_image_model,
@@ -31,4 +37,8 @@ __all__ = [
     "METHODS", "explain", "saliency", "smoothgrad", "integrated_gradients", "occlusion", "grad_cam_plus_plus",
     "score_cam", "input_range", "Curve", "Explanation", "RandomizationCheck", "compare_methods", "deletion_curve",
     "insertion_curve", "randomization_check", "spearman", "weighted_stages",
+    "Edits", "apply_edits", "blur", "brightness", "check_epsilon", "contrast", "fgsm", "flip", "preprocess_range",
+    "magnified_difference", "noise", "occlude", "predict_and_explain", "rotate", "shift", "to_uint8",
+    "CacheError", "DatasetMapResult", "MapCache", "dataset_map", "default_cache_dir", "features_and_predictions",
+    "map_key", "pca", "penultimate_layer", "tsne",
 ]

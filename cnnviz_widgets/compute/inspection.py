@@ -248,6 +248,53 @@ class Inspector:
         """Drop the inspector of ``model`` (a throw-away copy), so that nothing keeps it alive."""
         with cls._lock:
             cls._cache.pop(model, None)
+    # ----- batches: chosen layers, and the loss gradient with respect to the input -------------
+    def batch_outputs(self, batch, names) -> list:
+        """The outputs of the layers ``names`` and the final scores for a batch, in one call.
+
+        batch : float32 (N, H, W, C). Returns ``[output of names[0] (N, ...), ..., logits (N, K)]``.
+        """
+        import keras
+        import tensorflow as tf
+
+        names = tuple(names)
+        fn = self._gradcam_fns.get(("outputs", names))
+        if fn is None:
+            for name in names:
+                self.check_layer(name)
+            sub = keras.Model(self._flat.inputs, [self._flat.outputs[self._index[n]] for n in names]
+                              + [self._flat.outputs[-1]])
+            spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+            fn = tf.function(lambda b: sub(b, training=False), input_signature=[spec])
+            self._gradcam_fns[("outputs", names)] = fn
+        return [v.numpy() for v in fn(np.asarray(batch, dtype=np.float32))]
+
+    def loss_gradient(self, batch, labels):
+        """The gradient of the cross-entropy loss of each image's scores against its label.
+
+        batch : float32 (N, H, W, C); labels : int (N,), -1 meaning the image's predicted class.
+        Returns ``(logits (N, K), labels used (N,), d loss / d batch (N, H, W, C))``; the loss is
+        ``-log softmax(logits)[label]``, computed from the pre-softmax scores so that a confident
+        image still has a gradient.
+        """
+        import tensorflow as tf
+
+        fn = self._gradcam_fns.get("loss_gradient")
+        if fn is None:
+            spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+
+            def gradient(b, y):
+                with tf.GradientTape() as tape:
+                    tape.watch(b)
+                    logits = self._flat(b, training=False)[-1]
+                    used = tf.where(y < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), y)
+                    loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(used, logits))
+                return logits, used, tape.gradient(loss, b)
+
+            fn = tf.function(gradient, input_signature=[spec, tf.TensorSpec((None,), tf.int32)])
+            self._gradcam_fns["loss_gradient"] = fn
+        logits, used, grad = fn(np.asarray(batch, dtype=np.float32), np.asarray(labels, dtype=np.int32))
+        return logits.numpy(), used.numpy().astype(np.int64), grad.numpy()
 
 
 def _unroll(model, x, prefix, tensors, layers, final):

@@ -9,6 +9,7 @@ module per teaching tool. A new panel is a new module here.
 from .charts import DenseBars, SoftmaxChart
 from .confidence import ConfidenceAnalysis
 from .controls import ImagePicker, LayerSelector
+from .datamap import DatasetMap
 from .conv_arithmetic import ConvArithmetic
 from .explanations import ExplanationLab
 from .filter_optimizer import FilterOptimizer
@@ -20,10 +21,11 @@ from .primer import CnnPrimer
 from .top_images import TopImages
 from .train_panel import TrainPanel
 from .uploads import ImageUpload, ModelUpload
+from .whatif import WhatIfLab
 
 __all__ = [
     "DenseBars", "SoftmaxChart", "ConfidenceAnalysis", "ImagePicker", "LayerSelector", "ConvArithmetic",
     "FilterOptimizer", "ComparisonGrid", "FeatureGrid", "FilterGrid", "LayerStrip", "JobBar", "ToolWidget",
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
-    "ImageUpload", "ModelUpload", "ExplanationLab",
+    "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap",
 ]
