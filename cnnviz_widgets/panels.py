@@ -9,6 +9,8 @@ import ipywidgets as widgets
 from . import compute, render
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
 from .charts import default_dense_layer
+from .export import file_name, stats_csv
+from .sharing import Download
 
 #: Background of the selected layer's row.
 HIGHLIGHT = "#fff3c4"
@@ -51,7 +53,8 @@ class StatsTable(StateWidget):
             "are they in this model?</div>"
         )
         self.children = [widgets.HTML(CRISP_CSS + TABLE_CSS), self.title, self.all_layers,
-                         self.table, self.note]
+                         self.table, self.note, Download(lambda: stats_csv(self.rows()), lambda: file_name(
+                             "cnnviz-layer-stats", f"image{state.index}", suffix=".csv"), label="CSV")]
         self.all_layers.observe(self._on_all_layers, names="value")
         self._observe(self._on_inspection, ["inspection"])
         self._observe(self._on_layer, ["layer"])
@@ -146,7 +149,9 @@ class HeatmapOverlay(StateWidget):
             _sign("="), _captioned(self.image, "overlay"),
         ], layout=widgets.Layout(gap="8px", flex_flow="row wrap", align_items="center"))
         self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([self.mode, self.target]),
-                         self.alpha, pictures, self.note]
+                         self.alpha, pictures, self.note, Download.picture(self.image, lambda: file_name(
+                             "cnnviz-heatmap", self.mode.value, self.layer_shown, f"image{state.index}",
+                             suffix=".png"))]
         self.mode.observe(self._on_mode, names="value")
         self.target.observe(self._on_target, names="value")
         self.alpha.observe(self._on_alpha, names="value")

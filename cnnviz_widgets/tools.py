@@ -22,6 +22,8 @@ import numpy as np
 
 from . import compute, render, teaching
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, section, set_png
+from .export import confusion_csv, file_name
+from .sharing import Download
 from .charts import default_dense_layer, nice_axis, set_bar_axes
 
 GREEN, RED, BLUE, ORANGE = "#2e7d32", "#c62828", "#1565c0", "#ef6c00"
@@ -371,8 +373,11 @@ class MisclassificationExplorer(ToolWidget):
                     "its images, then pick one to open it.",
                     widgets.HBox([self.compute_button, self.job])),
             self.figure, self.summary,
+            Download(lambda: confusion_csv(self.matrix, self.state.class_names),
+                     "cnnviz-confusion-matrix.csv", label="CSV"),
             widgets.HBox([self.only_wrong, self.true_class, self.predicted_class]),
             self.list_caption, widgets.HBox([self.montage, self.choices]),
+            Download.picture(self.montage, "cnnviz-misclassified.png"),
         ]
         self.compute_button.on_click(lambda _b: self.compute())
         self.heatmap.observe(self._on_cell, names="selected")
@@ -587,7 +592,8 @@ class ConfidenceAnalysis(ToolWidget):
             self.bars.append(bars)
             self.stats.append(stats)
             self.open_buttons.append(button)
-            columns.append(widgets.VBox([head, image, caption, self.chart_boxes[-1], stats, button],
+            save = Download.picture(image, lambda k=kind: file_name("cnnviz", k, self.examples[k], suffix=".png"))
+            columns.append(widgets.VBox([head, image, save, caption, self.chart_boxes[-1], stats, button],
                                         layout=widgets.Layout(width="310px")))
         self.figures_note = widgets.HTML()
         self.children = [
@@ -728,7 +734,12 @@ class FilterOptimizer(ToolWidget):
                     "Images are contrast-stretched for display.",
                     widgets.HBox([self.layer, self.channel, self.steps]),
                     widgets.HBox([self.generate_button, self.grid_count, self.grid_button]), self.job),
-            widgets.HBox([self.image, self.caption]), self.grid_caption, self.grid_image,
+            widgets.HBox([self.image, self.caption]),
+            Download.picture(self.image, lambda: file_name(
+                "cnnviz-ascent", self.layer.value, f"channel{self.channel.value}", suffix=".png")),
+            self.grid_caption, self.grid_image,
+            Download.picture(self.grid_image, lambda: file_name(
+                "cnnviz-ascent", self.layer.value, f"first{self.grid_count.value}", suffix=".png")),
         ]
         self.generate_button.on_click(lambda _b: self.generate())
         self.grid_button.on_click(lambda _b: self.generate_grid())
@@ -868,6 +879,8 @@ class ConvArithmetic(ToolWidget):
                     "follow, and the result is exactly the value in the feature map.",
                     widgets.HBox([self.stage, self.channel]), widgets.HBox([self.row, self.col])),
             widgets.HBox([self.input_image, self.map_image, self.map_caption]),
+            widgets.HBox([Download.picture(self.input_image, "cnnviz-arithmetic-input.png"),
+                          Download.picture(self.map_image, "cnnviz-arithmetic-map.png")]),
             self.in_channel, self.tables, self.equation,
         ]
         for control in (self.stage, self.row, self.col, self.channel, self.in_channel):
@@ -1070,6 +1083,8 @@ class TopImages(ToolWidget):
                     "highest mean activation of the channel are shown, highest first.",
                     widgets.HBox([self.layer, self.channel, self.find_button]), self.job),
             widgets.HBox([self.montage, widgets.VBox([self.caption, self.buttons])]),
+            Download.picture(self.montage, lambda: file_name(
+                "cnnviz-top-images", self.layer.value, f"channel{self.channel.value}", suffix=".png")),
         ]
         self.find_button.on_click(lambda _b: self.find())
         for control in (self.layer, self.channel):
