@@ -14,12 +14,25 @@ import mimetypes
 
 import ipywidgets as widgets
 
-#: Style of the links and the address field.
-SHARING_CSS = (
-    "<style>.cnnviz-download a, .cnnviz-view-link a {font-weight: 600;} "
-    ".cnnviz-view-link input {width: 100%; box-sizing: border-box; font-family: monospace; "
-    "font-size: 12px;}</style>"
-)
+#: How the address field looks (inline: the field must look right in a notebook as well).
+FIELD_STYLE = "width: 100%; box-sizing: border-box; font-family: monospace; font-size: 12px"
+
+
+def _shared() -> dict:
+    """The layouts and styles every save button and link shares.
+
+    A widget's layout and style are widget models of their own, each drawn as a view in the page;
+    shared, they cost a handful of models however many panels have a save button.
+    """
+    if _SHARED and all(w.comm is not None for w in _SHARED.values()):
+        return _SHARED
+    _SHARED.update(row=widgets.Layout(align_items="center", flex_flow="row wrap"),
+                   button=widgets.Layout(width="auto"), button_style=widgets.ButtonStyle(),
+                   text=widgets.Layout(margin="0 0 0 8px"))
+    return _SHARED
+
+
+_SHARED: dict = {}
 
 
 def size_text(n: int) -> str:
@@ -47,7 +60,7 @@ class Download(widgets.HBox):
         The file's type; by default guessed from ``filename``.
     source : widget, optional
         A widget whose ``value`` is what ``make`` saves (e.g. an ``ipywidgets.Image``): a new
-        value removes the link to the old file, and the button hides while the value is empty.
+        value removes the link to the old file, and the button is disabled while it is empty.
 
     One line adds it to a panel, e.g. for a picture (see ``Download.picture``)::
 
@@ -58,22 +71,23 @@ class Download(widgets.HBox):
 
     def __init__(self, make, filename, label: str = "file", mime: str | None = None, source=None,
                  **kwargs):
+        self.source = None
+        shared = _shared()
         self.make = make
         self.filename = filename
         self.mime = mime
         self.button = widgets.Button(description=f"save {label}", icon="download",
                                      tooltip=f"Make the {label} file, then click its link to download it",
-                                     layout=widgets.Layout(width="auto"))
-        self.link = widgets.HTML()
-        super().__init__([self.button, self.link], **kwargs)
-        self.layout.align_items = "center"
-        self.link.layout.margin = "0 0 0 8px"
+                                     layout=shared["button"], style=shared["button_style"])
+        # The link exists from the first click on: until then the button is all the page holds.
+        self.link = None
+        super().__init__([self.button], layout=shared["row"], **kwargs)
         self.add_class("cnnviz-download")
         self.source = source
         self.button.on_click(self._on_click)
         if source is not None:
             source.observe(self._on_source, names="value")
-            self._show(bool(source.value))
+            self.button.disabled = not source.value
 
     @classmethod
     def picture(cls, image: widgets.Image, filename, **kwargs) -> "Download":
@@ -88,28 +102,34 @@ class Download(widgets.HBox):
             data = self.make()
             name = self.name()
         except Exception as exc:  # Every error must reach the student, beside the button they pressed.
-            self.link.value = f"<span class='cnnviz-caption-wrong'>⚠ {html.escape(str(exc))}</span>"
+            self._show_link(f"<span class='cnnviz-caption-wrong'>⚠ {html.escape(str(exc))}</span>")
             return
         mime = self.mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
         href = f"data:{mime};base64,{base64.b64encode(bytes(data)).decode('ascii')}"
-        self.link.value = (f"<a download=\"{html.escape(name)}\" href=\"{href}\" "
-                           f"title=\"Save {html.escape(name)}\">⬇ {html.escape(name)}</a> "
-                           f"<span class='cnnviz-note'>({size_text(len(data))})</span>")
+        self._show_link(f"<a download=\"{html.escape(name)}\" href=\"{href}\" "
+                        f"title=\"Save {html.escape(name)}\">⬇ {html.escape(name)}</a> "
+                        f"<span class='cnnviz-note'>({size_text(len(data))})</span>")
+
+    def _show_link(self, value: str):
+        if self.link is None:
+            shared = _shared()
+            self.link = widgets.HTML(layout=shared["text"])
+            self.children = [self.button, self.link]
+        self.link.value = value
 
     def _on_source(self, change):
         # A link made before is of the old picture: the student must not save that by mistake.
-        self.link.value = ""
-        self._show(bool(change["new"]))
-
-    def _show(self, visible: bool):
-        self.layout.display = None if visible else "none"
+        if self.link is not None:
+            self.link.value = ""
+        self.button.disabled = not change["new"]
 
     def close(self):
         if self.source is not None:
             self.source.unobserve(self._on_source, names="value")
             self.source = None
         self.button.close()
-        self.link.close()
+        if self.link is not None:
+            self.link.close()
         super().close()
 
 
@@ -140,15 +160,16 @@ class ViewLink(widgets.VBox):
 
     def __init__(self, query, address, watch=(), **kwargs):
         super().__init__(**kwargs)
+        shared = _shared()
         self.query = query
         self.address = address
         self.button = widgets.Button(description="link to this view", icon="link",
                                      tooltip="Show the address that reopens this image, layer, heatmap and panel",
-                                     layout=widgets.Layout(width="auto"))
-        self.field = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self.children = [widgets.HTML(SHARING_CSS), self.button, self.field]
+                                     layout=shared["button"], style=shared["button_style"])
+        # Made on the first click, like a download's link.
+        self.field = None
+        self.children = [self.button]
         self.add_class("cnnviz-view-link")
-        self.shown = False
         self._watched = []
         for owner, names in watch:
             owner.observe(self._on_view, names=names)
@@ -160,11 +181,13 @@ class ViewLink(widgets.VBox):
         return self.address().link(self.query())
 
     def _on_click(self, _button):
-        self.shown = True
+        if self.field is None:
+            self.field = widgets.HTML(layout=widgets.Layout(width="100%"))
+            self.children = [self.button, self.field]
         self._render()
 
     def _on_view(self, change):
-        if self.shown:
+        if self.field is not None:
             self._render()
 
     def _render(self):
@@ -174,7 +197,8 @@ class ViewLink(widgets.VBox):
                 "<div class='cnnviz-note'>Add this to the end of the dashboard's address (or use the "
                 "link: your browser completes it).</div>")
         self.field.value = (
-            f"<input type='text' readonly value=\"{html.escape(url)}\" aria-label='address of this view'>"
+            f"<input type='text' readonly value=\"{html.escape(url)}\" style='{FIELD_STYLE}' "
+            "aria-label='address of this view'>"
             f"<div><a href=\"{html.escape('?' + query)}\" target='_blank' rel='noopener'>open this view in a new tab</a>"
             " <span class='cnnviz-note'>· select the address and copy it (Ctrl+C) to share it</span></div>"
             f"{note}")
@@ -183,6 +207,7 @@ class ViewLink(widgets.VBox):
         for owner, names in self._watched:
             owner.unobserve(self._on_view, names=names)
         self._watched = []
-        for child in self.children:
-            child.close()
+        self.button.close()
+        if self.field is not None:
+            self.field.close()
         super().close()
