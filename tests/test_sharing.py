@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz_widgets import Dashboard, LayerStrip, MisclassificationExplorer, StatsTable, TopImages
-from cnnviz_widgets.export import confusion_csv, csv_bytes, file_name
-from cnnviz_widgets.sharing import Download, ViewLink
+from cnnviz_widgets import Dashboard, Download, LayerStrip, MisclassificationExplorer, StatsTable, TopImages, ViewLink
+from cnnviz_widgets.compute import confusion_csv, csv_bytes, file_name
+from cnnviz_widgets.links import page_address
 
 #: What Voilà puts in a kernel's environment once a page takes it.
 REQUEST_VARIABLES = ("QUERY_STRING", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME", "SERVER_PROTOCOL",
@@ -184,7 +184,7 @@ def test_the_link_field_shows_the_page_address_of_the_current_view(st, monkeypat
 def test_outside_voila_the_field_holds_a_relative_link_and_says_so(st, monkeypatch):
     for name in ("QUERY_STRING", "VOILA_REQUEST_URL", "VOILA_PREHEAT"):
         monkeypatch.delenv(name, raising=False)
-    link = ViewLink(lambda: "image=3", lambda: __import__("cnnviz_widgets.links").links.page_address({}))
+    link = ViewLink(lambda: "image=3", lambda: page_address({}))
     link.button.click()
     assert "value=\"?image=3\"" in link.field.value and "Add this to the end" in link.field.value
     link.close()
@@ -259,9 +259,7 @@ def test_a_preheated_kernel_opens_the_view_once_voila_sends_the_request(st, monk
     monkeypatch.setenv("VOILA_REQUEST_URL", "http://127.0.0.1:1/?image=5")  # another page's
     board = Dashboard(st)
     try:
-        from cnnviz_widgets.page_request import when_address_known
-
-        waiter = when_address_known(board._on_address)
+        waiter = board.follow_address()
         assert waiter is not None and waiter.is_alive()
         assert st.index == 0 and board.link.url().startswith("?")
         info = {"QUERY_STRING": "image=9&layer=conv1_act", "SERVER_NAME": "teacher-pc", "SERVER_PORT": "8866",

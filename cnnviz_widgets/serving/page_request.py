@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 
-from .links import PageAddress, page_address
+from ..links import PageAddress, page_address
 
 log = logging.getLogger(__name__)
 

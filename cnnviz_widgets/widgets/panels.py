@@ -6,10 +6,10 @@ import html
 
 import ipywidgets as widgets
 
-from . import compute, render
+from .. import compute, render
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
 from .charts import default_dense_layer
-from .export import file_name, stats_csv
+from ..compute import file_name, stats_csv
 from .sharing import Download
 
 #: Background of the selected layer's row.

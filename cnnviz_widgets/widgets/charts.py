@@ -5,7 +5,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from . import compute
+from .. import compute
 from .base import CRISP_CSS, StateWidget, reports_errors
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#90a4ae"

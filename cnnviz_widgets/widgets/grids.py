@@ -10,11 +10,11 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from . import compute, render
+from .. import compute, render
+from ..compute import stage_starts
 from .base import CRISP_CSS, StateWidget, crisp_image, png_size, reports_errors, set_png
-from .compute import stage_starts
 from .controls import shape_text
-from .export import file_name
+from ..compute import file_name
 from .sharing import Download
 
 #: Gap in pixels between the panels of a strip or comparison (as ``render.strip_png`` draws them).

@@ -6,9 +6,9 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from . import render
+from .. import render
+from ..compute import stage_starts
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
-from .compute import stage_starts
 
 #: Value of the class filter that lets every image through.
 ALL_CLASSES = -1
