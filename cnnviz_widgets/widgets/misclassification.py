@@ -5,8 +5,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import render
-from ..compute import confusion_csv
+from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget
 from .sharing import Download
@@ -105,7 +104,7 @@ class MisclassificationExplorer(ToolWidget):
                     "its images, then pick one to open it.",
                     widgets.HBox([self.compute_button, self.job])),
             self.figure, self.summary,
-            Download(lambda: confusion_csv(self.matrix, self.state.class_names),
+            Download(lambda: compute.confusion_csv(self.matrix, self.state.class_names),
                      "cnnviz-confusion-matrix.csv", label="CSV"),
             widgets.HBox([self.only_wrong, self.true_class, self.predicted_class]),
             self.list_caption, widgets.HBox([self.montage, self.choices]),
@@ -167,11 +166,8 @@ class MisclassificationExplorer(ToolWidget):
     def _show(self, version, probs):
         if version != self.state.version:
             raise ValueError("the model or images changed while predicting; press compute again")
-        labels = self.state.labels
-        known = labels >= 0  # pictures of unknown class have no row in the matrix
-        k = probs.shape[1]
-        cm = np.zeros((k, k), dtype=np.int64)
-        np.add.at(cm, (labels[known], probs.argmax(axis=1)[known]), 1)
+        # Pictures of unknown class have no row in the matrix.
+        cm = compute.count_confusions(probs, self.state.labels)
         self.probabilities, self.matrix = probs, cm
         off = cm.copy()
         np.fill_diagonal(off, 0)
@@ -188,7 +184,7 @@ class MisclassificationExplorer(ToolWidget):
         names = self.state.class_names
         pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:5], off.shape))[0]
         worst = ", ".join(f"{names[t]} → {names[p]} ({off[t, p]})" for t, p in pairs if off[t, p] > 0)
-        unknown = int((~known).sum())
+        unknown = int((self.state.labels < 0).sum())
         self.summary.value = (f"accuracy <b>{100 * np.trace(cm) / cm.sum():.1f} %</b> on {cm.sum():,} images"
                               + (f" ({unknown:,} of unknown class left out)" if unknown else "")
                               + (f" · most common mistakes: {worst}" if worst else ""))
