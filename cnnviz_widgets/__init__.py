@@ -12,10 +12,10 @@ quiet_tensorflow_import()
 from .dashboard import Dashboard, StatusLine, friendly_errors
 from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file
 from .state import Inspection, ModelState
-from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DenseBars, ExplanationLab,
-                      FeatureGrid, FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker, ImageUpload, LayerSelector,
-                      LayerStrip, MisclassificationExplorer, ModelUpload, SoftmaxChart, StatsTable, TopImages,
-                      TrainPanel, WhatIfLab, DatasetMap)
+from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DatasetMap, DenseBars, Download,
+                      ExplanationLab, FeatureGrid, FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker,
+                      ImageUpload, LayerSelector, LayerStrip, MisclassificationExplorer, ModelUpload, SoftmaxChart,
+                      StatsTable, TopImages, TrainPanel, ViewLink, WhatIfLab)
 
 __all__ = [
     "load_cifar10", "load_image", "build_cifar_cnn", "load_default_model", "load_default_card",
@@ -23,7 +23,8 @@ __all__ = [
     "ImagePicker", "LayerSelector", "FeatureGrid", "FilterGrid", "LayerStrip", "DenseBars",
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
-    "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap",
+    "TopImages", "TrainPanel", "ExplanationLab", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload",
+    "CnnPrimer", "Download", "ViewLink",
     "Dashboard", "StatusLine", "friendly_errors",
 ]
 __version__ = "0.1.0"

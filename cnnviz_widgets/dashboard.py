@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from . import links
+from .serving.page_request import current_address, when_address_known
 from .widgets import (
     CnnPrimer,
     ComparisonGrid,
@@ -32,6 +34,7 @@ from .widgets import (
     WhatIfLab,
 )
 from .widgets.base import CRISP_CSS, StateWidget, close_owned, section
+from .widgets.sharing import ViewLink
 
 #: Layout rules of the whole page: a sticky side bar with the image picker and the layer
 #: selector, and a main column that never scrolls sideways on a 1366-pixel-wide screen.
@@ -185,12 +188,15 @@ class Dashboard(widgets.VBox):
         }
         self.status = StatusLine(state)
         sections = {key: self._section(key) for key in self.panels}
-        sidebar = widgets.VBox([sections["picker"], sections["layer"]],
-                               layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
-        sidebar.add_class("cnnviz-sidebar")
         self.tools = widgets.Accordion(children=[widgets.VBox() for _ in TOOLS],
                                        titles=tuple(t for t, _, _ in TOOLS),
                                        layout=widgets.Layout(width="100%"))
+        self.link = ViewLink(self.view_query, current_address,
+                             watch=[(state, ["index", "layer", "class_index"]),
+                                    (self.panels["heatmap"].mode, ["value"]), (self.tools, ["selected_index"])])
+        sidebar = widgets.VBox([sections["picker"], sections["layer"], self.link],
+                               layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
+        sidebar.add_class("cnnviz-sidebar")
         self.tools.observe(self._on_tool_opened, names="selected_index")
         self.tool_panels: dict = {}
         main = widgets.VBox(
@@ -236,6 +242,61 @@ class Dashboard(widgets.VBox):
         names = [cls.__name__ for _, cls, _ in TOOLS]
         self.tools.selected_index = names.index(name)
         return self.tool_panels.get(names.index(name))
+
+    # ----- links that reopen a view --------------------------------------------------------------
+    def view(self) -> links.View:
+        """What the student looks at now: image, layer, heatmap method, class and open panel."""
+        opened = self.tools.selected_index
+        return links.View(image=self.state.index, layer=self.state.layer,
+                          heatmap=self.panels["heatmap"].heatmap_shown, class_index=self.state.class_index,
+                          panel=None if opened is None else TOOLS[opened][1].__name__)
+
+    def view_query(self) -> str:
+        """The address query that reopens the current view (``links.view_query``)."""
+        return links.view_query(self.view(), self.state.class_names)
+
+    def view_choices(self) -> links.Choices:
+        """What a link may ask for on this dashboard."""
+        return links.Choices(images=len(self.state.images), layers=tuple(i.name for i in self.state.layers),
+                             heatmaps=self.panels["heatmap"].heatmap_choices(),
+                             class_names=self.state.class_names,
+                             panels=tuple(cls.__name__ for _, cls, _ in TOOLS))
+
+    def open_view(self, query: str) -> links.ParsedView:
+        """Show the view an address query asks for (``?image=42&layer=conv2_act&heatmap=gradcam&
+        class=cat&panel=TopImages``). A query with any bad or unknown value changes nothing: the
+        status line says what is wrong, and the dashboard stays on its view."""
+        parsed = links.parse_view(query, self.view_choices())
+        if not parsed.ok:
+            self.state.status = ("⚠ This link could not be opened, so the dashboard shows its first view: "
+                                 + "; ".join(parsed.problems) + ".")
+            return parsed
+        view, state = parsed.view, self.state
+        if view.image is not None and view.image != state.index:
+            state.index = view.image
+        if view.layer is not None and view.layer != state.layer:
+            state.layer = view.layer
+        if view.heatmap is not None:
+            self.panels["heatmap"].show_heatmap(view.heatmap)
+        # After the image: a new image goes back to its own predicted class.
+        if view.class_index is not None and view.class_index != state.class_index:
+            state.class_index = view.class_index
+        if view.panel is not None:
+            self.open_tool(view.panel)
+        if parsed.ignored:
+            state.status = ("Left out of the link: " + ", ".join(links.shown(k) for k in parsed.ignored)
+                            + f" (the dashboard reads {', '.join(links.KEYS)}).")
+        return parsed
+
+    def follow_address(self):
+        """Open the view the page's address asks for: at once in a kernel started for its page,
+        or, in a pre-heated kernel, as soon as a page takes it (``serving.page_request``; the
+        thread that waits for it is returned, else None)."""
+        return when_address_known(self._on_address)
+
+    def _on_address(self, address: links.PageAddress):
+        if address.query:
+            self.open_view(address.query)
 
     def close(self):
         # Every panel (and its observers of the state), every section box, the accordion: all

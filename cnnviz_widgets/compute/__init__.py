@@ -6,7 +6,8 @@ stages), ``gradcam`` (Grad-CAM and its maps), ``attribution`` (the other explana
 ``statistics`` (batched passes over an image set, the confusion matrix), ``teaching`` (gradient
 ascent, channel means, top images), ``arithmetic`` (one convolution output step by step), ``edits``
 (what-if edits of one image, the fast gradient sign attack) and ``embedding`` (the 2-D map of an
-image set and its disk cache).
+image set and its disk cache), ``export`` (tables as CSV files, safe file names for what a
+student saves).
 Every public name is re-exported here, so ``cnnviz_widgets.compute.<name>`` works.
 """
 from ..arrays import resize_map
@@ -19,6 +20,7 @@ from .edits import (Edits, apply_edits, blur, brightness, check_epsilon, contras
                     magnified_difference, noise, occlude, predict_and_explain, rotate, shift, to_uint8)
 from .embedding import (CacheError, DatasetMapResult, MapCache, dataset_map, default_cache_dir,
                         features_and_predictions, map_key, pca, penultimate_layer, tsne)
+from .export import STATS_COLUMNS, confusion_csv, csv_bytes, file_name, stats_csv
 from .gradcam import activation_map, grad_cam, normalize_map
 from .inspection import (CONV_CLASSES, SPARSITY_EPS, STAGE_CLASSES, Inspector, LayerInfo, check_class_index,
                          check_image_model,
@@ -41,4 +43,5 @@ __all__ = [
     "magnified_difference", "noise", "occlude", "predict_and_explain", "rotate", "shift", "to_uint8",
     "CacheError", "DatasetMapResult", "MapCache", "dataset_map", "default_cache_dir", "features_and_predictions",
     "map_key", "pca", "penultimate_layer", "tsne",
+    "csv_bytes", "confusion_csv", "stats_csv", "STATS_COLUMNS", "file_name",
 ]

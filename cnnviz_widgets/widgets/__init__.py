@@ -3,8 +3,9 @@
 
 ``base`` (StateWidget and helpers), ``controls`` (image and layer pickers), ``grids`` (feature maps
 and filters), ``charts`` (bar charts), ``panels`` (statistics table, heatmap overlay), ``primer``,
-``explanations`` (the explanation lab), ``uploads`` (your own model and images), ``jobs`` (background work behind a progress bar), and one
-module per teaching tool. A new panel is a new module here.
+``explanations`` (the explanation lab), ``whatif`` and ``datamap`` (the what-if lab, the dataset map),
+``uploads`` (your own model and images), ``jobs`` (background work behind a progress bar),
+``sharing`` (save buttons, the link to a view), and one module per teaching tool. A new panel is a new module here.
 """
 from .charts import DenseBars, SoftmaxChart
 from .confidence import ConfidenceAnalysis
@@ -18,6 +19,7 @@ from .jobs import JobBar, ToolWidget
 from .misclassification import MisclassificationExplorer
 from .panels import HeatmapOverlay, StatsTable
 from .primer import CnnPrimer
+from .sharing import Download, ViewLink
 from .top_images import TopImages
 from .train_panel import TrainPanel
 from .uploads import ImageUpload, ModelUpload
@@ -27,5 +29,5 @@ __all__ = [
     "DenseBars", "SoftmaxChart", "ConfidenceAnalysis", "ImagePicker", "LayerSelector", "ConvArithmetic",
     "FilterOptimizer", "ComparisonGrid", "FeatureGrid", "FilterGrid", "LayerStrip", "JobBar", "ToolWidget",
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
-    "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap",
+    "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ViewLink",
 ]

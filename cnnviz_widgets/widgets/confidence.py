@@ -11,6 +11,7 @@ from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .charts import default_dense_layer, set_bar_axes
 from .jobs import ToolWidget
+from .sharing import Download
 
 BLUE = "#1565c0"
 
@@ -68,7 +69,9 @@ class ConfidenceAnalysis(ToolWidget):
             self.bars.append(bars)
             self.stats.append(stats)
             self.open_buttons.append(button)
-            columns.append(widgets.VBox([head, image, caption, self.chart_boxes[-1], stats, button],
+            save = Download.picture(image, lambda k=kind: compute.file_name("cnnviz", k, self.examples[k],
+                                                                            suffix=".png"))
+            columns.append(widgets.VBox([head, image, save, caption, self.chart_boxes[-1], stats, button],
                                         layout=widgets.Layout(width="310px")))
         self.figures_note = widgets.HTML()
         self.children = [

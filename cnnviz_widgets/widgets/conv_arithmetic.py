@@ -9,6 +9,7 @@ import numpy as np
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget, stage_options
+from .sharing import Download
 
 RED, BLUE = "#c62828", "#1565c0"
 
@@ -57,6 +58,8 @@ class ConvArithmetic(ToolWidget):
                     "follow, and the result is exactly the value in the feature map.",
                     widgets.HBox([self.stage, self.channel]), widgets.HBox([self.row, self.col])),
             widgets.HBox([self.input_image, self.map_image, self.map_caption]),
+            widgets.HBox([Download.picture(self.input_image, "cnnviz-arithmetic-input.png"),
+                          Download.picture(self.map_image, "cnnviz-arithmetic-map.png")]),
             self.in_channel, self.tables, self.equation,
         ]
         for control in (self.stage, self.row, self.col, self.channel, self.in_channel):

@@ -7,6 +7,7 @@ import numpy as np
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget, stage_options, value_range
+from .sharing import Download
 
 
 def _to_uint8(img) -> np.ndarray:
@@ -49,7 +50,12 @@ class FilterOptimizer(ToolWidget):
                     "Images are contrast-stretched for display.",
                     widgets.HBox([self.layer, self.channel, self.steps]),
                     widgets.HBox([self.generate_button, self.grid_count, self.grid_button]), self.job),
-            widgets.HBox([self.image, self.caption]), self.grid_caption, self.grid_image,
+            widgets.HBox([self.image, self.caption]),
+            Download.picture(self.image, lambda: compute.file_name(
+                "cnnviz-ascent", self.layer.value, f"channel{self.channel.value}", suffix=".png")),
+            self.grid_caption, self.grid_image,
+            Download.picture(self.grid_image, lambda: compute.file_name(
+                "cnnviz-ascent", self.layer.value, f"first{self.grid_count.value}", suffix=".png")),
         ]
         self.generate_button.on_click(lambda _b: self.generate())
         self.grid_button.on_click(lambda _b: self.generate_grid())

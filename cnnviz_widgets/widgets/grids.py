@@ -14,6 +14,8 @@ from .. import compute, render
 from ..compute import stage_starts
 from .base import CRISP_CSS, StateWidget, crisp_image, png_size, reports_errors, set_png
 from .controls import shape_text
+from ..compute import file_name
+from .sharing import Download
 
 #: Gap in pixels between the panels of a strip or comparison (as ``render.strip_png`` draws them).
 STRIP_GAP = 4
@@ -65,7 +67,9 @@ class FeatureGrid(StateWidget):
                                          continuous_update=False)
         self.body = widgets.HBox([
             widgets.VBox([widgets.HBox([self.n_features, self.cols],
-                                       layout=widgets.Layout(flex_flow="row wrap")), self.image]),
+                                       layout=widgets.Layout(flex_flow="row wrap")), self.image,
+                          Download.picture(self.image, lambda: file_name(
+                              "cnnviz-features", state.layer, f"image{state.index}", suffix=".png"))]),
             widgets.VBox([self.channel, self.channel_image, self.channel_note]),
         ], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.children = [widgets.HTML(CRISP_CSS), self.note, self.body]
@@ -183,7 +187,8 @@ class FilterGrid(StateWidget):
         self.input_channel = widgets.IntSlider(value=0, min=0, max=0, description="input channel",
                                                style={"description_width": "initial"})
         self.image = crisp_image()
-        self.body = widgets.VBox([self.mode, self.input_channel, self.image])
+        self.body = widgets.VBox([self.mode, self.input_channel, self.image, Download.picture(
+            self.image, lambda: file_name("cnnviz-filters", self.conv_layer, self.mode.value, suffix=".png"))])
         self.children = [widgets.HTML(CRISP_CSS), self.note, self.body]
         self.mode.observe(self._on_control, names="value")
         self.input_channel.observe(self._on_control, names="value")
@@ -293,7 +298,8 @@ class LayerStrip(StateWidget):
         self.captions = widgets.HTML()
         self.note = widgets.HTML(_note(
             "Each panel after the input is the mean of all the channels of one convolution stage."))
-        self.children = [widgets.HTML(CRISP_CSS), self.image, self.captions, self.note]
+        self.children = [widgets.HTML(CRISP_CSS), self.image, self.captions, self.note, Download.picture(
+            self.image, lambda: file_name("cnnviz-layer-by-layer", f"image{state.index}", suffix=".png"))]
         self._observe(self._on_inspection, ["inspection"])
         self._render()
 
@@ -353,6 +359,8 @@ class ComparisonGrid(StateWidget):
         self.rows = widgets.VBox([
             self.headers,
             widgets.HBox([self.labels, self.image], layout=widgets.Layout(align_items="flex-start")),
+            Download.picture(self.image, lambda: file_name(
+                "cnnviz-comparison", "images", *state.compare, suffix=".png")),
         ])
         self.children = [
             widgets.HTML(CRISP_CSS),

@@ -8,6 +8,7 @@ import numpy as np
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget
+from .sharing import Download
 
 GREEN, RED = "#2e7d32", "#c62828"
 
@@ -103,8 +104,11 @@ class MisclassificationExplorer(ToolWidget):
                     "its images, then pick one to open it.",
                     widgets.HBox([self.compute_button, self.job])),
             self.figure, self.summary,
+            Download(lambda: compute.confusion_csv(self.matrix, self.state.class_names),
+                     "cnnviz-confusion-matrix.csv", label="CSV"),
             widgets.HBox([self.only_wrong, self.true_class, self.predicted_class]),
             self.list_caption, widgets.HBox([self.montage, self.choices]),
+            Download.picture(self.montage, "cnnviz-misclassified.png"),
         ]
         self.compute_button.on_click(lambda _b: self.compute())
         self.heatmap.observe(self._on_cell, names="selected")

@@ -9,7 +9,9 @@ import ipywidgets as widgets
 from .. import compute, render
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
 from .charts import default_dense_layer
+from ..compute import file_name, stats_csv
 from .jobs import value_range
+from .sharing import Download
 
 #: Background of the selected layer's row.
 HIGHLIGHT = "#fff3c4"
@@ -55,7 +57,8 @@ class StatsTable(StateWidget):
             "are they in this model?</div>"
         )
         self.children = [widgets.HTML(CRISP_CSS + TABLE_CSS), self.title, self.all_layers,
-                         self.table, self.note]
+                         self.table, self.note, Download(lambda: stats_csv(self.rows()), lambda: file_name(
+                             "cnnviz-layer-stats", f"image{state.index}", suffix=".csv"), label="CSV")]
         self.all_layers.observe(self._on_all_layers, names="value")
         self._observe(self._on_inspection, ["inspection"])
         self._observe(self._on_layer, ["layer"])
@@ -156,7 +159,9 @@ class HeatmapOverlay(StateWidget):
         ], layout=widgets.Layout(gap="8px", flex_flow="row wrap", align_items="center"))
         self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([self.mode, self.target, self.method],
                                                                layout=widgets.Layout(flex_flow="row wrap")),
-                         self.alpha, pictures, self.note]
+                         self.alpha, pictures, self.note, Download.picture(self.image, lambda: file_name(
+                             "cnnviz-heatmap", self.mode.value, self.layer_shown, f"image{state.index}",
+                             suffix=".png"))]
         self.mode.observe(self._on_mode, names="value")
         self.method.observe(self._on_mode, names="value")
         self.target.observe(self._on_target, names="value")
@@ -182,6 +187,25 @@ class HeatmapOverlay(StateWidget):
     # ----- observers ----------------------------------------------------------------------------
     def _on_layer(self, change):
         self._render_heat()
+
+    # ----- the heatmap shown, as one value (for links that reopen a view) --------------------------
+    def heatmap_choices(self) -> tuple:
+        """(label, value) of every heatmap this panel can show: activation, Grad-CAM and every
+        other method of the method list."""
+        return tuple(m for m in MODES if m[1] != "method") + tuple(self.method.options)
+
+    @property
+    def heatmap_shown(self) -> str:
+        """The value (of ``heatmap_choices``) of the heatmap on screen."""
+        return self.method.value if self.mode.value == "method" else self.mode.value
+
+    def show_heatmap(self, value: str) -> None:
+        """Show the heatmap ``value`` of ``heatmap_choices``."""
+        if value in {v for _, v in self.method.options}:
+            self.method.value = value
+            self.mode.value = "method"
+        else:
+            self.mode.value = value
 
     def _on_mode(self, change):
         self._show_controls()

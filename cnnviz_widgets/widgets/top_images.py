@@ -8,6 +8,7 @@ from .. import render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .charts import default_dense_layer
 from .jobs import ToolWidget, stage_options
+from .sharing import Download
 
 
 class TopImages(ToolWidget):
@@ -45,6 +46,8 @@ class TopImages(ToolWidget):
                     "highest mean activation of the channel are shown, highest first.",
                     widgets.HBox([self.layer, self.channel, self.find_button]), self.job),
             widgets.HBox([self.montage, widgets.VBox([self.caption, self.buttons])]),
+            Download.picture(self.montage, lambda: compute.file_name(
+                "cnnviz-top-images", self.layer.value, f"channel{self.channel.value}", suffix=".png")),
         ]
         self.find_button.on_click(lambda _b: self.find())
         for control in (self.layer, self.channel):

@@ -10,6 +10,7 @@ in tests/ui/artifacts/.
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -400,6 +401,16 @@ def test_misclassification_explorer_shows_the_confusion_matrix(dashboard, refere
     expect(labels).to_have_count(k * k)
     shown = np.array([int(t) for t in labels.all_text_contents()]).reshape(k, k)
     np.testing.assert_array_equal(shown, cm)
+    # Saved as CSV through the browser's download, with the same counts.
+    save = panel.locator(".cnnviz-download", has=page.locator("button", has_text="save CSV"))
+    save.locator("button").click()
+    with page.expect_download(timeout=UPDATE_MS) as saved:
+        save.locator("a[download]").click()
+    assert saved.value.suggested_filename == "cnnviz-confusion-matrix.csv"
+    with open(saved.value.path(), newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["true \\ predicted", *reference.names] and [r[0] for r in rows[1:]] == reference.names
+    np.testing.assert_array_equal(np.array([[int(v) for v in r[1:]] for r in rows[1:]]), cm)
 
     # A click on an off-diagonal cell lists its images (off its centre, where the count's text
     # would take the click).
