@@ -9,6 +9,7 @@ from .tf_logging import quiet_tensorflow_import
 
 quiet_tensorflow_import()
 
+from .accessibility import accessibility_support
 from .byo import ImageUpload, ModelUpload, load_model_file
 from .charts import DenseBars, SoftmaxChart
 from .controls import ImagePicker, LayerSelector
@@ -29,6 +30,6 @@ __all__ = [
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
     "TopImages", "TrainPanel", "ModelUpload", "ImageUpload", "CnnPrimer",
-    "Dashboard", "StatusLine", "friendly_errors",
+    "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
 ]
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from .accessibility import REGION_CLASS
 from .base import CRISP_CSS, StateWidget, section
 
 #: Layout rules of the whole page: a sticky side bar with the image picker and the layer
@@ -29,6 +30,25 @@ DASHBOARD_CSS = """
 .cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
 .cnnviz-status {min-height: 1.5em;}
 .cnnviz-status-error {color: #b71c1c; font-weight: 600;}
+/* Every control shows where the keyboard is: JupyterLab's theme leaves some with no ring at all. */
+.cnnviz-dashboard :is(button, select, input, textarea, [role=slider], [role=button], [tabindex],
+  [contenteditable=true]):focus-visible {outline: 3px solid #0b57d0 !important; outline-offset: 2px;}
+/* The accordion's titles: JupyterLab's grey on grey (about 3:1) raised to WCAG AA. */
+.cnnviz-dashboard .jupyter-widget-Collapse-header {color: #1f1f1f; background: #ececec;}
+.cnnviz-dashboard .jupyter-widget-Collapse-open > .jupyter-widget-Collapse-header {color: #1f1f1f;
+  background: #dde7f7;}
+.cnnviz-title {font-size: 1.5em; margin: 4px 0;}
+/* At 200 % zoom a 1366-pixel screen is 683 CSS pixels wide: the side bar goes above the panels
+   and nothing is wider than the page, so it scrolls vertically only. */
+@media (max-width: 900px) {
+  .cnnviz-columns {flex-direction: column !important;}
+  .cnnviz-sidebar {position: static; width: 100% !important; min-width: 0 !important;
+    max-height: none; overflow: visible;}
+  .cnnviz-dashboard .widget-image {max-width: 100%; height: auto !important;}
+  .cnnviz-dashboard .widget-inline-hbox, .cnnviz-dashboard .widget-hbox {flex-wrap: wrap; max-width: 100%;}
+  .cnnviz-dashboard .widget-slider {max-width: 100%;}
+  .cnnviz-dashboard .bqplot {max-width: 100%;}
+}
 </style>
 """
 
@@ -174,22 +194,31 @@ class Dashboard(widgets.VBox):
              widgets.HBox([sections["dense"], sections["softmax"]],
                           layout=widgets.Layout(width="100%", flex_flow="row wrap")),
              sections["compare"], sections["stats"], sections["heatmap"],
-             widgets.HTML("<h3>Exercises, advanced topics and your own data</h3>"
-                          "<div class='cnnviz-note'>Open a panel to start it.</div>"),
-             self.tools],
+             self._tools_region()],
             layout=widgets.Layout(flex="1 1 auto", min_width="0", width="100%"),
         )
         main.add_class("cnnviz-main")
         columns = widgets.HBox([sidebar, main], layout=widgets.Layout(width="100%"))
         columns.add_class("cnnviz-columns")
-        title = widgets.HTML("<h2 style='margin:4px 0'>cnnviz · see inside a convolutional network</h2>")
+        title = widgets.HTML("<h1 class='cnnviz-title'>cnnviz · see inside a convolutional network</h1>")
         self.children = [widgets.HTML(DASHBOARD_CSS + CRISP_CSS), title, self.status,
                          columns]
+
+    def _tools_region(self):
+        region = widgets.VBox([
+            widgets.HTML("<h3>Exercises, advanced topics and your own data</h3>"
+                         "<div class='cnnviz-note'>Open a panel to start it (Tab to its title, then "
+                         "Enter).</div>"),
+            self.tools])
+        region.add_class(REGION_CLASS)
+        region.add_class("cnnviz-tools")
+        return region
 
     def _section(self, key):
         title, note = TEXTS[key]
         box = section(title, note, self.panels[key], layout=widgets.Layout(min_width="0"))
         box.add_class("cnnviz-section")
+        box.add_class(REGION_CLASS)
         box.add_class(f"cnnviz-section-{key}")
         return box
 
