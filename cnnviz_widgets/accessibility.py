@@ -35,7 +35,9 @@ _SCRIPT = """
       const label = handle.closest('.widget-slider').querySelector('.widget-label');
       if (!label) { return; }
       const text = label.textContent.trim();
-      const tip = (label.getAttribute('title') || '').trim();
+      // ipywidgets writes a missing tooltip into the label's title as the word "null".
+      const title = (label.getAttribute('title') || '').trim();
+      const tip = title === 'null' ? '' : title;
       const name = text && tip && tip !== text ? text + ': ' + tip : (text || tip);
       if (name) { set(handle, 'aria-label', name); }
     });

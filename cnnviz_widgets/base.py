@@ -59,6 +59,22 @@ def set_png(image: widgets.Image, data: bytes, scale: float = 1.0, alt: str | No
     image.layout.height = "auto"
 
 
+def describe_subject(state, index: int | None = None) -> str:
+    """How text alternatives name the selected image (or image ``index``): "image 12 (a frog)"."""
+    from . import describe
+
+    i = state.index if index is None else int(index)
+    label = None if state.labels is None else int(state.labels[i])
+    return describe.subject(i, state.class_names[label] if label is not None and label >= 0 else None)
+
+
+def scheme_cmap(state, role: str) -> str:
+    """The colour map of ``role`` ("maps", "heat", "signed") in the state's colour scheme."""
+    from . import render
+
+    return render.scheme_colormap(state.colour_scheme, role)
+
+
 def reports_errors(method):
     """Route an exception raised by an observer or callback to ``state.status`` (an exception in
     an observer is invisible in a browser) and leave the state as it was."""

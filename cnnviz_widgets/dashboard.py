@@ -9,6 +9,7 @@ import ipywidgets as widgets
 
 from .accessibility import REGION_CLASS
 from .base import CRISP_CSS, StateWidget, section
+from .settings import ColourSchemeSelector
 
 #: Layout rules of the whole page: a sticky side bar with the image picker and the layer
 #: selector, and a main column that never scrolls sideways on a 1366-pixel-wide screen.
@@ -31,8 +32,7 @@ DASHBOARD_CSS = """
 .cnnviz-status {min-height: 1.5em;}
 .cnnviz-status-error {color: #b71c1c; font-weight: 600;}
 /* Every control shows where the keyboard is: JupyterLab's theme leaves some with no ring at all. */
-.cnnviz-dashboard :is(button, select, input, textarea, [role=slider], [role=button], [tabindex],
-  [contenteditable=true]):focus-visible {outline: 3px solid #0b57d0 !important; outline-offset: 2px;}
+.cnnviz-dashboard :focus-visible {outline: 3px solid #0b57d0 !important; outline-offset: 2px;}
 /* The accordion's titles: JupyterLab's grey on grey (about 3:1) raised to WCAG AA. */
 .cnnviz-dashboard .jupyter-widget-Collapse-header {color: #1f1f1f; background: #ececec;}
 .cnnviz-dashboard .jupyter-widget-Collapse-open > .jupyter-widget-Collapse-header {color: #1f1f1f;
@@ -45,7 +45,7 @@ DASHBOARD_CSS = """
   .cnnviz-sidebar {position: static; width: 100% !important; min-width: 0 !important;
     max-height: none; overflow: visible;}
   .cnnviz-dashboard .widget-image {max-width: 100%; height: auto !important;}
-  .cnnviz-dashboard .widget-inline-hbox, .cnnviz-dashboard .widget-hbox {flex-wrap: wrap; max-width: 100%;}
+  .cnnviz-dashboard .widget-hbox {flex-wrap: wrap; max-width: 100%;}
   .cnnviz-dashboard .widget-slider {max-width: 100%;}
   .cnnviz-dashboard .bqplot {max-width: 100%;}
 }
@@ -56,10 +56,13 @@ DASHBOARD_CSS = """
 TEXTS = {
     "picker": ("Pick an image",
                "This is the picture the network will look at. The caption compares the true class with "
-               "what the network guessed and how sure it is; red means the guess is wrong."),
+               "what the network guessed and how sure it is; ✗ (and red) means the guess is wrong."),
     "layer": ("Choose a layer",
               "Every panel below shows the layer you pick here. Early layers keep a lot of spatial "
               "detail; later layers are smaller but mean more."),
+    "colours": ("Colours",
+                "Every picture follows this choice. The colour-vision-safe scheme keeps maps, heatmaps "
+                "and weights readable with a red–green colour deficiency (about one man in twelve)."),
     "features": ("4 · Feature maps: what each layer sees",
                  "Each small square is the output of one filter for this image. Bright means the filter "
                  "found its pattern there, dark means it did not. Deeper layers are smaller and more "
@@ -68,7 +71,8 @@ TEXTS = {
     "filters": ("5 · Learned filters: what each layer looks for",
                 "These are the weights themselves. The first layer's 3×3×3 filters can be drawn in colour "
                 "and often look like edges or colour blobs; deeper filters mix many channels, so you see "
-                "one channel or their mean (red positive, blue negative). <i>Exercise 2: which conv1 "
+                "one channel or their mean (one colour for positive weights, another for negative: the "
+                "line above the grid says which). <i>Exercise 2: which conv1 "
                 "filters look for blue, which for red, which for vertical edges?</i>"),
     "strip": ("6 · Layer by layer",
               "The image shrinks from 32×32 to 8×8 while the number of channels grows. Each picture "
@@ -90,7 +94,8 @@ TEXTS = {
                 "Colours over the image show where a layer responds (activation) or which regions raised the "
                 "score of a class (Grad-CAM, the guide's advanced topic: switch to it above the "
                 "picture; a class you choose there is for this image, the next image starts from its own "
-                "prediction). Red and yellow mean important, blue means ignored. <i>Exercise 3: for a "
+                "prediction). The note under the pictures says which colours mean important and which "
+                "mean ignored. <i>Exercise 3: for a "
                 "plane, a cat and a ship (class filter in the picker), does the network look where you "
                 "would — the wings, the face, the ship or the water?</i>"),
 }
@@ -170,6 +175,7 @@ class Dashboard(widgets.VBox):
         self.panels = {
             "picker": cls("ImagePicker")(state, home_name="CIFAR-10 test images"),
             "layer": cls("LayerSelector")(state),
+            "colours": ColourSchemeSelector(state),
             "features": cls("FeatureGrid")(state),
             "filters": cls("FilterGrid")(state),
             "strip": cls("LayerStrip")(state),
@@ -181,7 +187,7 @@ class Dashboard(widgets.VBox):
         }
         self.status = StatusLine(state)
         sections = {key: self._section(key) for key in self.panels}
-        sidebar = widgets.VBox([sections["picker"], sections["layer"]],
+        sidebar = widgets.VBox([sections["picker"], sections["layer"], sections["colours"]],
                                layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
         sidebar.add_class("cnnviz-sidebar")
         self.tools = widgets.Accordion(children=[widgets.VBox() for _ in TOOLS],

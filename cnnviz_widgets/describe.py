@@ -58,6 +58,12 @@ def shape_words(shape) -> str:
     return "×".join(str(int(d)) for d in shape)
 
 
+def subject(index: int, true_name: str | None) -> str:
+    """How the text alternatives name an image: "image 12 (a frog)", or "image 12" when its class
+    is unknown."""
+    return f"image {index:,} (a {true_name})" if true_name else f"image {index:,}"
+
+
 def image_alt(index: int, true_name: str | None, predicted_name: str, confidence: float) -> str:
     """The picked image: "Image 12, a frog; the network says frog (94.3 %): right".
 

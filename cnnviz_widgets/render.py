@@ -30,6 +30,8 @@ COLOUR_SCHEMES = {
 }
 #: How each diverging map draws the sign of a weight, in words for the student and the alt texts.
 SIGN_WORDS = {FILTER_CMAP: "red positive, blue negative", "BuOr": "orange positive, blue negative"}
+#: How each heatmap colour map draws (strong, weak), in words.
+HEAT_WORDS = {HEAT_CMAP: ("red and yellow", "blue"), "viridis": ("yellow and green", "dark purple")}
 GAP = 1
 GAP_VALUE = 255
 #: Colours of a palette PNG; the last palette index (255) is white, for the gaps between tiles.

@@ -6,7 +6,7 @@ import pytest
 
 from cnnviz_widgets.describe import (bars_text, channel_alt, comparison_alt, feature_maps_alt,
                                      filters_alt, heatmap_alt, image_alt, place_of, stages_alt,
-                                     strongest_place, thirds_shares, top_classes_text, verdict_mark)
+                                     strongest_place, subject, thirds_shares, top_classes_text, verdict_mark)
 
 
 @pytest.mark.parametrize("row, col, expected", [
@@ -108,3 +108,8 @@ def test_top_classes_and_bars_in_words():
     assert top_classes_text(names, [0.1, 0.05, 0.6, 0.25]) == "Top three: bird 60.0 %, cat 25.0 %, plane 10.0 %"
     values = np.array([0.0, 4.21, -1.0, 3.9, 0.5])
     assert bars_text(values) == "5 neurons, 3 above zero; largest: 1 (4.21), 3 (3.90), 4 (0.50)"
+
+
+def test_subject_names_an_image_by_number_and_class():
+    assert subject(12, "frog") == "image 12 (a frog)"
+    assert subject(1234, None) == "image 1,234"

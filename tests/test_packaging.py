@@ -25,7 +25,7 @@ def _requirements(lines) -> dict[str, str]:
     return {r.name.lower().replace("_", "-"): str(r.specifier) for r in parsed}
 
 
-def test_environment_yml_pins_exactly_the_project_dependencies_and_jupyterlab():
+def test_environment_yml_pins_exactly_the_project_dependencies_jupyterlab_and_axe():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["name"] == "cnnviz"
@@ -36,7 +36,11 @@ def test_environment_yml_pins_exactly_the_project_dependencies_and_jupyterlab():
     # Binder opens JupyterLab too: the `lab` extra's pins, so it is the JupyterLab the README installs.
     lab = project["optional-dependencies"]["lab"]
     assert [Requirement(line).name for line in lab] == ["jupyterlab"]
-    assert _requirements(pip_section) == _requirements(project["dependencies"] + lab)
+    # The accessibility checker, pinned exactly in the `test` extra, is pinned the same here.
+    axe = [line for line in project["optional-dependencies"]["test"]
+           if Requirement(line).name == "axe-playwright-python"]
+    assert len(axe) == 1 and str(Requirement(axe[0]).specifier).startswith("==")
+    assert _requirements(pip_section) == _requirements(project["dependencies"] + lab + axe)
 
 
 def test_postbuild_installs_the_package_and_fetches_cifar10():

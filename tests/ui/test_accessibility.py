@@ -14,8 +14,6 @@ tests/ui/artifacts/.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
@@ -68,9 +66,11 @@ def focused(page) -> dict:
         const el = document.activeElement;
         const style = getComputedStyle(el);
         const label = el.closest('.widget-inline-hbox')?.querySelector('.widget-label');
-        return {tag: el.tagName.toLowerCase(), role: el.getAttribute('role') || '',
-                name: el.getAttribute('aria-label') || el.getAttribute('title') || label?.textContent
-                      || el.textContent.trim().slice(0, 60),
+        const tag = el.tagName.toLowerCase();
+        const text = el.textContent.trim().slice(0, 60);
+        return {tag, role: el.getAttribute('role') || '',
+                name: el.getAttribute('aria-label') || (tag === 'button' && text)
+                      || label?.textContent || el.getAttribute('title') || text,
                 section: el.closest('[class*="cnnviz-section-"]')?.className || '',
                 outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2,
                 value: el.value ?? el.getAttribute('aria-valuenow')};
@@ -95,6 +95,8 @@ def tab_to(page, predicate, limit: int = 120) -> dict:
 # --------------------------------------------------------------------------- axe-core
 
 def test_axe_finds_no_serious_violation_on_the_dashboard_as_it_opens(module_dashboard):
+    # Voilà reveals the page when the kernel is done; the last widgets are drawn just after.
+    module_dashboard.locator(HEADERS).first.wait_for(timeout=UPDATE_MS)
     violations = blocking_violations(module_dashboard)
     assert not violations, "axe-core on the opened dashboard:\n" + describe(violations)
 
@@ -102,6 +104,7 @@ def test_axe_finds_no_serious_violation_on_the_dashboard_as_it_opens(module_dash
 def test_axe_finds_no_serious_violation_with_each_advanced_panel_open(module_dashboard):
     page = module_dashboard
     headers = page.locator(HEADERS)
+    headers.first.wait_for(timeout=UPDATE_MS)
     titles = [headers.nth(i).inner_text().strip() for i in range(headers.count())]
     assert len(titles) >= 9, titles
     found = {}
@@ -138,7 +141,7 @@ def test_every_picture_has_a_text_alternative_that_follows_the_image(module_dash
 
     index = int(page.locator(".cnnviz-section-picker input[type=number]").input_value())
     shown = caption(page)
-    page.locator(".cnnviz-section-picker button", has_text="next").click()
+    page.locator(".cnnviz-section-picker button", has_text="next ▶").click()
     page.wait_for_function("([s, old]) => document.querySelector(s).innerText !== old",
                            arg=[CAPTION, shown], timeout=UPDATE_MS)
     page.wait_for_timeout(500)
