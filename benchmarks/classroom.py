@@ -17,7 +17,7 @@ For each mode a fresh server is started twice:
   the page, and the widgets and bytes of widget state a page receives when it connects.
 
 Default mode is ``voila dashboard.ipynb`` with the project's voila.json (tests/ui/voila_server.py
-starts it, as the browser tests do); classroom mode is ``python -m cnnviz_widgets.classroom
+starts it, as the browser tests do); classroom mode is ``python -m cnnviz_widgets.serving.classroom
 --students N``, timed from its ``ready:`` line (the pool is warm, as before a lesson).
 
 Not a test: one command prints a Markdown table, and the README's lines ready to paste.
@@ -47,7 +47,7 @@ import voila_server  # noqa: E402  (tests/ui, put on the path above)
 from benchmarks.browser_latency import (CAPTION, CHROMIUM, CHROMIUM_ARGS, NUMBER_BOX, PROBE_JS,  # noqa: E402
                                         SLIDER_HANDLE, VIEWPORT, FrameLog, kernel_pids)
 from benchmarks.common import machine_note  # noqa: E402
-from cnnviz_widgets.classroom import cpu_seconds, pss_mib, rss_mib  # noqa: E402
+from cnnviz_widgets.serving.capacity import cpu_seconds, pss_mib, rss_mib  # noqa: E402
 
 PAGE_TIMEOUT_S = 600
 CHANGE_TIMEOUT_MS = 60_000
@@ -79,7 +79,7 @@ class Server:
             out = self.log.with_suffix(".out")
             with open(out, "wb") as stdout, open(self.log, "wb") as stderr:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "cnnviz_widgets.classroom", "--students", str(self.students),
+                    [sys.executable, "-m", "cnnviz_widgets.serving.classroom", "--students", str(self.students),
                      "--port", str(port), "--ip", "127.0.0.1"],
                     cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True)
             deadline = time.monotonic() + READY_TIMEOUT_S

@@ -21,10 +21,10 @@ from . import common
 
 #: Every widget class of the dashboard, by module.
 WIDGETS = {
-    "charts": ("SoftmaxChart", "DenseBars"),
-    "panels": ("StatsTable", "HeatmapOverlay"),
-    "controls": ("ImagePicker", "LayerSelector"),
-    "grids": ("FeatureGrid", "FilterGrid", "LayerStrip", "ComparisonGrid"),
+    "widgets.charts": ("SoftmaxChart", "DenseBars"),
+    "widgets.panels": ("StatsTable", "HeatmapOverlay"),
+    "widgets.controls": ("ImagePicker", "LayerSelector"),
+    "widgets.grids": ("FeatureGrid", "FilterGrid", "LayerStrip", "ComparisonGrid"),
 }
 
 

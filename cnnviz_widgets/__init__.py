@@ -9,19 +9,14 @@ from .tf_logging import quiet_tensorflow_import
 
 quiet_tensorflow_import()
 
-from .accessibility import accessibility_support
-from .byo import ImageUpload, ModelUpload, load_model_file
-from .charts import DenseBars, SoftmaxChart
-from .controls import ImagePicker, LayerSelector
 from .dashboard import Dashboard, StatusLine, friendly_errors
-from .data import load_cifar10, load_image
-from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
-from .model import build_cifar_cnn, load_default_card, load_default_model
-from .panels import HeatmapOverlay, StatsTable
-from .primer import CnnPrimer
+from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file
+from .serving.accessibility import accessibility_support
 from .state import Inspection, ModelState
-from .tools import (ConfidenceAnalysis, ConvArithmetic, FilterOptimizer, MisclassificationExplorer,
-                    TopImages, TrainPanel)
+from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DenseBars, FeatureGrid,
+                      FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker, ImageUpload, LayerSelector,
+                      LayerStrip, MisclassificationExplorer, ModelUpload, SoftmaxChart, StatsTable, TopImages,
+                      TrainPanel)
 
 __all__ = [
     "load_cifar10", "load_image", "build_cifar_cnn", "load_default_model", "load_default_card",

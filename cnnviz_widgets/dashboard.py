@@ -7,9 +7,30 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .accessibility import REGION_CLASS
-from .base import CRISP_CSS, StateWidget, section
-from .settings import ColourSchemeSelector
+from .widgets import (
+    CnnPrimer,
+    ComparisonGrid,
+    ConfidenceAnalysis,
+    ConvArithmetic,
+    DenseBars,
+    FeatureGrid,
+    FilterGrid,
+    FilterOptimizer,
+    HeatmapOverlay,
+    ImagePicker,
+    ImageUpload,
+    LayerSelector,
+    LayerStrip,
+    MisclassificationExplorer,
+    ModelUpload,
+    SoftmaxChart,
+    StatsTable,
+    TopImages,
+    TrainPanel,
+)
+from .serving.accessibility import REGION_CLASS
+from .widgets.base import CRISP_CSS, StateWidget, section
+from .widgets.settings import ColourSchemeSelector
 
 #: Layout rules of the whole page: a sticky side bar with the image picker and the layer
 #: selector, and a main column that never scrolls sideways on a 1366-pixel-wide screen.
@@ -102,40 +123,31 @@ TEXTS = {
 
 #: The exercises and advanced topics, each built only when the student opens it.
 TOOLS = [
-    ("How a CNN works · common questions", "CnnPrimer",
+    ("How a CNN works · common questions", CnnPrimer,
      "The guide's explanation, with this model's sizes and this image's scores."),
-    ("Exercise 1 · Find misclassifications", "MisclassificationExplorer",
+    ("Exercise 1 · Find misclassifications", MisclassificationExplorer,
      "The confusion matrix of the whole image set. Click a cell to list the images the network mixed "
      "up, then open one to see why."),
-    ("Exercise 5 · Confident or unsure?", "ConfidenceAnalysis",
+    ("Exercise 5 · Confident or unsure?", ConfidenceAnalysis,
      "A confident right answer, an unsure right answer and a confident wrong answer side by side."),
-    ("Advanced · What a filter wants to see", "FilterOptimizer",
+    ("Advanced · What a filter wants to see", FilterOptimizer,
      "Start from noise and change the image step by step until one channel fires as strongly as it can "
      "(gradient ascent)."),
-    ("Advanced · Convolution arithmetic", "ConvArithmetic",
+    ("Advanced · Convolution arithmetic", ConvArithmetic,
      "Pick one pixel of a feature map and follow the multiplications and additions that produce it."),
-    ("Advanced · Top images per channel", "TopImages",
+    ("Advanced · Top images per channel", TopImages,
      "The nine images of the set that make one channel fire the most."),
-    ("Advanced · Train the network", "TrainPanel",
+    ("Advanced · Train the network", TrainPanel,
      "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
      "replaces the one on screen only when you say so, and the shipped model is one click away."),
-    ("Your own model", "ModelUpload",
+    ("Your own model", ModelUpload,
      "Upload a .keras image classifier. Nothing in the file is executed; models the dashboard cannot show "
      "are refused with the reason."),
-    ("Your own images", "ImageUpload",
+    ("Your own images", ImageUpload,
      "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input and added after the "
      "test images (untick “add” to see only yours). The image picker's “back” button brings the "
      "test images back."),
 ]
-
-
-def _widget_class(name: str):
-    from . import byo, charts, controls, grids, panels, primer, tools
-
-    for module in (charts, controls, grids, panels, primer, tools, byo):
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise ImportError(f"no widget named {name}")
 
 
 class StatusLine(StateWidget):
@@ -171,19 +183,18 @@ class Dashboard(widgets.VBox):
         super().__init__(**kwargs)
         self.state = state
         self.add_class("cnnviz-dashboard")
-        cls = _widget_class
         self.panels = {
-            "picker": cls("ImagePicker")(state, home_name="CIFAR-10 test images"),
-            "layer": cls("LayerSelector")(state),
+            "picker": ImagePicker(state, home_name="CIFAR-10 test images"),
+            "layer": LayerSelector(state),
             "colours": ColourSchemeSelector(state),
-            "features": cls("FeatureGrid")(state),
-            "filters": cls("FilterGrid")(state),
-            "strip": cls("LayerStrip")(state),
-            "dense": cls("DenseBars")(state),
-            "softmax": cls("SoftmaxChart")(state),
-            "compare": cls("ComparisonGrid")(state),
-            "stats": cls("StatsTable")(state),
-            "heatmap": cls("HeatmapOverlay")(state, mode="activation"),
+            "features": FeatureGrid(state),
+            "filters": FilterGrid(state),
+            "strip": LayerStrip(state),
+            "dense": DenseBars(state),
+            "softmax": SoftmaxChart(state),
+            "compare": ComparisonGrid(state),
+            "stats": StatsTable(state),
+            "heatmap": HeatmapOverlay(state, mode="activation"),
         }
         self.status = StatusLine(state)
         sections = {key: self._section(key) for key in self.panels}
@@ -232,9 +243,10 @@ class Dashboard(widgets.VBox):
         i = change["new"]
         if i is None or i in self.tool_panels:
             return
-        _, name, note = TOOLS[i]
+        _, cls, note = TOOLS[i]
+        name = cls.__name__
         try:
-            panel = _widget_class(name)(self.state)
+            panel = cls(self.state)
         except Exception as exc:  # A panel that cannot start must not break the others.
             self.state.status = f"⚠ {name}: {exc}"
             return
@@ -243,7 +255,7 @@ class Dashboard(widgets.VBox):
 
     def open_tool(self, name: str):
         """Open (and build) the tool panel named like its widget class, e.g. "TopImages"."""
-        names = [n for _, n, _ in TOOLS]
+        names = [cls.__name__ for _, cls, _ in TOOLS]
         self.tools.selected_index = names.index(name)
         return self.tool_panels.get(names.index(name))
 

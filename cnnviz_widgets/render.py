@@ -268,7 +268,7 @@ def overlay(image, heat, alpha: float = 0.5, size: int = 192, cmap: str = HEAT_C
     same size, coloured and blended: ``(1 - alpha) * image + alpha * colour``.
     Returns uint8 (S, S', 3).
     """
-    from .compute import resize_map
+    from .arrays import resize_map
 
     img = np.asarray(image, dtype=np.uint8)
     if img.ndim == 2:
@@ -315,3 +315,33 @@ def strip_png(panels, tile_size: int = 64, cmap: str = MAP_CMAP) -> bytes:
     """One row of panels side by side: each either a uint8 image (H, W, 3) or a 2-D map (h, w)
     (normalised and coloured). Every panel is upscaled crisp to about ``tile_size`` pixels."""
     return panel_grid_png([list(panels)], tile_size, cmap)
+
+
+def labelled_montage(images, captions, cols: int = 3, size: int = 96, colors=None) -> bytes:
+    """One PNG of images with a caption under each.
+
+    images : uint8 (N, H, W, C) with C 1 or 3, each upscaled crisp to about ``size`` pixels;
+    captions : N strings (a newline makes a second line); colors : N CSS-like hex colours or None.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    images = np.asarray(images, dtype=np.uint8)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"expected images (N, H, W, C), got shape {images.shape}")
+    if images.shape[3] == 1:
+        images = np.repeat(images, 3, axis=3)
+    font = ImageFont.load_default(size=11)
+    lines = max(str(c).count("\n") + 1 for c in captions)
+    factor = tile_factor(images.shape[1], images.shape[2], size)
+    h, w = images.shape[1] * factor, images.shape[2] * factor
+    text_h = 13 * lines + 3
+    tiles = np.full((len(images), h + text_h, w, 3), 255, np.uint8)
+    for i, img in enumerate(images):
+        canvas = Image.new("RGB", (w, h + text_h), "white")
+        canvas.paste(Image.fromarray(upscale(img, factor)), (0, 0))
+        draw = ImageDraw.Draw(canvas)
+        colour = colors[i] if colors is not None else "#222222"
+        for k, line in enumerate(str(captions[i]).split("\n")):
+            draw.text((2, h + 2 + 13 * k), line, fill=colour, font=font)
+        tiles[i] = np.asarray(canvas)
+    return png_bytes(tile(tiles, cols, gap=4))

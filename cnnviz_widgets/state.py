@@ -157,8 +157,8 @@ class ModelState(traitlets.HasTraits):
     @classmethod
     def from_default(cls, data_dir=None, split: str = "test", **kwargs) -> "ModelState":
         """The shipped CIFAR-10 model with the CIFAR-10 images of ``split``."""
-        from .data import load_cifar10
-        from .model import load_default_model
+        from .loading.cifar10 import load_cifar10
+        from .loading.shipped_model import load_default_model
 
         images, labels, names = load_cifar10(split, data_dir)
         return cls(load_default_model(), images, labels, names, **kwargs)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import _find_cifar10, load_cifar10
-from .model import DEFAULT_CARD_PATH, DEFAULT_MODEL_PATH, build_cifar_cnn
+from .loading.cifar10 import find_cifar10, load_cifar10
+from .loading.shipped_model import DEFAULT_CARD_PATH, DEFAULT_MODEL_PATH, build_cifar_cnn
 
 
 def augment_batch(images, pad: int = 4, seed=None):
@@ -154,7 +154,7 @@ def main(argv=None):
     result = evaluate(shipped, x_test, y_test)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     shipped.save(args.output)
-    folder = _find_cifar10(args.data_dir)
+    folder = find_cifar10(args.data_dir)
     card = {
         "model": "build_cifar_cnn() — the guide's CNN",
         "data": "CIFAR-10 test set, 10,000 images",
@@ -212,3 +212,106 @@ def _is_tty() -> bool:
 
 if __name__ == "__main__":
     main()
+
+
+# ----- training -------------------------------------------------------------------------------------
+
+def guide_architecture(model) -> bool:
+    """True when ``model`` has the layers of ``build_cifar_cnn()`` (names, classes, weight shapes)."""
+    try:
+        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        reference = _reference_cnn(shape, int(model.outputs[0].shape[-1]), build_cifar_cnn)
+    except (AttributeError, ValueError, TypeError, IndexError):
+        return False
+
+    def signature(m):
+        return [(layer.name, type(layer).__name__, tuple(tuple(v.shape) for v in layer.weights))
+                for layer in m.layers]
+
+    return signature(model) == signature(reference)
+
+
+_references: dict = {}
+
+
+def _reference_cnn(input_shape, num_classes, build):
+    key = (input_shape, num_classes)
+    if key not in _references:
+        _references[key] = build(input_shape=input_shape, num_classes=num_classes)
+    return _references[key]
+
+
+def copy_guide_model(model):
+    """A new, uncompiled ``build_cifar_cnn()`` holding a copy of ``model``'s weights (same dropout)."""
+    if not guide_architecture(model):
+        raise ValueError("the model is not the guide's CNN (build_cifar_cnn), so it cannot be copied")
+    rate = float(model.get_layer("dense1_dropout").rate)
+    clone = build_cifar_cnn(input_shape=tuple(int(d) for d in model.inputs[0].shape[1:]),
+                            num_classes=int(model.outputs[0].shape[-1]), dropout=rate)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def train_epochs(model, images, labels, epochs: int, batch_size: int = 128, augment: bool = True,
+                 test=None, on_epoch=None, should_stop=None, on_batch=None, lr: float = 2e-3, seed: int = 0):
+    """Train ``model`` in place on uint8 images for ``epochs`` epochs and return it.
+
+    Uses ``train.make_dataset`` (images scaled to [0, 1]; random crop and flip when ``augment``)
+    and ``train.compile_for_training`` (AdamW, warm-up, cosine decay).
+
+    Parameters
+    ----------
+    images : uint8 (N, H, W, C); labels : int (N,)
+    test : (images, labels) evaluated after every epoch (``val_loss``, ``val_accuracy``), or None
+    on_epoch : ``on_epoch(epoch, logs)`` after each epoch (epoch counts from 0); ``logs`` holds
+        ``loss``, ``accuracy`` and, with ``test``, ``val_loss``, ``val_accuracy`` as floats
+    on_batch : ``on_batch(batch, batches_per_epoch)`` after each training batch
+    should_stop : a callable checked after every batch; training stops there when it returns True
+        (a cut-short epoch is not reported to ``on_epoch``)
+
+    Returns
+    -------
+    The same model object, trained (and compiled).
+    """
+    import keras
+
+    images = np.asarray(images)
+    labels = np.asarray(labels).reshape(-1)
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"need as many labels as images (and at least one); got {len(images)} images "
+                         f"and {len(labels)} labels")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be at least 1")
+    steps = int(np.ceil(len(images) / batch_size))
+    train_ds = make_dataset(images, labels, batch_size, augment, seed=seed)
+    test_ds = None
+    if test is not None:
+        test_ds = make_dataset(np.asarray(test[0]), np.asarray(test[1]).reshape(-1), 500,
+                               augment=False, shuffle=False)
+    compile_for_training(model, steps, epochs, lr=lr)
+
+    class Stop(Exception):
+        pass
+
+    class Reporter(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if on_batch is not None:
+                on_batch(batch + 1, steps)
+            # Raising ends fit at once; `stop_training` would still finish the epoch's validation
+            # pass and report a cut-short epoch as if it were whole.
+            if should_stop is not None and should_stop():
+                raise Stop()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if on_epoch is not None:
+                on_epoch(epoch, {k: float(v) for k, v in (logs or {}).items()})
+            if should_stop is not None and should_stop():
+                raise Stop()
+
+    try:
+        # The data set shuffles itself; fit's own shuffle does not apply to a tf.data pipeline.
+        model.fit(train_ds, epochs=int(epochs), validation_data=test_ds, callbacks=[Reporter()], verbose=0,
+                  shuffle=False)
+    except Stop:
+        pass
+    return model

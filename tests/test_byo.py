@@ -13,12 +13,13 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import load_model_file
-from cnnviz_widgets.base import StateWidget
-from cnnviz_widgets.byo import ImageUpload, ModelUpload, load_images, resize_images
+from cnnviz_widgets.widgets.base import StateWidget
+from cnnviz_widgets import ImageUpload, ModelUpload
+from cnnviz_widgets.loading import load_images, resize_images
 from cnnviz_widgets.state import ModelState
 
 #: Widget modules whose StateWidget classes must render after a model change.
-WIDGET_MODULES = ("charts", "panels", "controls", "grids", "byo")
+WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.uploads")
 
 
 # --------------------------------------------------------------------------- models and files
@@ -382,7 +383,7 @@ def render_all(state):
 
 
 def test_model_upload_resizes_the_images_for_other_input_sizes(small_state, saved, cifar_model):
-    from cnnviz_widgets.charts import SoftmaxChart
+    from cnnviz_widgets.widgets.charts import SoftmaxChart
 
     originals, labels, names = small_state.images, small_state.labels, small_state.class_names
     upload = ModelUpload(small_state)
@@ -502,8 +503,8 @@ def test_refusal_messages_are_short_and_name_no_internal_config(saved):
 
 
 def test_picker_goes_back_to_its_images_and_counts_the_new_set(small_state, cifar_test):
-    from cnnviz_widgets.controls import ImagePicker
-    from cnnviz_widgets.tools import MisclassificationExplorer
+    from cnnviz_widgets.widgets.controls import ImagePicker
+    from cnnviz_widgets import MisclassificationExplorer
 
     images, labels, names = cifar_test
     home_images, home_labels = small_state.images, small_state.labels

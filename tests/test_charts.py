@@ -1,4 +1,4 @@
-"""Tests for cnnviz_widgets.charts: the bars show the model's own numbers, coloured by the
+"""Tests for cnnviz_widgets.widgets.charts: the bars show the model's own numbers, coloured by the
 prediction, and one image change sends few messages to the browser.
 
 Expected values come from the model itself (``model(x)``) and from a separately built
@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz_widgets.charts import GREEN, GREY, RED, DenseBars, SoftmaxChart
+from cnnviz_widgets.widgets.charts import GREEN, GREY, RED, DenseBars, SoftmaxChart
 
 
 def _x(state, index: int) -> np.ndarray:

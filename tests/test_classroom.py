@@ -9,8 +9,9 @@ import os
 
 import pytest
 
-from cnnviz_widgets.classroom import (CpuMeter, admit, capacity_estimate, cpu_seconds, mem_available_mib,
-                                      pss_mib, refill_decision, rss_mib, voila_arguments)
+from cnnviz_widgets.serving.capacity import (CpuMeter, admit, capacity_estimate, cpu_seconds, mem_available_mib,
+                                             pss_mib, refill_decision, rss_mib)
+from cnnviz_widgets.serving.classroom import voila_arguments
 
 MEMINFO = """MemTotal:       24576000 kB
 MemFree:         1000000 kB
@@ -147,7 +148,7 @@ def test_project_voila_json_guards_plain_voila():
     import json
     from pathlib import Path
 
-    from cnnviz_widgets.classroom import GuardedKernelManager
+    from cnnviz_widgets.serving.classroom import GuardedKernelManager
 
     config = json.loads((Path(__file__).resolve().parents[1] / "voila.json").read_text())
     assert config["VoilaConfiguration"]["multi_kernel_manager_class"] == (
@@ -171,7 +172,7 @@ def test_manager_frees_a_kernel_whose_page_went_away_but_not_one_in_use(tmp_path
     """Real ipykernel processes: the page of one disconnects, the other stays connected."""
     import asyncio
 
-    from cnnviz_widgets.classroom import GuardedKernelManager
+    from cnnviz_widgets.serving.classroom import GuardedKernelManager
 
     async def scenario():
         manager = GuardedKernelManager(root_dir=str(tmp_path), disconnect_grace=0.5, cull_idle_timeout=900)
@@ -202,7 +203,7 @@ def test_manager_shuts_down_a_dead_kernel(tmp_path):
     import asyncio
     import signal
 
-    from cnnviz_widgets.classroom import GuardedKernelManager
+    from cnnviz_widgets.serving.classroom import GuardedKernelManager
 
     async def scenario():
         from traitlets.config import Config
@@ -232,7 +233,7 @@ def test_manager_shuts_down_a_dead_kernel(tmp_path):
 def test_manager_refuses_a_kernel_it_has_no_room_for(tmp_path):
     import tornado.web
 
-    from cnnviz_widgets.classroom import FULL_MESSAGE, GuardedKernelManager
+    from cnnviz_widgets.serving.classroom import FULL_MESSAGE, GuardedKernelManager
 
     async def scenario():
         manager = GuardedKernelManager(root_dir=str(tmp_path), reserve_mib=10.0 ** 9)
@@ -250,7 +251,7 @@ def test_manager_admits_a_flood_only_up_to_its_limit(tmp_path):
 
     import tornado.web
 
-    from cnnviz_widgets.classroom import GuardedKernelManager
+    from cnnviz_widgets.serving.classroom import GuardedKernelManager
 
     async def scenario():
         manager = GuardedKernelManager(root_dir=str(tmp_path), max_kernels=2, cull_idle_timeout=900)

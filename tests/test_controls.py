@@ -1,4 +1,4 @@
-"""Tests for cnnviz_widgets.controls: ImagePicker and LayerSelector.
+"""Tests for cnnviz_widgets.widgets.controls: ImagePicker and LayerSelector.
 
 Integration tests drive the widgets on the shipped model and real CIFAR-10 test images (the first
 1,000, shared by the module for speed); expected values are computed independently with
@@ -15,7 +15,7 @@ from PIL import Image
 
 from cnnviz_widgets import compute
 from cnnviz_widgets.compute import stage_starts
-from cnnviz_widgets.controls import ImagePicker, LayerSelector
+from cnnviz_widgets.widgets.controls import ImagePicker, LayerSelector
 from cnnviz_widgets.state import ModelState
 from helpers import observers_of
 

@@ -60,7 +60,7 @@ def test_tools_are_built_only_when_opened(dashboard, state):
     assert dashboard.tool_panels == {}
     panel = dashboard.open_tool("TopImages")
     assert type(panel).__name__ == "TopImages"
-    assert list(dashboard.tool_panels) == [[name for _, name, _ in TOOLS].index("TopImages")]
+    assert list(dashboard.tool_panels) == [[cls.__name__ for _, cls, _ in TOOLS].index("TopImages")]
 
 
 def test_close_leaves_no_observers(state):
@@ -110,8 +110,8 @@ def test_one_image_change_costs_one_forward_pass_with_every_panel_open(state, mo
 
     board = Dashboard(state)
     try:
-        for _, name, _ in TOOLS:
-            board.open_tool(name)
+        for _, cls, _ in TOOLS:
+            board.open_tool(cls.__name__)
         assert len(board.tool_panels) == len(TOOLS)
         assert not state.status.startswith("⚠"), state.status
         calls = []

@@ -1,4 +1,4 @@
-"""Tests for cnnviz_widgets.data: CIFAR-10 loading and user-image decoding.
+"""Tests for cnnviz_widgets.loading: CIFAR-10 loading and user-image decoding.
 
 CIFAR-10 tests use the real data set named by $CNNVIZ_CIFAR10_DIR (see tests/conftest.py). The expected
 pixel values come from the data set's README and the published CIFAR-10: a batch row is 3,072 bytes,
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cnnviz_widgets import data
-from cnnviz_widgets.data import load_cifar10, load_image
+from cnnviz_widgets.loading import cifar10, load_cifar10, load_image
+from cnnviz_widgets.loading import images as image_files
 
 CIFAR_NAMES = [
     "airplane", "automobile", "bird", "cat", "deer",
@@ -132,7 +132,7 @@ def no_download(monkeypatch):
     def refuse():
         raise _WouldDownload("load_cifar10 tried to download CIFAR-10")
 
-    monkeypatch.setattr(data, "_download_cifar10", refuse)
+    monkeypatch.setattr(cifar10, "_download_cifar10", refuse)
 
 
 def test_missing_data_dir_says_what_is_expected(tmp_path, no_download):
@@ -432,7 +432,7 @@ def test_truncated_file(fmt):
 
 
 def test_pixel_limit_is_enforced(monkeypatch):
-    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(image_files, "MAX_IMAGE_PIXELS", 1000)
     assert load_image(_encode(Image.new("RGB", (40, 25), COLOUR), "PNG")).shape == (32, 32, 3)
     with pytest.raises(ValueError, match="40×26 pixels, more than the limit of 1,000"):
         load_image(_encode(Image.new("RGB", (40, 26), COLOUR), "PNG"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnviz_widgets.describe import (bars_text, channel_alt, comparison_alt, feature_maps_alt,
+from cnnviz_widgets.compute import (bars_text, channel_alt, comparison_alt, feature_maps_alt,
                                      filters_alt, heatmap_alt, image_alt, place_of, stages_alt,
                                      strongest_place, subject, thirds_shares, top_classes_text, verdict_mark)
 

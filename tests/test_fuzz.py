@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cnnviz_widgets import load_image
-from cnnviz_widgets.byo import ImageUpload, ModelUpload
-from cnnviz_widgets.charts import SoftmaxChart
+from cnnviz_widgets import ImageUpload, ModelUpload
+from cnnviz_widgets.widgets.charts import SoftmaxChart
 from cnnviz_widgets.compute import Inspector
 from cnnviz_widgets.state import ModelState
 

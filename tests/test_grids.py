@@ -1,4 +1,4 @@
-"""Tests for cnnviz_widgets.grids: FeatureGrid, FilterGrid, LayerStrip and ComparisonGrid.
+"""Tests for cnnviz_widgets.widgets.grids: FeatureGrid, FilterGrid, LayerStrip and ComparisonGrid.
 
 Integration tests use the shipped model on the first 1,000 real CIFAR-10 test images (one state for
 the module). Expected PNG sizes are computed from the layout rules (tiles of the upscaled map size
@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import compute, render
-from cnnviz_widgets.base import png_size
-from cnnviz_widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
+from cnnviz_widgets.widgets.base import png_size
+from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from cnnviz_widgets.state import ModelState
 from helpers import observers_of
 

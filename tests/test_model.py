@@ -50,7 +50,7 @@ def test_shipped_model_matches_its_card(cifar_model, cifar_test):
 
 
 def test_shipped_model_is_small_and_has_no_optimizer_state(cifar_model):
-    from cnnviz_widgets.model import DEFAULT_MODEL_PATH
+    from cnnviz_widgets.loading.shipped_model import DEFAULT_MODEL_PATH
 
     import io
     import json

@@ -18,11 +18,11 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import compute
-from cnnviz_widgets.base import StateWidget
-from cnnviz_widgets.byo import resize_images
+from cnnviz_widgets.widgets.base import StateWidget
+from cnnviz_widgets.loading import resize_images
 from cnnviz_widgets.state import ModelState
 
-WIDGET_MODULES = ("charts", "panels", "controls", "grids", "byo")
+WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.uploads")
 #: The widgets of the dashboard's panels and side bar; the discovery below must find them all.
 CORE_WIDGETS = {"SoftmaxChart", "DenseBars", "FeatureGrid", "FilterGrid", "LayerStrip", "ComparisonGrid",
                 "StatsTable", "HeatmapOverlay", "ImagePicker", "LayerSelector", "ImageUpload", "ModelUpload"}
@@ -203,7 +203,7 @@ def _observer_counts(state):
 
 
 def test_softmax_chart_bars_are_the_models_probabilities(kind):
-    from cnnviz_widgets.charts import SoftmaxChart
+    from cnnviz_widgets.widgets.charts import SoftmaxChart
 
     name, model, softmax, images, _, _ = kind
     state = make_state(kind)
@@ -218,8 +218,8 @@ def test_softmax_chart_bars_are_the_models_probabilities(kind):
 
 
 def test_feature_grid_and_heatmap_show_the_selected_layer(kind):
-    from cnnviz_widgets.grids import FeatureGrid
-    from cnnviz_widgets.panels import HeatmapOverlay
+    from cnnviz_widgets.widgets.grids import FeatureGrid
+    from cnnviz_widgets.widgets.panels import HeatmapOverlay
 
     state = make_state(kind)
     layer = compute.last_spatial_layer(state.model)

@@ -1,4 +1,4 @@
-"""Tests for cnnviz_widgets.panels: StatsTable and HeatmapOverlay on the trained model and real
+"""Tests for cnnviz_widgets.widgets.panels: StatsTable and HeatmapOverlay on the trained model and real
 CIFAR-10 images.
 
 Expected numbers come from separately built single-output Keras models and NumPy; Grad-CAM is
@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import compute, render
-from cnnviz_widgets.panels import HIGHLIGHT, HeatmapOverlay, StatsTable
+from cnnviz_widgets.widgets.panels import HIGHLIGHT, HeatmapOverlay, StatsTable
 
 DEFAULT_ROWS = ["conv1_act", "conv2_act", "conv3_act", "conv4_act", "dense1_act"]
 

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from cnnviz_widgets.primer import QUESTIONS, CnnPrimer
+from cnnviz_widgets.widgets.primer import QUESTIONS, CnnPrimer
 from helpers import observers_of
 
 

@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz_widgets import byo, charts, panels, primer, tools
-from cnnviz_widgets.controls import ALL_CLASSES, ImagePicker
+from cnnviz_widgets.widgets import charts, conv_arithmetic, panels, primer, uploads
+from cnnviz_widgets.widgets.controls import ALL_CLASSES, ImagePicker
 
 
 def text_of(html_value: str) -> str:
@@ -56,7 +56,7 @@ def test_grad_cam_class_follows_the_new_image(st, opened, cifar_model):
 
 
 def test_upload_buttons_have_tooltips_and_labels_fit(state):
-    images, model = byo.ImageUpload(state), byo.ModelUpload(state)
+    images, model = uploads.ImageUpload(state), uploads.ModelUpload(state)
     for upload in (images.upload, model.upload):
         assert upload.tooltip and upload.tooltip != "null"
     # "Class names" is written in full, not cut to "Class na…".
@@ -76,8 +76,8 @@ def test_primer_explains_the_layers_in_the_models_order(state, cifar_model):
 
 
 def test_convolution_arithmetic_never_shows_minus_zero(state):
-    assert tools.signed(-0.0004) == "+0.000" and tools.signed(-0.0006) == "-0.001"
-    arith = tools.ConvArithmetic(state)
+    assert conv_arithmetic.signed(-0.0004) == "+0.000" and conv_arithmetic.signed(-0.0006) == "-0.001"
+    arith = conv_arithmetic.ConvArithmetic(state)
     seen = 0
     # Positions near the border, where the padding's zeros and tiny products meet.
     for row, col in ((0, 0), (0, 5), (31, 31), (12, 7)):

@@ -2,8 +2,8 @@
 validation that refuses bad input and leaves everything as it was, and clean ``close()``.
 
 Forward passes are counted with a spy on ``compute.Inspector.run`` (the one call that runs the
-model on an image); the widgets are the real ones of ``cnnviz_widgets.charts`` and
-``cnnviz_widgets.panels``.
+model on an image); the widgets are the real ones of ``cnnviz_widgets.widgets.charts`` and
+``cnnviz_widgets.widgets.panels``.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import traitlets
 
 from cnnviz_widgets import compute
-from cnnviz_widgets.charts import DenseBars, SoftmaxChart
-from cnnviz_widgets.panels import HeatmapOverlay, StatsTable
+from cnnviz_widgets.widgets.charts import DenseBars, SoftmaxChart
+from cnnviz_widgets.widgets.panels import HeatmapOverlay, StatsTable
 from cnnviz_widgets.state import ModelState
 
 WIDGETS = (SoftmaxChart, DenseBars, StatsTable, HeatmapOverlay)

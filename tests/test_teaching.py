@@ -1,4 +1,5 @@
-"""Tests of cnnviz_widgets.teaching: gradient ascent, conv arithmetic, top images, training.
+"""Tests of the teaching computations (cnnviz_widgets.compute) and of training (cnnviz_widgets.train):
+gradient ascent, conv arithmetic, top images, training.
 
 Expected values are computed independently: plain Keras sub-models (``model.get_layer(...).output``),
 ``np.pad`` for the convolution window, NumPy for means and orderings.
@@ -9,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz_widgets import compute, teaching
-from cnnviz_widgets.model import build_cifar_cnn
+from cnnviz_widgets import compute, train
+from cnnviz_widgets.loading.shipped_model import build_cifar_cnn
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -83,7 +84,7 @@ def test_conv_arithmetic_ends_at_the_real_activation(cifar_model, cifar_test, la
     for k, (row, col) in enumerate(POSITIONS):
         row, col = row % h, col % w
         channel = (5 * k + 3) % c
-        r = teaching.conv_arithmetic(cifar_model, x, layer, channel, row, col)
+        r = compute.conv_arithmetic(cifar_model, x, layer, channel, row, col)
         assert r["stage"] == [conv, f"{conv}_bn", stage_end]
         assert r["strides"] == (stride, stride)
         window = _expected_window(conv_input, 3, 3, stride, row, col, pad, pad)
@@ -99,7 +100,7 @@ def test_conv_arithmetic_ends_at_the_real_activation(cifar_model, cifar_test, la
         assert r["input_layer"] == (previous or "input")
     # The corner positions of a 'same' stride-1 conv read zero padding; stride 2 on an even size does
     # not pad the top-left at all.
-    first = teaching.conv_arithmetic(cifar_model, x, layer, 0, 0, 0)
+    first = compute.conv_arithmetic(cifar_model, x, layer, 0, 0, 0)
     assert first["padded"].any() == (stride == 1)
 
 
@@ -110,7 +111,7 @@ def test_conv_arithmetic_nested_valid_padding_and_other_activations(nested_model
     sub = keras.Model(backbone.inputs[0], [backbone.get_layer(n).output for n in ("c1", "c1_bn", "c1_act")])
     c1, c1_bn, c1_act = (np.asarray(v)[0] for v in sub(x[None], training=False))
     for row, col, ch in [(0, 0, 0), (4, 4, 4), (2, 3, 1)]:
-        r = teaching.conv_arithmetic(nested_model, x, "backbone/c1_bn", ch, row, col)
+        r = compute.conv_arithmetic(nested_model, x, "backbone/c1_bn", ch, row, col)
         assert r["stage"] == ["backbone/c1", "backbone/c1_bn", "backbone/c1_act"]
         assert not r["padded"].any()
         np.testing.assert_allclose(r["window"], x[2 * row:2 * row + 3, 2 * col:2 * col + 3], atol=1e-7)
@@ -120,7 +121,7 @@ def test_conv_arithmetic_nested_valid_padding_and_other_activations(nested_model
         assert r["value"] == pytest.approx(float(c1_act[row, col, ch]), abs=1e-5)
     outer = compute.layer_outputs(nested_model, x)
     for row, col, ch in [(0, 0, 0), (4, 4, 3), (0, 4, 2)]:
-        r = teaching.conv_arithmetic(nested_model, x, "c2", ch, row, col)
+        r = compute.conv_arithmetic(nested_model, x, "c2", ch, row, col)
         assert r["input_layer"] == "backbone/c1_act"
         assert r["steps"][-1]["params"]["negative_slope"] == pytest.approx(0.1)
         assert r["value"] == pytest.approx(float(outer["c2_act"][row, col, ch]), abs=1e-5)
@@ -129,22 +130,22 @@ def test_conv_arithmetic_nested_valid_padding_and_other_activations(nested_model
 def test_conv_arithmetic_refuses_bad_positions_and_layers(cifar_model, cifar_test):
     x = cifar_test[0][0].astype(np.float32) / 255.0
     with pytest.raises(ValueError, match=r"row 16 is out of range 0\.\.15"):
-        teaching.conv_arithmetic(cifar_model, x, "conv2_act", 0, 16, 0)
+        compute.conv_arithmetic(cifar_model, x, "conv2_act", 0, 16, 0)
     with pytest.raises(ValueError, match=r"column -1 is out of range 0\.\.31"):
-        teaching.conv_arithmetic(cifar_model, x, "conv1", 0, 0, -1)
+        compute.conv_arithmetic(cifar_model, x, "conv1", 0, 0, -1)
     with pytest.raises(ValueError, match=r"channel 64 is out of range 0\.\.63"):
-        teaching.conv_arithmetic(cifar_model, x, "conv4_act", 64, 0, 0)
+        compute.conv_arithmetic(cifar_model, x, "conv4_act", 64, 0, 0)
     with pytest.raises(ValueError, match="conv stages are: conv1_act, conv2_act"):
-        teaching.conv_arithmetic(cifar_model, x, "flatten", 0, 0, 0)
+        compute.conv_arithmetic(cifar_model, x, "flatten", 0, 0, 0)
     with pytest.raises(ValueError, match="not found"):
-        teaching.conv_arithmetic(cifar_model, x, "conv9", 0, 0, 0)
-    assert teaching.stage_of(cifar_model, "conv3_bn") == ["conv3", "conv3_bn", "conv3_act"]
-    assert teaching.stage_of(cifar_model, "conv1") == ["conv1", "conv1_bn", "conv1_act"]
+        compute.conv_arithmetic(cifar_model, x, "conv9", 0, 0, 0)
+    assert compute.stage_of(cifar_model, "conv3_bn") == ["conv3", "conv3_bn", "conv3_act"]
+    assert compute.stage_of(cifar_model, "conv1") == ["conv1", "conv1_bn", "conv1_act"]
     # Flatten ends the last stage; a dense layer starts a stage that is not a convolution.
     for name in ("flatten", "dense1_act", "predictions"):
         with pytest.raises(ValueError, match=f"layer '{name}' is not part of a conv stage; conv stages "
                                              "are: conv1_act, conv2_act, conv3_act, conv4_act"):
-            teaching.stage_of(cifar_model, name)
+            compute.stage_of(cifar_model, name)
 
 
 # --------------------------------------------------------------------------- gradient ascent
@@ -158,7 +159,7 @@ def test_maximize_activation_excites_the_channel(cifar_model, layer):
     ratios = []
     for channel in range(6):
         calls = []
-        img = teaching.maximize_activation(cifar_model, layer, channel, steps=64,
+        img = compute.maximize_activation(cifar_model, layer, channel, steps=64,
                                            progress=lambda s, t: calls.append((s, t)))
         assert img.shape == (32, 32, 3) and img.dtype == np.float32
         assert img.min() >= 0.0 and img.max() <= 1.0
@@ -173,16 +174,16 @@ def test_maximize_activation_excites_the_channel(cifar_model, layer):
 
 
 def test_maximize_activation_is_seeded_cancellable_and_works_nested(nested_model):
-    a = teaching.maximize_activation(nested_model, "backbone/c1_act", 2, steps=8, seed=4)
-    b = teaching.maximize_activation(nested_model, "backbone/c1_act", 2, steps=8, seed=4)
-    c = teaching.maximize_activation(nested_model, "backbone/c1_act", 2, steps=8, seed=5)
+    a = compute.maximize_activation(nested_model, "backbone/c1_act", 2, steps=8, seed=4)
+    b = compute.maximize_activation(nested_model, "backbone/c1_act", 2, steps=8, seed=4)
+    c = compute.maximize_activation(nested_model, "backbone/c1_act", 2, steps=8, seed=5)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    start = teaching.start_noise((12, 12, 3), (0.0, 1.0), 4)
-    means = teaching.channel_means(nested_model, np.stack([a, start]), "backbone/c1_act")[:, 2]
+    start = compute.start_noise((12, 12, 3), (0.0, 1.0), 4)
+    means = compute.channel_means(nested_model, np.stack([a, start]), "backbone/c1_act")[:, 2]
     assert means[0] > means[1]
     # [-1, 1] inputs stay in range.
-    d = teaching.maximize_activation(nested_model, "c2_act", 0, steps=8, value_range=(-1.0, 1.0))
+    d = compute.maximize_activation(nested_model, "c2_act", 0, steps=8, value_range=(-1.0, 1.0))
     assert d.min() >= -1.0 and d.max() <= 1.0 and d.min() < 0.0
 
     class Stop(Exception):
@@ -196,10 +197,10 @@ def test_maximize_activation_is_seeded_cancellable_and_works_nested(nested_model
             raise Stop()
 
     with pytest.raises(Stop):
-        teaching.maximize_activation(nested_model, "c2", 1, steps=50, progress=progress)
+        compute.maximize_activation(nested_model, "c2", 1, steps=50, progress=progress)
     assert seen == [1, 2, 3]
     with pytest.raises(ValueError, match=r"channel 4 is out of range 0\.\.3"):
-        teaching.maximize_activation(nested_model, "c2", 4)
+        compute.maximize_activation(nested_model, "c2", 4)
 
 
 # --------------------------------------------------------------------------- top images
@@ -209,21 +210,21 @@ def test_top_images_are_the_highest_mean_activations(cifar_model, subset):
     sub = keras.Model(cifar_model.inputs[0], cifar_model.get_layer("conv3_act").output)
     expected_means = np.asarray(sub.predict(images.astype(np.float32) / 255.0, verbose=0)).mean(axis=(1, 2))
     calls = []
-    top = teaching.top_images(cifar_model, images, "conv3_act", 17, k=9, batch_size=200,
+    top = compute.top_images(cifar_model, images, "conv3_act", 17, k=9, batch_size=200,
                               progress=lambda d, t: calls.append((d, t)))
     assert calls == [(200, 500), (400, 500), (500, 500)]
     np.testing.assert_array_equal(top, np.argsort(-expected_means[:, 17], kind="stable")[:9])
     assert np.all(np.diff(expected_means[top, 17]) <= 1e-6)
     # Another channel of the same layer is a look-up: no batch runs.
     calls.clear()
-    other = teaching.top_images(cifar_model, images, "conv3_act", 40, k=4, progress=lambda d, t: calls.append(d))
+    other = compute.top_images(cifar_model, images, "conv3_act", 40, k=4, progress=lambda d, t: calls.append(d))
     assert calls == []
     np.testing.assert_array_equal(other, np.argsort(-expected_means[:, 40], kind="stable")[:4])
     # A different image set (even equal in content) is computed afresh.
     copy = images.copy()
-    teaching.top_images(cifar_model, copy, "conv3_act", 40, progress=lambda d, t: calls.append(d))
+    compute.top_images(cifar_model, copy, "conv3_act", 40, progress=lambda d, t: calls.append(d))
     assert calls == [500]
-    means = teaching.layer_channel_means(cifar_model, images, "conv3_act")
+    means = compute.layer_channel_means(cifar_model, images, "conv3_act")
     np.testing.assert_allclose(means, expected_means, rtol=1e-4, atol=1e-5)
 
 
@@ -231,10 +232,10 @@ def test_top_images_of_a_dense_layer_and_bad_channel(cifar_model, subset):
     images = subset[0][:60]
     sub = keras.Model(cifar_model.inputs[0], cifar_model.get_layer("dense1_act").output)
     expected = np.asarray(sub(images.astype(np.float32) / 255.0, training=False))
-    top = teaching.top_images(cifar_model, images, "dense1_act", 5, k=3)
+    top = compute.top_images(cifar_model, images, "dense1_act", 5, k=3)
     np.testing.assert_array_equal(top, np.argsort(-expected[:, 5], kind="stable")[:3])
     with pytest.raises(ValueError, match=r"channel 128 is out of range 0\.\.127"):
-        teaching.top_images(cifar_model, images, "dense1_act", 128)
+        compute.top_images(cifar_model, images, "dense1_act", 128)
 
 
 # --------------------------------------------------------------------------- confidence, training
@@ -243,35 +244,35 @@ def test_confidence_examples_match_numpy():
     rng = np.random.default_rng(2)
     probs = rng.dirichlet(np.ones(4) * 0.5, size=200)
     labels = rng.integers(0, 4, 200)
-    ex = teaching.confidence_examples(probs, labels)
+    ex = compute.confidence_examples(probs, labels)
     pred, conf = probs.argmax(1), probs.max(1)
     right, wrong = np.flatnonzero(pred == labels), np.flatnonzero(pred != labels)
     assert ex == {"confident_right": int(right[np.argmax(conf[right])]),
                   "unsure_right": int(right[np.argmin(conf[right])]),
                   "confident_wrong": int(wrong[np.argmax(conf[wrong])])}
-    all_right = teaching.confidence_examples(np.eye(3), [0, 1, 2])
+    all_right = compute.confidence_examples(np.eye(3), [0, 1, 2])
     assert all_right["confident_wrong"] is None
     # An image of unknown class (-1) is neither right nor wrong.
     unknown = labels.copy()
     unknown[::3] = -1
-    ex = teaching.confidence_examples(probs, unknown)
+    ex = compute.confidence_examples(probs, unknown)
     right, wrong = np.flatnonzero(pred == unknown), np.flatnonzero((pred != unknown) & (unknown >= 0))
     assert ex == {"confident_right": int(right[np.argmax(conf[right])]),
                   "unsure_right": int(right[np.argmin(conf[right])]),
                   "confident_wrong": int(wrong[np.argmax(conf[wrong])])}
-    assert teaching.confidence_examples(np.eye(3)[[1, 0, 2]], [-1, -1, 2])["confident_wrong"] is None
+    assert compute.confidence_examples(np.eye(3)[[1, 0, 2]], [-1, -1, 2])["confident_wrong"] is None
 
 
 def test_guide_architecture_and_copy(cifar_model, nested_model):
-    assert teaching.guide_architecture(cifar_model)
-    assert teaching.guide_architecture(build_cifar_cnn(dropout=0.1))
-    assert not teaching.guide_architecture(nested_model)
-    copy = teaching.copy_guide_model(cifar_model)
+    assert train.guide_architecture(cifar_model)
+    assert train.guide_architecture(build_cifar_cnn(dropout=0.1))
+    assert not train.guide_architecture(nested_model)
+    copy = train.copy_guide_model(cifar_model)
     assert copy is not cifar_model
     for a, b in zip(copy.get_weights(), cifar_model.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="not the guide's CNN"):
-        teaching.copy_guide_model(nested_model)
+        train.copy_guide_model(nested_model)
 
 
 def test_train_epochs_reports_each_epoch_and_stops(subset):
@@ -282,7 +283,7 @@ def test_train_epochs_reports_each_epoch_and_stops(subset):
     epochs, batches = [], []
     # should_stop is checked after every batch: it turns True after the first batch of the second
     # epoch, so training ends there; the cut-short second epoch is not reported as an epoch.
-    out = teaching.train_epochs(model, images[:128], labels[:128], epochs=3, batch_size=64, augment=True,
+    out = train.train_epochs(model, images[:128], labels[:128], epochs=3, batch_size=64, augment=True,
                                 test=(images[128:192], labels[128:192]),
                                 on_epoch=lambda e, logs: epochs.append((e, logs)),
                                 on_batch=lambda b, n: batches.append((b, n)),
@@ -294,4 +295,4 @@ def test_train_epochs_reports_each_epoch_and_stops(subset):
     assert batches == [(1, 2), (2, 2), (1, 2)]
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     with pytest.raises(ValueError, match="as many labels as images"):
-        teaching.train_epochs(model, images[:10], labels[:9], epochs=1)
+        train.train_epochs(model, images[:10], labels[:9], epochs=1)

@@ -1,4 +1,4 @@
-"""Tests of the teaching panels in cnnviz_widgets.tools, on a ModelState of 500 real test images.
+"""Tests of the teaching panels in cnnviz_widgets.widgets, on a ModelState of 500 real test images.
 
 Expected values are computed independently with ``model.predict`` / Keras sub-models and NumPy.
 Jobs run with ``blocking=True`` unless the test is about the background thread and Cancel.
@@ -11,7 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz_widgets import teaching, tools
+from cnnviz_widgets import (ConfidenceAnalysis, ConvArithmetic, FilterOptimizer, MisclassificationExplorer, TopImages,
+                            TrainPanel)
+from cnnviz_widgets import compute, render, train
+from cnnviz_widgets.widgets import JobBar
 from cnnviz_widgets.state import ModelState
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -56,7 +59,7 @@ def is_png(data) -> bool:
 
 def test_job_bar_runs_reports_and_cancels():
     errors, results = [], []
-    bar = tools.JobBar(errors.append, blocking=True)
+    bar = JobBar(errors.append, blocking=True)
     bar.start(lambda progress: [progress(i, 4) for i in range(1, 5)] and 42, results.append, "counting")
     assert results == [42] and bar.bar.value == 1.0 and bar.bar.bar_style == "success"
     bar.start(lambda progress: 1 / 0, results.append)
@@ -71,7 +74,7 @@ def test_job_bar_runs_reports_and_cancels():
             time.sleep(0.002)
         return "finished"
 
-    background = tools.JobBar(errors.append)
+    background = JobBar(errors.append)
     assert background.start(slow, results.append)
     assert not background.start(slow, results.append)  # one job at a time
     while len(steps) < 5:
@@ -91,7 +94,7 @@ def test_job_bar_applies_results_on_the_thread_of_its_event_loop():
 
     async def kernel_like():
         # As in a kernel: the bar is made, and its job started, on a thread running an event loop.
-        bar = tools.JobBar(seen.setdefault)
+        bar = JobBar(seen.setdefault)
         ended = asyncio.Event()
 
         def work(progress):
@@ -119,7 +122,7 @@ def test_misclassification_explorer(small_state, probabilities, closes_cleanly):
     for t, p in zip(labels, predicted):
         expected[t, p] += 1
 
-    explorer = tools.MisclassificationExplorer(small_state, blocking=True)
+    explorer = MisclassificationExplorer(small_state, blocking=True)
     closes_cleanly.append(explorer)
     assert explorer.matrix is None
     explorer.compute_button.click()
@@ -169,7 +172,7 @@ def test_misclassification_explorer_leaves_out_images_of_unknown_class(cifar_mod
     expected = np.zeros((10, 10), np.int64)
     for t, p in zip(mixed[known], predicted[known]):
         expected[t, p] += 1
-    explorer = tools.MisclassificationExplorer(state, blocking=True)
+    explorer = MisclassificationExplorer(state, blocking=True)
     explorer.compute()
     np.testing.assert_array_equal(explorer.matrix, expected)
     assert expected.sum() == 375 and "on 375 images (125 of unknown class left out)" in explorer.summary.value
@@ -183,7 +186,7 @@ def test_misclassification_explorer_leaves_out_images_of_unknown_class(cifar_mod
 
 def test_misclassification_explorer_without_labels_reports(cifar_model, cifar_test):
     state = ModelState(cifar_model, cifar_test[0][:20], None, cifar_test[2])
-    explorer = tools.MisclassificationExplorer(state, blocking=True)
+    explorer = MisclassificationExplorer(state, blocking=True)
     explorer.compute()
     assert "no labels" in state.status and explorer.matrix is None
     explorer.close()
@@ -192,10 +195,10 @@ def test_misclassification_explorer_without_labels_reports(cifar_model, cifar_te
 # --------------------------------------------------------------------------- exercise 5
 
 def test_confidence_analysis(small_state, probabilities, closes_cleanly):
-    panel = tools.ConfidenceAnalysis(small_state, blocking=True)
+    panel = ConfidenceAnalysis(small_state, blocking=True)
     closes_cleanly.append(panel)
     panel.find_button.click()
-    expected = teaching.confidence_examples(probabilities, small_state.labels)
+    expected = compute.confidence_examples(probabilities, small_state.labels)
     conf = probabilities.max(axis=1)
     right = probabilities.argmax(axis=1) == small_state.labels
     assert panel.examples == expected
@@ -216,7 +219,7 @@ def test_confidence_analysis(small_state, probabilities, closes_cleanly):
 
 
 def test_confidence_analysis_charts_have_fixed_axes_before_and_after_find(small_state, closes_cleanly):
-    panel = tools.ConfidenceAnalysis(small_state, blocking=True)
+    panel = ConfidenceAnalysis(small_state, blocking=True)
     closes_cleanly.append(panel)
     # Before "find": no chart on screen, and no scale without a range (bqplot cannot format the
     # ticks of such a scale and leaves the chart empty).
@@ -247,14 +250,14 @@ def test_confidence_analysis_charts_have_fixed_axes_before_and_after_find(small_
 
 def test_filter_optimizer_generates_caches_and_grids(small_state, closes_cleanly, monkeypatch):
     calls = []
-    real = teaching.maximize_activation
+    real = compute.maximize_activation
 
     def spy(*args, **kwargs):
         calls.append(args[1:3])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(teaching, "maximize_activation", spy)
-    opt = tools.FilterOptimizer(small_state, blocking=True)
+    monkeypatch.setattr(compute, "maximize_activation", spy)
+    opt = FilterOptimizer(small_state, blocking=True)
     closes_cleanly.append(opt)
     assert opt.layer.options == ("conv1_act", "conv2_act", "conv3_act", "conv4_act")
     opt.layer.value = "conv2_act"
@@ -280,7 +283,7 @@ def test_filter_optimizer_generates_caches_and_grids(small_state, closes_cleanly
 
 def test_conv_arithmetic_panel_ends_at_the_feature_map_value(small_state, closes_cleanly):
     small_state.index = 11
-    panel = tools.ConvArithmetic(small_state)
+    panel = ConvArithmetic(small_state)
     closes_cleanly.append(panel)
     panel.stage.value = "conv2_act"
     assert (panel.row.max, panel.col.max, panel.channel.max) == (15, 15, 31)
@@ -307,7 +310,7 @@ def test_conv_arithmetic_panel_ends_at_the_feature_map_value(small_state, closes
 # --------------------------------------------------------------------------- top images
 
 def test_top_images_panel(small_state, closes_cleanly, monkeypatch):
-    top = tools.TopImages(small_state, blocking=True)
+    top = TopImages(small_state, blocking=True)
     closes_cleanly.append(top)
     top.layer.value = "conv3_act"
     top.channel.value = 9
@@ -318,8 +321,8 @@ def test_top_images_panel(small_state, closes_cleanly, monkeypatch):
     assert is_png(top.montage.value)
     # Another channel is a look-up, not a new pass.
     passes = []
-    real = teaching.layer_channel_means
-    monkeypatch.setattr(teaching, "layer_channel_means", lambda *a, **k: passes.append(1) or real(*a, **k))
+    real = compute.layer_channel_means
+    monkeypatch.setattr(compute, "layer_channel_means", lambda *a, **k: passes.append(1) or real(*a, **k))
     top.channel.value = 20
     assert passes == []
     np.testing.assert_array_equal(top.indices, np.argsort(-means[:, 20], kind="stable")[:9])
@@ -334,9 +337,9 @@ def test_top_images_captions_name_only_known_classes(cifar_model, cifar_test, mo
     mixed[::2] = -1
     state = ModelState(cifar_model, images[:40], mixed, names)
     captions = []
-    real = tools.labelled_montage
-    monkeypatch.setattr(tools, "labelled_montage", lambda imgs, caps, **k: captions.append(caps) or real(imgs, caps, **k))
-    top = tools.TopImages(state, blocking=True)
+    real = render.labelled_montage
+    monkeypatch.setattr(render, "labelled_montage", lambda imgs, caps, **k: captions.append(caps) or real(imgs, caps, **k))
+    top = TopImages(state, blocking=True)
     top.find_button.click()
     assert len(captions[-1]) == len(top.indices) == 9
     for i, caption in zip(top.indices, captions[-1]):
@@ -354,10 +357,10 @@ def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_
     mixed[:30] = -1
     state = ModelState(cifar_model, images[:100], mixed, names)
     seen = []
-    real = teaching.train_epochs
-    monkeypatch.setattr(teaching, "train_epochs",
+    real = train.train_epochs
+    monkeypatch.setattr(train, "train_epochs",
                         lambda *a, test=None, **k: seen.append(test) or real(*a, test=test, **k))
-    panel = tools.TrainPanel(state, train_data=(images[500:628], labels[500:628]))
+    panel = TrainPanel(state, train_data=(images[500:628], labels[500:628]))
     panel.epochs.value, panel.batch_size.value = 1, 64
     panel.run_sync()
     test_images, test_labels = seen[0]
@@ -372,7 +375,7 @@ def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_
 def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar_test, closes_cleanly):
     images, labels, _ = cifar_test
     old_model, old_version = small_state.model, small_state.version
-    panel = tools.TrainPanel(small_state, train_data=(images[500:756], labels[500:756]))
+    panel = TrainPanel(small_state, train_data=(images[500:756], labels[500:756]))
     closes_cleanly.append(panel)
     assert not panel.continue_current.disabled  # the shipped model is the guide's CNN
     panel.epochs.value, panel.batch_size.value = 1, 64
@@ -408,7 +411,7 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
 def test_train_panel_cancel_keeps_the_old_model(small_state, cifar_test, closes_cleanly):
     images, labels, _ = cifar_test
     old_model, old_version = small_state.model, small_state.version
-    panel = tools.TrainPanel(small_state, train_data=(images[500:1012], labels[500:1012]))
+    panel = TrainPanel(small_state, train_data=(images[500:1012], labels[500:1012]))
     closes_cleanly.append(panel)
     panel.epochs.value, panel.batch_size.value = 5, 32
     panel.continue_current.value = True
@@ -426,7 +429,7 @@ def test_train_panel_cancel_keeps_the_old_model(small_state, cifar_test, closes_
 def test_train_panel_without_training_data_reports(cifar_model, cifar_test):
     state = ModelState(cifar_model, cifar_test[0][:20], cifar_test[1][:20],
                        [f"thing {i}" for i in range(10)])
-    panel = tools.TrainPanel(state, blocking=True)
+    panel = TrainPanel(state, blocking=True)
     panel.train()
     assert "no training images" in state.status and state.model is cifar_model
     panel.close()
@@ -436,7 +439,7 @@ def test_train_panel_restores_the_shipped_model_and_disables_train_while_trainin
                                                                                    untrained_cnn):
     images, labels, _ = cifar_test
     small_state.set_model(untrained_cnn)
-    panel = tools.TrainPanel(small_state, train_data=(images[500:1012], labels[500:1012]))
+    panel = TrainPanel(small_state, train_data=(images[500:1012], labels[500:1012]))
     panel.epochs.value, panel.batch_size.value = 5, 32
     seen = []
     panel.train_button.click()  # in a background thread
@@ -446,7 +449,7 @@ def test_train_panel_restores_the_shipped_model_and_disables_train_while_trainin
     assert seen == [True] and not panel.train_button.disabled and panel.trained_model is None
     # One click brings back the trained model that ships with the package.
     panel.restore_button.click()
-    from cnnviz_widgets.model import DEFAULT_MODEL_PATH
+    from cnnviz_widgets.loading.shipped_model import DEFAULT_MODEL_PATH
 
     shipped = keras.saving.load_model(DEFAULT_MODEL_PATH, compile=False)
     x = small_state.images[:20].astype(np.float32) / 255.0

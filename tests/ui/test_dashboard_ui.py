@@ -501,7 +501,7 @@ def test_train_panel_starts_and_cancels(dashboard):
 
 
 def test_model_upload_accepts_a_keras_file(dashboard, tmp_path):
-    from cnnviz_widgets.model import DEFAULT_MODEL_PATH
+    from cnnviz_widgets.loading.shipped_model import DEFAULT_MODEL_PATH
 
     page = dashboard
     before = snapshot(page)

@@ -6,7 +6,7 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from . import compute
+from .. import compute
 from .base import StateWidget, reports_errors
 
 QUESTIONS = [

@@ -7,6 +7,9 @@ import io
 import ipywidgets as widgets
 import traitlets
 
+from .. import render
+from ..compute import describe
+
 #: CSS that keeps upscaled small images crisp in the browser; added once per widget tree.
 CRISP_CSS = (
     "<style>.cnnviz-crisp img, img.cnnviz-crisp {image-rendering: pixelated; "
@@ -61,8 +64,6 @@ def set_png(image: widgets.Image, data: bytes, scale: float = 1.0, alt: str | No
 
 def describe_subject(state, index: int | None = None) -> str:
     """How text alternatives name the selected image (or image ``index``): "image 12 (a frog)"."""
-    from . import describe
-
     i = state.index if index is None else int(index)
     label = None if state.labels is None else int(state.labels[i])
     return describe.subject(i, state.class_names[label] if label is not None and label >= 0 else None)
@@ -70,8 +71,6 @@ def describe_subject(state, index: int | None = None) -> str:
 
 def scheme_cmap(state, role: str) -> str:
     """The colour map of ``role`` ("maps", "heat", "signed") in the state's colour scheme."""
-    from . import render
-
     return render.scheme_colormap(state.colour_scheme, role)
 
 

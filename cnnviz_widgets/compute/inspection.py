@@ -150,6 +150,21 @@ class Inspector:
             raise ValueError(f"{what} {name!r} not found; layers are: {', '.join(valid)}")
         return info
 
+    def tensor(self, name: str):
+        """The symbolic output of layer ``name`` in the unrolled graph (a Keras tensor), as a
+        function of ``input_tensor``."""
+        self.check_layer(name)
+        return self._flat.outputs[self._index[name]]
+
+    @property
+    def input_tensor(self):
+        """The one symbolic input of the unrolled graph."""
+        return self._flat.inputs[0]
+
+    def scores(self, batch) -> np.ndarray:
+        """The final scores before any softmax for a float32 batch (N, H, W, C): (N, K)."""
+        return self._scores(np.asarray(batch, dtype=np.float32)).numpy()
+
     # ----- Grad-CAM ---------------------------------------------------------------------------
     def gradcam_parts(self, x, layer_name: str, class_index: int):
         """Activations A (h, w, k) of ``layer_name`` and d(score of class)/dA (h, w, k)."""
@@ -366,91 +381,3 @@ def last_spatial_layer(model) -> str:
     if not spatial:
         raise ValueError("the model has no layer with a spatial output, so there is nothing to map")
     return spatial[-1]
-
-
-def grad_cam(model, x, class_index=None, layer_name=None) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) for one image.
-
-    x : float32 (H, W, C). The class score is the **pre-softmax** score (logit), even when the
-    softmax is fused into the last Dense layer. ``layer_name`` defaults to the last layer with a
-    spatial output; ``class_index`` to the predicted class.
-
-    Returns float32 (H, W) in [0, 1]: ReLU(sum_k alpha_k A_k) with alpha_k the spatial mean of
-    d score / d A_k, upsampled bilinearly to the input size and divided by its maximum (all zeros
-    when nothing in the layer speaks for the class).
-    """
-    inspector = Inspector.for_model(model)
-    if layer_name is None:
-        layer_name = last_spatial_layer(model)
-    inspector.check_layer(layer_name, spatial=True)
-    if class_index is None:
-        class_index = predict(model, x)[1]
-    k = inspector.num_classes
-    if not 0 <= int(class_index) < k:
-        raise ValueError(f"class index {class_index} is out of range 0..{k - 1}")
-    a, g = inspector.gradcam_parts(x, layer_name, int(class_index))
-    weights = g.mean(axis=(0, 1))
-    cam = np.maximum((a * weights).sum(axis=-1), 0.0)
-    return normalize_map(resize_map(cam, inspector.input_shape[:2]))
-
-
-def resize_map(m, size) -> np.ndarray:
-    """Bilinear resize of a 2-D map (h, w) to ``size`` (H, W), float32."""
-    from PIL import Image
-
-    m = np.asarray(m, dtype=np.float32)
-    if m.shape == tuple(size):
-        return m
-    img = Image.fromarray(m, mode="F").resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR)
-    return np.asarray(img, dtype=np.float32)
-
-
-def normalize_map(m) -> np.ndarray:
-    """Scale a non-negative map to [0, 1] by its maximum (zeros stay zeros)."""
-    m = np.maximum(np.asarray(m, dtype=np.float32), 0.0)
-    top = float(m.max()) if m.size else 0.0
-    return m / top if top > 0 else np.zeros_like(m)
-
-
-def activation_map(a) -> np.ndarray:
-    """The mean over channels of a spatial activation (h, w, c), scaled to [0, 1] by min and max:
-    the guide's section-11 "activation heatmap"."""
-    m = np.asarray(a, dtype=np.float32).mean(axis=-1)
-    lo, hi = float(m.min()), float(m.max())
-    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
-
-
-# ----- batched passes over a whole image set -------------------------------------------------------
-
-def scale_images(images, preprocess=None) -> np.ndarray:
-    """Preprocess uint8 images (N, H, W, C) for the model: ``preprocess`` or /255 → float32."""
-    if preprocess is None:
-        return np.asarray(images, dtype=np.float32) / 255.0
-    return np.asarray(preprocess(images), dtype=np.float32)
-
-
-def predict_batches(model, images, preprocess=None, batch_size: int = 500, progress=None):
-    """Class probabilities (N, K) float32 for many images, batch by batch.
-
-    ``progress(done, total)`` is called after each batch; it may raise to cancel.
-    """
-    inspector = Inspector.for_model(model)
-    out = []
-    n = len(images)
-    for start in range(0, n, batch_size):
-        x = scale_images(images[start:start + batch_size], preprocess)
-        logits = inspector._scores(x).numpy()
-        out.append(inspector.probabilities(logits))
-        if progress is not None:
-            progress(min(start + batch_size, n), n)
-    return np.concatenate(out) if out else np.zeros((0, inspector.num_classes), np.float32)
-
-
-def confusion_matrix(model, images, labels, preprocess=None, batch_size: int = 500, progress=None):
-    """Confusion matrix of ``model`` on ``images``: (K, K) int64, rows true class, columns predicted."""
-    probs = predict_batches(model, images, preprocess, batch_size, progress)
-    k = probs.shape[1]
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (np.asarray(labels, dtype=np.int64), probs.argmax(axis=1)), 1)
-    return cm
-from .teaching import conv_arithmetic, maximize_activation, top_images  # noqa: E402,F401

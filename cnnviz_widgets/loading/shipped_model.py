@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "assets"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL_PATH = DEFAULT_MODEL_DIR / "cifar_cnn.keras"
 DEFAULT_CARD_PATH = DEFAULT_MODEL_DIR / "cifar_cnn.card.json"
 

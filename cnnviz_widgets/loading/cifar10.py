@@ -1,13 +1,11 @@
-"""Loading CIFAR-10 and user images into uint8 arrays.
+"""Loading CIFAR-10 into uint8 arrays (from a folder, the Keras cache, or a download).
 
 Nothing here imports TensorFlow at module level, so reading data stays fast.
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +16,6 @@ CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 ]
-#: Largest image, in pixels, that ``load_image`` will decode (a guard against decompression bombs).
-MAX_IMAGE_PIXELS = 40_000_000
 
 # The CIFAR-10 pickles hold only numpy arrays, lists, dicts and bytes. Every other global is refused,
 # so a hostile pickle cannot build an arbitrary object or call an arbitrary function.
@@ -55,7 +51,7 @@ def _keras_cache_dir() -> Path:
     return Path(base) / "datasets"
 
 
-def _find_cifar10(data_dir) -> Path | None:
+def find_cifar10(data_dir) -> Path | None:
     candidates = []
     if data_dir is not None:
         candidates.append(Path(data_dir))
@@ -95,7 +91,7 @@ def _download_cifar10() -> Path:
             "  * pass data_dir=... to load_cifar10, or\n"
             f"  * download {CIFAR10_URL} and unpack it into {_keras_cache_dir()}."
         ) from None
-    found = _find_cifar10(Path(path)) or _find_cifar10(Path(path).parent)
+    found = find_cifar10(Path(path)) or find_cifar10(Path(path).parent)
     if found is None:
         raise FileNotFoundError(f"the CIFAR-10 download in {path} has no '{CIFAR10_FOLDER}' folder")
     return found
@@ -124,7 +120,7 @@ def load_cifar10(split: str = "test", data_dir=None):
     """
     if split not in ("test", "train"):
         raise ValueError(f"split must be 'test' or 'train', not {split!r}")
-    folder = _find_cifar10(data_dir)
+    folder = find_cifar10(data_dir)
     if folder is None:
         if data_dir is not None or os.environ.get("CNNVIZ_CIFAR10_DIR"):
             where = data_dir if data_dir is not None else os.environ["CNNVIZ_CIFAR10_DIR"]
@@ -143,94 +139,3 @@ def load_cifar10(split: str = "test", data_dir=None):
     class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta["label_names"]]
     images = np.ascontiguousarray(np.concatenate(images).transpose(0, 2, 3, 1))
     return images, np.concatenate(labels), class_names
-
-
-def load_image(source, size=(32, 32), channels: int = 3) -> np.ndarray:
-    """Decode one image file into a uint8 array of the model's input size.
-
-    Parameters
-    ----------
-    source : str, os.PathLike, bytes or file-like
-        Any image Pillow reads (PNG, JPEG, GIF's first frame, BMP, WebP...), in any mode
-        (grayscale, RGBA, palette, 16-bit).
-    size : (height, width)
-        The model's input size; the image is resized to it with a Lanczos filter.
-    channels : {1, 3}
-        1 for grayscale models, 3 for RGB models.
-
-    Returns
-    -------
-    uint8 array (height, width, channels)
-
-    Raises
-    ------
-    ValueError
-        The bytes are not an image, the file is truncated, or the image has more than
-        ``MAX_IMAGE_PIXELS`` pixels.
-
-    >>> load_image("frog.png").shape   # doctest: +SKIP
-    (32, 32, 3)
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, not {channels}")
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        if len(source) == 0:
-            raise ValueError("the file is empty")
-        fp = io.BytesIO(bytes(source))
-    elif isinstance(source, (str, os.PathLike)):
-        fp = source
-    else:
-        fp = source
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(fp) as img:
-                w, h = img.size
-                if w * h > MAX_IMAGE_PIXELS:
-                    raise ValueError(
-                        f"the image is {w}×{h} pixels, more than the limit of {MAX_IMAGE_PIXELS:,}"
-                    )
-                img.seek(0)
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                rgb = _to_8bit_rgb(img)
-    except ValueError:
-        raise
-    except UnidentifiedImageError:
-        raise ValueError("this file is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP...)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ValueError(f"the image is too large to open safely: {exc}") from None
-    except FileNotFoundError:
-        raise
-    except (OSError, SyntaxError, EOFError) as exc:
-        raise ValueError(f"the image file is damaged or truncated ({exc})") from None
-    if channels == 1:
-        rgb = rgb.convert("L")
-    height, width = int(size[0]), int(size[1])
-    rgb = rgb.resize((width, height), Image.Resampling.LANCZOS)
-    arr = np.asarray(rgb, dtype=np.uint8)
-    return arr.reshape(height, width, channels)
-
-
-def _to_8bit_rgb(img):
-    """Any Pillow mode to 8-bit RGB; transparency is composited on white."""
-    from PIL import Image
-
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    elif img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-        img = Image.fromarray((arr * 255 + 0.5).astype(np.uint8), "L")
-    if img.mode in ("P", "PA") or "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    return img.convert("RGB")

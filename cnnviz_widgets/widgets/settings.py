@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from . import render
+from .. import render
 from .base import StateWidget, reports_errors
 
 #: What each scheme is for, as the control's tooltip says it.

@@ -1,0 +1,28 @@
+"""The dashboard's panels: one module per family, each class a ``StateWidget`` that observes a
+``ModelState`` and works alone in a notebook.
+
+``base`` (StateWidget and helpers), ``controls`` (image and layer pickers), ``grids`` (feature maps
+and filters), ``charts`` (bar charts), ``panels`` (statistics table, heatmap overlay), ``primer``,
+``uploads`` (your own model and images), ``jobs`` (background work behind a progress bar), and one
+module per teaching tool. A new panel is a new module here.
+"""
+from .charts import DenseBars, SoftmaxChart
+from .confidence import ConfidenceAnalysis
+from .controls import ImagePicker, LayerSelector
+from .conv_arithmetic import ConvArithmetic
+from .filter_optimizer import FilterOptimizer
+from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
+from .jobs import JobBar, ToolWidget
+from .misclassification import MisclassificationExplorer
+from .panels import HeatmapOverlay, StatsTable
+from .primer import CnnPrimer
+from .top_images import TopImages
+from .train_panel import TrainPanel
+from .uploads import ImageUpload, ModelUpload
+
+__all__ = [
+    "DenseBars", "SoftmaxChart", "ConfidenceAnalysis", "ImagePicker", "LayerSelector", "ConvArithmetic",
+    "FilterOptimizer", "ComparisonGrid", "FeatureGrid", "FilterGrid", "LayerStrip", "JobBar", "ToolWidget",
+    "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
+    "ImageUpload", "ModelUpload",
+]

@@ -1,0 +1,166 @@
+"""Gradient ascent as a panel: the input a channel likes most."""
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+
+from .. import compute, render
+from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
+from .jobs import ToolWidget, stage_options
+
+
+def _value_range(state) -> tuple:
+    """(low, high) of the model's input: the preprocessing applied to black and white."""
+    c = state.inspector.input_shape[2]
+    ends = np.asarray(state.preprocess(np.array([0, 255], np.uint8).reshape(2, 1, 1, 1).repeat(c, axis=3)),
+                      dtype=np.float32)
+    lo, hi = float(ends.min()), float(ends.max())
+    return (lo, hi) if hi > lo else (0.0, 1.0)
+
+
+def _to_uint8(img) -> np.ndarray:
+    """A float image (H, W, C) contrast-stretched to uint8 by its own min and max."""
+    img = np.asarray(img, dtype=np.float32)
+    lo, hi = float(img.min()), float(img.max())
+    scaled = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    return (scaled * 255 + 0.5).astype(np.uint8)
+
+
+class FilterOptimizer(ToolWidget):
+    """What input does a channel like most? Gradient ascent from grey noise
+    (``compute.maximize_activation``), for one channel or the first N channels as one montage.
+
+    Results are cached per (state version, layer, channel, steps).
+
+    >>> opt = FilterOptimizer(state, blocking=True)               # doctest: +SKIP
+    >>> opt.layer.value, opt.channel.value = "conv3_act", 5; opt.generate()   # doctest: +SKIP
+    """
+
+    def __init__(self, state, blocking: bool = False, **kwargs):
+        super().__init__(state, blocking=blocking, **kwargs)
+        self._cache: dict = {}
+        self.layer = widgets.Dropdown(description="layer", layout=widgets.Layout(width="220px"))
+        self.channel = widgets.IntSlider(0, min=0, max=0, description="channel", continuous_update=False)
+        self.steps = widgets.IntSlider(64, min=8, max=256, step=8, description="steps", continuous_update=False)
+        self.generate_button = widgets.Button(description="generate", icon="magic")
+        self.grid_count = widgets.BoundedIntText(16, min=1, max=64, description="first N",
+                                                 layout=widgets.Layout(width="150px"))
+        self.grid_button = widgets.Button(description="grid of channels", icon="th")
+        self.image = crisp_image()
+        self.caption = widgets.HTML()
+        self.grid_image = crisp_image()
+        self.grid_caption = widgets.HTML()
+        self.children = [
+            widgets.HTML(CRISP_CSS),
+            section("What does a channel look for?",
+                    "Start from grey noise and change the pixels, step by step, so that one channel's "
+                    "mean activation grows (gradient ascent, with jitter and blur against noise). "
+                    "Images are contrast-stretched for display.",
+                    widgets.HBox([self.layer, self.channel, self.steps]),
+                    widgets.HBox([self.generate_button, self.grid_count, self.grid_button]), self.job),
+            widgets.HBox([self.image, self.caption]), self.grid_caption, self.grid_image,
+        ]
+        self.generate_button.on_click(lambda _b: self.generate())
+        self.grid_button.on_click(lambda _b: self.generate_grid())
+        for control in (self.layer, self.channel, self.steps):
+            control.observe(self._on_control, names="value")
+        self._observe(self._on_version, ["version"])
+        self._on_version(None)
+
+    @reports_errors
+    def _on_version(self, change):
+        stages = stage_options(self.state)
+        with self._quietly():
+            current = self.layer.value
+            self.layer.options = stages
+            if stages:
+                self.layer.value = current if current in stages else stages[-1]
+            self._sync_channel()
+        self.grid_image.layout.display = "none"
+        self.grid_caption.value = ""
+        self._render()
+
+    def _sync_channel(self):
+        if self.layer.value:
+            count = self.state.layer_info(self.layer.value).shape[-1]
+            self.channel.max = count - 1
+            self.grid_count.max = count
+
+    def _on_control(self, change):
+        if self._quiet:
+            return
+        if change["owner"] is self.layer:
+            with self._quietly():
+                self._sync_channel()
+        self._render()
+
+    def _key(self, channel=None):
+        channel = self.channel.value if channel is None else channel
+        return (self.state.version, self.layer.value, int(channel), int(self.steps.value))
+
+    def result(self, channel=None):
+        """The cached float32 image (H, W, C) of a channel at the current settings, or None."""
+        return self._cache.get(self._key(channel))
+
+    def _compute(self, layer, channel, steps, progress):
+        key = (self.state.version, layer, int(channel), int(steps))
+        if key not in self._cache:
+            self._cache[key] = compute.maximize_activation(
+                self.state.model, layer, int(channel), steps=int(steps), progress=progress,
+                value_range=_value_range(self.state))
+        return self._cache[key]
+
+    @reports_errors
+    def generate(self):
+        """Run gradient ascent for the selected channel (cached)."""
+        layer, channel, steps = self.layer.value, self.channel.value, self.steps.value
+        version = self.state.version
+
+        def done(_img):
+            if version == self.state.version:
+                self._render()
+
+        self.job.start(lambda progress: self._compute(layer, channel, steps, progress), done,
+                       f"gradient ascent on {layer}, channel {channel}…")
+
+    @reports_errors
+    def generate_grid(self):
+        """Run gradient ascent for the first N channels; one montage PNG."""
+        layer, steps, n = self.layer.value, int(self.steps.value), int(self.grid_count.value)
+        version = self.state.version
+
+        def work(progress):
+            images = []
+            for k in range(n):
+                images.append(self._compute(layer, k, steps,
+                                            lambda s, t, k=k: progress(k * steps + s, n * steps)))
+            return images
+
+        def done(images):
+            if version != self.state.version:
+                return
+            tiles = np.stack([_to_uint8(img) for img in images])
+            set_png(self.grid_image, render.labelled_montage(tiles, [f"ch {k}" for k in range(n)], cols=8, size=64),
+                    alt=f"{n} images made by gradient ascent, one per channel 0 to {n - 1} of {layer}")
+            self.grid_image.layout.display = None
+            self.grid_caption.value = f"<b>{layer}</b>: channels 0–{n - 1}, {steps} steps each"
+
+        self.job.start(work, done, f"gradient ascent on {n} channels of {layer}…")
+
+    @reports_errors
+    def _render(self):
+        img = self.result()
+        layer, channel = self.layer.value, self.channel.value
+        if img is None:
+            self.image.layout.display = "none"
+            self.caption.value = f"<i>Press “generate” for channel {channel} of {layer}.</i>"
+            return
+        set_png(self.image, render.image_png(_to_uint8(img), size=192),
+                alt=f"The image gradient ascent made for channel {channel} of {layer}, "
+                    f"after {self.steps.value} steps from grey noise")
+        self.image.layout.display = None
+        noise = compute.start_noise(self.state.inspector.input_shape, _value_range(self.state))
+        means = compute.channel_means(self.state.model, np.stack([img, noise]), layer)[:, channel]
+        self.caption.value = (f"<b>{layer}</b>, channel {channel}, {self.steps.value} steps<br>"
+                              f"mean activation: <b>{means[0]:.3f}</b> for this image, "
+                              f"{means[1]:.3f} for the grey noise it started from")
