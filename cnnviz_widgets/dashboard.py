@@ -52,8 +52,11 @@ DASHBOARD_CSS = """
 .cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
 .cnnviz-status {min-height: 1.5em;}
 .cnnviz-status-error {color: #b71c1c; font-weight: 600;}
-/* Every control shows where the keyboard is: JupyterLab's theme leaves some with no ring at all. */
-.cnnviz-dashboard :focus-visible {outline: 3px solid #0b57d0 !important; outline-offset: 2px;}
+/* Every control shows where the keyboard is: ipywidgets' own style takes the ring off text boxes
+   and lists (outline: none !important), hence the more specific second selector. */
+.cnnviz-dashboard :focus-visible,
+.cnnviz-dashboard .widget-inline-hbox :is(input, select, textarea):focus-visible {
+  outline: 3px solid #0b57d0 !important; outline-offset: 2px;}
 /* The accordion's titles: JupyterLab's grey on grey (about 3:1) raised to WCAG AA. */
 .cnnviz-dashboard .jupyter-widget-Collapse-header {color: #1f1f1f; background: #ececec;}
 .cnnviz-dashboard .jupyter-widget-Collapse-open > .jupyter-widget-Collapse-header {color: #1f1f1f;

@@ -173,14 +173,17 @@ def test_keyboard_only_walk_through_image_layer_channel_and_gradcam_class(module
                            arg=[CAPTION, shown], timeout=UPDATE_MS)
     assert int(focused(page)["value"].split(".")[0]) == int(float(slider["value"])) + 1
 
-    # The layer: the layer dropdown, changed with the arrow keys.
+    # The layer: the layer dropdown, changed with the arrow keys (up: the dashboard opens on the
+    # last convolution stage). Its options read "conv · conv4_act — 8×8×64".
     select = tab_to(page, lambda f: f["tag"] == "select" and "layer" in f["section"])
-    layer_before = select["value"]
-    page.keyboard.press("ArrowDown")
-    page.wait_for_function(
-        "old => document.querySelector('.cnnviz-section-features .cnnviz-note')?.innerText.indexOf(old) === -1",
-        arg=layer_before, timeout=UPDATE_MS)
-    assert focused(page)["value"] != layer_before
+    before = select["value"].split(" · ")[1].split(" — ")[0]
+    feature_note = ".cnnviz-section-features .cnnviz-widget .cnnviz-note"
+    assert page.locator(feature_note).first.inner_text().startswith(before + " ")
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function("([s, old]) => !document.querySelector(s).innerText.startsWith(old + ' ')",
+                           arg=[feature_note, before], timeout=UPDATE_MS)
+    after = focused(page)["value"].split(" · ")[1].split(" — ")[0]
+    assert after != before and page.locator(feature_note).first.inner_text().startswith(after + " ")
 
     # The channel: the feature grid's channel slider.
     channel = tab_to(page, lambda f: f["role"] == "slider" and "features" in f["section"]
