@@ -6,6 +6,7 @@
 - every picture has a text alternative, and it changes with the image and the layer;
 - a keyboard-only walk-through: image, layer, channel and Grad-CAM class chosen with Tab and the
   arrow keys, with a visible focus ring on every control reached;
+- the colour-vision-safe scheme, chosen with the keyboard, redraws every picture;
 - at 200 % zoom on a 1366×768 screen (683×384 CSS pixels) nothing is cut off and the page
   scrolls vertically only.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
 from conftest import ARTIFACTS, full_page_screenshot
 
@@ -204,6 +206,28 @@ def test_keyboard_only_walk_through_image_layer_channel_and_gradcam_class(module
         " return img && (img.getAttribute('title') || '').includes('Grad-CAM') }",
         arg=cls["value"], timeout=UPDATE_MS)
     assert focused(page)["value"] != cls["value"]
+
+
+# --------------------------------------------------------------------------- colour
+
+def test_the_colour_vision_safe_scheme_is_chosen_by_keyboard_and_every_panel_follows(module_dashboard):
+    page = module_dashboard
+    # The last picture of each section: for the heatmap, the overlay (the first is the plain image).
+    sources = ("() => ['features', 'filters', 'strip', 'compare', 'heatmap'].map(k => Array.from("
+               "document.querySelectorAll('.cnnviz-section-' + k + ' img.widget-image')).pop().src)")
+    before = page.evaluate(sources)
+    select = page.locator(".cnnviz-section-colours select")
+    select.focus()
+    assert focused(page)["outline"]
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(f"old => ({sources})().every((src, i) => src !== old[i])", arg=before,
+                           timeout=UPDATE_MS)
+    assert select.input_value() == "colour-vision safe"
+    assert "cividis feature maps" in page.locator(".cnnviz-section-colours").inner_text()
+    assert "orange positive, blue negative" in page.locator(".cnnviz-section-filters").inner_text()
+    full_page_screenshot(page, ARTIFACTS / "accessibility_colour_vision_safe.png")
+    page.keyboard.press("ArrowUp")
+    expect(select).to_have_value("standard")
 
 
 # --------------------------------------------------------------------------- zoom
