@@ -11,6 +11,7 @@ quiet_tensorflow_import()
 
 from .dashboard import Dashboard, StatusLine, friendly_errors
 from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file
+from .serving.accessibility import accessibility_support
 from .state import Inspection, ModelState
 from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DatasetMap, DenseBars, Download,
                       ExplanationLab, FeatureGrid, FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker,
@@ -25,6 +26,6 @@ __all__ = [
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
     "TopImages", "TrainPanel", "ExplanationLab", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload",
     "CnnPrimer", "Download", "ViewLink",
-    "Dashboard", "StatusLine", "friendly_errors",
+    "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
 ]
 __version__ = "0.1.0"

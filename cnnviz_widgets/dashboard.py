@@ -33,7 +33,9 @@ from .widgets import (
     TrainPanel,
     WhatIfLab,
 )
+from .serving.accessibility import REGION_CLASS
 from .widgets.base import CRISP_CSS, StateWidget, close_owned, section
+from .widgets.settings import ColourSchemeSelector
 from .widgets.sharing import ViewLink
 
 #: Layout rules of the whole page: a sticky side bar with the image picker and the layer
@@ -56,6 +58,27 @@ DASHBOARD_CSS = """
 .cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
 .cnnviz-status {min-height: 1.5em;}
 .cnnviz-status-error {color: #b71c1c; font-weight: 600;}
+/* Every control shows where the keyboard is: ipywidgets' own style takes the ring off text boxes
+   and lists (outline: none !important), hence the more specific second selector. */
+.cnnviz-dashboard :focus-visible,
+.cnnviz-dashboard .widget-inline-hbox :is(input, select, textarea):focus-visible {
+  outline: 3px solid #0b57d0 !important; outline-offset: 2px;}
+/* The accordion's titles: JupyterLab's grey on grey (about 3:1) raised to WCAG AA. */
+.cnnviz-dashboard .jupyter-widget-Collapse-header {color: #1f1f1f; background: #ececec;}
+.cnnviz-dashboard .jupyter-widget-Collapse-open > .jupyter-widget-Collapse-header {color: #1f1f1f;
+  background: #dde7f7;}
+.cnnviz-title {font-size: 1.5em; margin: 4px 0;}
+/* At 200 % zoom a 1366-pixel screen is 683 CSS pixels wide: the side bar goes above the panels
+   and nothing is wider than the page, so it scrolls vertically only. */
+@media (max-width: 900px) {
+  .cnnviz-columns {flex-direction: column !important;}
+  .cnnviz-sidebar {position: static; width: 100% !important; min-width: 0 !important;
+    max-height: none; overflow: visible;}
+  .cnnviz-dashboard .widget-image {max-width: 100%; height: auto !important;}
+  .cnnviz-dashboard .widget-hbox {flex-wrap: wrap; max-width: 100%;}
+  .cnnviz-dashboard .widget-slider {max-width: 100%;}
+  .cnnviz-dashboard .bqplot {max-width: 100%;}
+}
 </style>
 """
 
@@ -63,10 +86,13 @@ DASHBOARD_CSS = """
 TEXTS = {
     "picker": ("Pick an image",
                "This is the picture the network will look at. The caption compares the true class with "
-               "what the network guessed and how sure it is; red means the guess is wrong."),
+               "what the network guessed and how sure it is; ✗ (and red) means the guess is wrong."),
     "layer": ("Choose a layer",
               "Every panel below shows the layer you pick here. Early layers keep a lot of spatial "
               "detail; later layers are smaller but mean more."),
+    "colours": ("Colours",
+                "Every picture follows this choice. The colour-vision-safe scheme keeps maps, heatmaps "
+                "and weights readable with a red–green colour deficiency (about one man in twelve)."),
     "features": ("4 · Feature maps: what each layer sees",
                  "Each small square is the output of one filter for this image. Bright means the filter "
                  "found its pattern there, dark means it did not. Deeper layers are smaller and more "
@@ -75,7 +101,8 @@ TEXTS = {
     "filters": ("5 · Learned filters: what each layer looks for",
                 "These are the weights themselves. The first layer's 3×3×3 filters can be drawn in colour "
                 "and often look like edges or colour blobs; deeper filters mix many channels, so you see "
-                "one channel or their mean (red positive, blue negative). <i>Exercise 2: which conv1 "
+                "one channel or their mean (one colour for positive weights, another for negative: the "
+                "line above the grid says which). <i>Exercise 2: which conv1 "
                 "filters look for blue, which for red, which for vertical edges?</i>"),
     "strip": ("6 · Layer by layer",
               "The image shrinks from 32×32 to 8×8 while the number of channels grows. Each picture "
@@ -97,7 +124,8 @@ TEXTS = {
                 "Colours over the image show where a layer responds (activation) or which regions raised the "
                 "score of a class (Grad-CAM, the guide's advanced topic: switch to it above the "
                 "picture; a class you choose there is for this image, the next image starts from its own "
-                "prediction). Red and yellow mean important, blue means ignored. <i>Exercise 3: for a "
+                "prediction). The note under the pictures says which colours mean important and which "
+                "mean ignored. <i>Exercise 3: for a "
                 "plane, a cat and a ship (class filter in the picker), does the network look where you "
                 "would — the wings, the face, the ship or the water?</i>"),
 }
@@ -177,6 +205,7 @@ class Dashboard(widgets.VBox):
         self.panels = {
             "picker": ImagePicker(state, home_name="CIFAR-10 test images"),
             "layer": LayerSelector(state),
+            "colours": ColourSchemeSelector(state),
             "features": FeatureGrid(state),
             "filters": FilterGrid(state),
             "strip": LayerStrip(state),
@@ -193,8 +222,9 @@ class Dashboard(widgets.VBox):
                                        layout=widgets.Layout(width="100%"))
         self.link = ViewLink(self.view_query, current_address,
                              watch=[(state, ["index", "layer", "class_index"]),
-                                    (self.panels["heatmap"].mode, ["value"]), (self.tools, ["selected_index"])])
-        sidebar = widgets.VBox([sections["picker"], sections["layer"], self.link],
+                                    (self.panels["heatmap"].mode, ["value"]), (self.panels["heatmap"].method, ["value"]),
+                                    (self.tools, ["selected_index"])])
+        sidebar = widgets.VBox([sections["picker"], sections["layer"], sections["colours"], self.link],
                                layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
         sidebar.add_class("cnnviz-sidebar")
         self.tools.observe(self._on_tool_opened, names="selected_index")
@@ -204,22 +234,31 @@ class Dashboard(widgets.VBox):
              widgets.HBox([sections["dense"], sections["softmax"]],
                           layout=widgets.Layout(width="100%", flex_flow="row wrap")),
              sections["compare"], sections["stats"], sections["heatmap"],
-             widgets.HTML("<h3>Exercises, advanced topics and your own data</h3>"
-                          "<div class='cnnviz-note'>Open a panel to start it.</div>"),
-             self.tools],
+             self._tools_region()],
             layout=widgets.Layout(flex="1 1 auto", min_width="0", width="100%"),
         )
         main.add_class("cnnviz-main")
         columns = widgets.HBox([sidebar, main], layout=widgets.Layout(width="100%"))
         columns.add_class("cnnviz-columns")
-        title = widgets.HTML("<h2 style='margin:4px 0'>cnnviz · see inside a convolutional network</h2>")
+        title = widgets.HTML("<h1 class='cnnviz-title'>cnnviz · see inside a convolutional network</h1>")
         self.children = [widgets.HTML(DASHBOARD_CSS + CRISP_CSS), title, self.status,
                          columns]
+
+    def _tools_region(self):
+        region = widgets.VBox([
+            widgets.HTML("<h3>Exercises, advanced topics and your own data</h3>"
+                         "<div class='cnnviz-note'>Open a panel to start it (Tab to its title, then "
+                         "Enter).</div>"),
+            self.tools])
+        region.add_class(REGION_CLASS)
+        region.add_class("cnnviz-tools")
+        return region
 
     def _section(self, key):
         title, note = TEXTS[key]
         box = section(title, note, self.panels[key], layout=widgets.Layout(min_width="0"))
         box.add_class("cnnviz-section")
+        box.add_class(REGION_CLASS)
         box.add_class(f"cnnviz-section-{key}")
         return box
 

@@ -1,6 +1,7 @@
 """Arrays to PNG bytes: montages of feature maps, filter grids, heatmap overlays.
 
-Pure functions (NumPy, Pillow and Matplotlib's colormap tables, stored in assets/colormaps.json);
+Pure functions (NumPy, Pillow and Matplotlib's colormap tables, stored in assets/colormaps.json,
+grouped into the colour schemes the dashboard offers);
 no widget code. One PNG per grid, never one image per feature map, so the browser gets one message
 per change.
 """
@@ -19,6 +20,18 @@ MAP_CMAP = "viridis"
 HEAT_CMAP = "turbo"
 #: Diverging colormap of single-channel filters: blue negative, white zero, red positive.
 FILTER_CMAP = "RdBu_r"
+#: The colour maps of each colour scheme the dashboard offers, by what they colour: "maps"
+#: (magnitudes: feature maps, stage means), "heat" (heatmaps) and "signed" (weights of either sign).
+#: "colour-vision safe" keeps every distinction readable with a red–green deficiency: cividis
+#: (made for it) for magnitudes, viridis for heatmaps and a blue–white–orange diverging map.
+COLOUR_SCHEMES = {
+    "standard": {"maps": MAP_CMAP, "heat": HEAT_CMAP, "signed": FILTER_CMAP},
+    "colour-vision safe": {"maps": "cividis", "heat": "viridis", "signed": "BuOr"},
+}
+#: How each diverging map draws the sign of a weight, in words for the student and the alt texts.
+SIGN_WORDS = {FILTER_CMAP: "red positive, blue negative", "BuOr": "orange positive, blue negative"}
+#: How each heatmap colour map draws (strong, weak), in words.
+HEAT_WORDS = {HEAT_CMAP: ("red and yellow", "blue"), "viridis": ("yellow and green", "dark purple")}
 GAP = 1
 GAP_VALUE = 255
 #: Colours of a palette PNG; the last palette index (255) is white, for the gaps between tiles.
@@ -37,7 +50,8 @@ def _colormap_tables() -> dict:
 
 @lru_cache(maxsize=None)
 def colormap_lut(name: str, n: int = 256) -> np.ndarray:
-    """An (n, 3) uint8 lookup table of one of the package's colormaps (viridis, turbo, RdBu_r),
+    """An (n, 3) uint8 lookup table of one of the package's colormaps (viridis, turbo, RdBu_r,
+    cividis, BuOr),
     resampled to n = 256 or 255 colours as Matplotlib does; no Matplotlib needed."""
     tables = _colormap_tables()
     if name not in tables:
@@ -47,6 +61,17 @@ def colormap_lut(name: str, n: int = 256) -> np.ndarray:
     lut = np.frombuffer(bytes.fromhex(tables[name][str(n)]), dtype=np.uint8).reshape(n, 3)
     lut.flags.writeable = False
     return lut
+
+
+def scheme_colormap(scheme: str, role: str) -> str:
+    """The colour map of ``role`` ("maps", "heat" or "signed") in the colour scheme ``scheme``.
+
+    >>> scheme_colormap("colour-vision safe", "signed")
+    'BuOr'
+    """
+    if scheme not in COLOUR_SCHEMES:
+        raise ValueError(f"unknown colour scheme {scheme!r}: choose one of {', '.join(COLOUR_SCHEMES)}")
+    return COLOUR_SCHEMES[scheme][role]
 
 
 def apply_colormap(m, name: str = MAP_CMAP) -> np.ndarray:
@@ -192,13 +217,13 @@ def image_png(image, size: int = 128) -> bytes:
     return png_bytes(upscale(img, tile_factor(img.shape[0], img.shape[1], size)))
 
 
-def filter_tiles(kernel, mode="rgb") -> np.ndarray:
+def filter_tiles(kernel, mode="rgb", cmap: str = FILTER_CMAP) -> np.ndarray:
     """Learned kernels (kh, kw, in, out) to RGB tiles (out, kh, kw, 3) uint8.
 
     mode "rgb": each filter's three input channels as colours (first conv layer of an RGB model),
     scaled by the filter's own min and max. mode "mean": the mean over input channels;
     an int: that input channel. Single-channel views use a diverging colormap centred on zero
-    (blue negative, red positive), scaled by the filter's largest absolute weight.
+    (``cmap``; by default blue negative, red positive), scaled by the filter's largest absolute weight.
     """
     k = np.asarray(kernel, dtype=np.float32)
     if k.ndim != 4:
@@ -220,13 +245,14 @@ def filter_tiles(kernel, mode="rgb") -> np.ndarray:
         single = per_filter[..., ch]
     scale = np.abs(single).max(axis=(1, 2), keepdims=True)
     scale = np.where(scale > 0, scale, 1.0)
-    return apply_colormap(single / scale * 0.5 + 0.5, FILTER_CMAP)
+    return apply_colormap(single / scale * 0.5 + 0.5, cmap)
 
 
-def filter_grid_png(kernel, mode="rgb", cols: int = 8, tile_size: int = 24, numbered: bool = False) -> bytes:
+def filter_grid_png(kernel, mode="rgb", cols: int = 8, tile_size: int = 24, numbered: bool = False,
+                    cmap: str = FILTER_CMAP) -> bytes:
     """PNG of every filter of a conv layer (see ``filter_tiles`` for ``mode``), ``cols`` per row;
     ``numbered`` writes each filter's number above it, as ``montage_png`` numbers the maps."""
-    tiles = filter_tiles(kernel, mode)
+    tiles = filter_tiles(kernel, mode, cmap)
     f = tile_factor(tiles.shape[1], tiles.shape[2], tile_size)
     tiles = upscale(tiles.transpose(1, 2, 0, 3), f).transpose(2, 0, 1, 3)
     if numbered:

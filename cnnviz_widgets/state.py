@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import traitlets
 
-from . import compute
+from . import compute, render
 from .cache import Cache
 from .compat import set_by_identity
 
@@ -110,6 +110,8 @@ class ModelState(traitlets.HasTraits):
                                 help="Class for Grad-CAM; None means the predicted class. Chosen for one "
                                      "image: a new image goes back to its predicted class.")
     compare = traitlets.Tuple(help="Indices of the images compared side by side.")
+    colour_scheme = traitlets.Enum(tuple(render.COLOUR_SCHEMES), default_value="standard",
+                                   help="The colour maps every panel draws with (render.COLOUR_SCHEMES).")
     # Derived.
     version = traitlets.Int(0, read_only=True, help="Bumped whenever the model or the images change.")
     layers = traitlets.Tuple(read_only=True, help="LayerInfo of every layer, in execution order.")

@@ -21,6 +21,9 @@ from .edits import (Edits, apply_edits, blur, brightness, check_epsilon, contras
 from .embedding import (CacheError, DatasetMapResult, MapCache, dataset_map, default_cache_dir,
                         features_and_predictions, map_key, pca, penultimate_layer, tsne)
 from .export import STATS_COLUMNS, confusion_csv, csv_bytes, file_name, stats_csv
+from .describe import (bars_text, channel_alt, comparison_alt, feature_maps_alt, filters_alt, heatmap_alt,
+                       image_alt, place_of, stages_alt, strongest_place, subject, thirds_shares,
+                       top_classes_text, verdict_mark)
 from .gradcam import activation_map, grad_cam, normalize_map
 from .inspection import (CONV_CLASSES, SPARSITY_EPS, STAGE_CLASSES, Inspector, LayerInfo, check_class_index,
                          check_image_model,
@@ -44,4 +47,7 @@ __all__ = [
     "CacheError", "DatasetMapResult", "MapCache", "dataset_map", "default_cache_dir", "features_and_predictions",
     "map_key", "pca", "penultimate_layer", "tsne",
     "csv_bytes", "confusion_csv", "stats_csv", "STATS_COLUMNS", "file_name",
+    "place_of", "strongest_place", "thirds_shares", "subject", "image_alt", "verdict_mark",
+    "feature_maps_alt", "channel_alt", "heatmap_alt", "filters_alt", "stages_alt", "comparison_alt",
+    "top_classes_text", "bars_text",
 ]

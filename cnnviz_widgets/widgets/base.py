@@ -5,6 +5,10 @@ import functools
 import io
 
 import ipywidgets as widgets
+import traitlets
+
+from .. import render
+from ..compute import describe
 
 #: CSS that keeps upscaled small images crisp in the browser; added once per widget tree.
 CRISP_CSS = (
@@ -23,20 +27,51 @@ def png_size(data: bytes) -> tuple:
         return img.size
 
 
+class DescribedImage(widgets.Image):
+    """An ``ipywidgets.Image`` whose ``tooltip`` is its text alternative (the ``title`` of its ``<img>``).
+
+    ipywidgets 8.1's Image has no ``alt``; its ``tooltip`` is written as the element's ``title``
+    (which screen readers read as the image's name when there is no alt, and a mouse shows on
+    hover) by the code every widget view shares, which first reads the model's ``description``,
+    a trait an Image lacks: the view then fails to render at all. An empty synced
+    ``description`` is all that code needs. An ``HTML`` widget holding ``<img alt=…>`` would
+    instead resend the picture as base64 text with every change, a third more bytes.
+
+    >>> DescribedImage(format="png", tooltip="conv1_act, 32 feature maps")   # doctest: +SKIP
+    """
+
+    description = traitlets.Unicode("", help="Always empty: see the class docstring.").tag(sync=True)
+
+
 def crisp_image(**kwargs) -> widgets.Image:
-    """An empty PNG ``ipywidgets.Image`` that is shown at its own pixel size, never blurred."""
-    img = widgets.Image(format="png", **kwargs)
+    """An empty PNG image that is shown at its own pixel size, never blurred; its ``tooltip``
+    is its text alternative (``DescribedImage``)."""
+    img = DescribedImage(format="png", **kwargs)
     img.add_class("cnnviz-crisp")
     return img
 
 
-def set_png(image: widgets.Image, data: bytes, scale: float = 1.0) -> None:
+def set_png(image: widgets.Image, data: bytes, scale: float = 1.0, alt: str | None = None) -> None:
     """Show PNG bytes at ``scale`` times their pixel size (an explicit width stops the stretching
-    an Image does inside a Box)."""
+    an Image does inside a Box), with ``alt`` as its text alternative when given."""
     width, _ = png_size(data)
     image.value = data
+    if alt is not None:
+        image.tooltip = alt
     image.layout.width = f"{int(round(width * scale))}px"
     image.layout.height = "auto"
+
+
+def describe_subject(state, index: int | None = None) -> str:
+    """How text alternatives name the selected image (or image ``index``): "image 12 (a frog)"."""
+    i = state.index if index is None else int(index)
+    label = None if state.labels is None else int(state.labels[i])
+    return describe.subject(i, state.class_names[label] if label is not None and label >= 0 else None)
+
+
+def scheme_cmap(state, role: str) -> str:
+    """The colour map of ``role`` ("maps", "heat", "signed") in the state's colour scheme."""
+    return render.scheme_colormap(state.colour_scheme, role)
 
 
 def reports_errors(method):

@@ -6,6 +6,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import compute
+from ..compute import describe
 from .base import CRISP_CSS, StateWidget, reports_errors
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#90a4ae"
@@ -126,9 +127,14 @@ class SoftmaxChart(StateWidget):
         entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum())
         kind = ("a confident" if insp.confidence >= 0.8 else
                 "an uncertain" if insp.confidence >= 0.4 else "a confused")
+        verdict = describe.verdict_mark(insp.correct)
+        truth = ("" if insp.correct is not False else
+                 f"; the true class, {names[insp.label]}, has {100 * probs[insp.label]:.1f} %")
         self.summary.value = (
             f"<b>{names[insp.predicted]}</b> {100 * insp.confidence:.1f} % — {kind} prediction "
             f"(entropy {entropy:.2f} of at most {np.log(len(names)):.2f})"
+            + (f" · <b>{verdict}</b>{truth}" if verdict else "")
+            + f"<br>{describe.top_classes_text(names, probs)}"
         )
 
 
@@ -195,6 +201,7 @@ class DenseBars(StateWidget):
         self.summary.value = (
             f"mean {stats['mean']:.3f} · max {stats['max']:.3f} · "
             f"sparsity {100 * stats['sparsity']:.1f} % (share of neurons ≤ {compute.SPARSITY_EPS})"
+            f"<br>{describe.bars_text(values)}"
         )
 
 

@@ -8,7 +8,8 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import compute, render
-from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
+from ..compute import describe
+from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
 from .charts import default_dense_layer, set_bar_axes
 from .jobs import ToolWidget
 from .sharing import Download
@@ -137,13 +138,15 @@ class ConfidenceAnalysis(ToolWidget):
             cam = self.state.grad_cam(class_index=insp.predicted, index=i)
             panels = [insp.image, compute.activation_map(insp.outputs[stage]),
                       render.overlay(insp.image, cam, alpha=0.5, size=96)]
-            set_png(self.images[col], render.strip_png(panels, tile_size=96))
+            set_png(self.images[col], render.strip_png(panels, tile_size=96), alt=(
+                f"{describe_subject(self.state, i)}: the picture, the mean of {stage}, and "
+                + describe.heatmap_alt(cam, "Grad-CAM", "it", f"the predicted class {names[insp.predicted]}")))
             self.images[col].layout.display = None
             css = "cnnviz-caption-right" if insp.correct else "cnnviz-caption-wrong"
             probs = insp.probabilities
             entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum())
-            self.captions[col].value = (f"<span class='{css}'>#{i} · {html.escape(self.state.caption(insp))}"
-                                        f"</span><br>entropy {entropy:.2f}")
+            self.captions[col].value = (f"<span class='{css}'>#{i} · {html.escape(self.state.caption(insp))} "
+                                        f"{describe.verdict_mark(insp.correct)}</span><br>entropy {entropy:.2f}")
             d = np.asarray(insp.outputs[dense], dtype=float).reshape(-1)
             values[col] = d
             s = insp.stats(dense)

@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import render
-from ..compute import stage_starts
+from ..compute import describe, stage_starts
 from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
 from .jobs import JobBar
 
@@ -75,6 +75,7 @@ class ImagePicker(StateWidget):
         # The slider has a row of its own, as wide as the side bar: 10,000 images on a short track
         # would be a hundred images per pixel. The number box and the buttons step exactly.
         self.slider = widgets.IntSlider(value=state.index, min=0, max=last, description="",
+                                        tooltip="image number (the arrow keys step one image)",
                                         continuous_update=False,
                                         layout=widgets.Layout(width="100%", margin="0"))
         self.slider.add_class("cnnviz-image-slider")
@@ -93,6 +94,8 @@ class ImagePicker(StateWidget):
                                                    layout=widgets.Layout(width="auto"))
         self.image = crisp_image()
         self.caption = widgets.HTML()
+        # Right or wrong in words and a sign, not only in the caption's colour.
+        self.verdict = widgets.HTML()
         self.status = widgets.HTML()
         row = {"flex_flow": "row wrap", "align_items": "center"}
         # Shown only while the images are being classified.
@@ -107,8 +110,9 @@ class ImagePicker(StateWidget):
             widgets.HBox([self.class_filter, self.misclassified_button], layout=widgets.Layout(**row)),
             self.job,
             self.home_button,
-            widgets.HBox([self.image, widgets.VBox([self.caption, self.status])],
-                         layout=widgets.Layout(align_items="center")),
+            widgets.HBox([self.image, widgets.VBox([self.caption, self.verdict, self.status])],
+                         # A box that scrolls must be reachable by keyboard; this one need not scroll.
+                         layout=widgets.Layout(align_items="center", overflow="visible")),
         ]
         self.slider.observe(self._on_slider, names="value")
         self.number.observe(self._on_number, names="value")
@@ -332,9 +336,14 @@ class ImagePicker(StateWidget):
         text = html.escape(self.state.caption(insp))
         style = ("cnnviz-caption" if insp.correct is None else
                  "cnnviz-caption-right" if insp.correct else "cnnviz-caption-wrong")
+        names = self.state.class_names
+        alt = describe.image_alt(insp.index, None if insp.label is None else names[insp.label],
+                                 names[insp.predicted], insp.confidence)
         with self.hold_sync():
-            set_png(self.image, render.image_png(insp.image, self.thumbnail_size))
+            set_png(self.image, render.image_png(insp.image, self.thumbnail_size), alt=alt)
             self.caption.value = f"<div class='{style}'>{text}</div>"
+            mark = describe.verdict_mark(insp.correct)
+            self.verdict.value = f"<div class='cnnviz-verdict'>{mark}</div>" if mark else ""
 
 
 def _next_after(pool, index: int, direction: int) -> int:

@@ -124,18 +124,24 @@ class ConvArithmetic(ToolWidget):
     def _render_maps(self, insp, r):
         end = r["stage"][-1]
         fmap = insp.outputs[end][:, :, r["channel"]]
-        set_png(self.map_image, _marked_map_png(fmap, (r["row"], r["col"]), (1, 1)))
+        set_png(self.map_image, _marked_map_png(fmap, (r["row"], r["col"]), (1, 1)),
+                alt=f"{end}, channel {r['channel']}, with the output position ({r['row']}, {r['col']}) "
+                    "framed in red")
         kh, kw = r["kernel"].shape[:2]
         dh, dw = r["dilation"]
         extent = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
         if r["input_layer"] == "input":
-            set_png(self.input_image, _marked_image_png(insp.image, r["origin"], extent))
+            set_png(self.input_image, _marked_image_png(insp.image, r["origin"], extent),
+                    alt=f"The input image with the kernel's {extent[0]}×{extent[1]} window at row "
+                        f"{r['origin'][0]}, column {r['origin'][1]} framed in red")
             source = "the input image"
         else:
             a = insp.outputs[r["input_layer"]]
             ch = self.in_channel.value if a.shape[2] > 3 else None
             m = a[:, :, ch] if ch is not None else a.mean(axis=-1)
-            set_png(self.input_image, _marked_map_png(m, r["origin"], extent))
+            set_png(self.input_image, _marked_map_png(m, r["origin"], extent),
+                    alt=f"{r['input_layer']} with the kernel's {extent[0]}×{extent[1]} window at row "
+                        f"{r['origin'][0]}, column {r['origin'][1]} framed in red")
             source = f"{r['input_layer']}" + (f", channel {ch}" if ch is not None else " (channel mean)")
         self.map_caption.value = (
             f"left: {source}, the window the kernel sees (red); right: {end}, channel {r['channel']}, "

@@ -142,7 +142,8 @@ class FilterOptimizer(ToolWidget):
             if version != self.state.version:
                 return
             tiles = np.stack([_to_uint8(img) for img in images])
-            set_png(self.grid_image, render.labelled_montage(tiles, [f"ch {k}" for k in range(n)], cols=8, size=64))
+            set_png(self.grid_image, render.labelled_montage(tiles, [f"ch {k}" for k in range(n)], cols=8, size=64),
+                    alt=f"{n} images made by gradient ascent, one per channel 0 to {n - 1} of {layer}")
             self.grid_image.layout.display = None
             self.grid_caption.value = f"<b>{layer}</b>: channels 0–{n - 1}, {steps} steps each"
 
@@ -156,7 +157,9 @@ class FilterOptimizer(ToolWidget):
             self.image.layout.display = "none"
             self.caption.value = f"<i>Press “generate” for channel {channel} of {layer}.</i>"
             return
-        set_png(self.image, render.image_png(_to_uint8(img), size=192))
+        set_png(self.image, render.image_png(_to_uint8(img), size=192),
+                alt=f"The image gradient ascent made for channel {channel} of {layer}, "
+                    f"after {self.steps.value} steps from grey noise")
         self.image.layout.display = None
         noise = compute.start_noise(self.state.inspector.input_shape, value_range(self.state))
         means = compute.channel_means(self.state.model, np.stack([img, noise]), layer)[:, channel]

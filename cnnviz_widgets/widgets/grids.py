@@ -11,8 +11,10 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import compute, render
-from ..compute import stage_starts
-from .base import CRISP_CSS, StateWidget, crisp_image, png_size, reports_errors, set_png
+from ..compute import describe, stage_starts
+from .base import (CRISP_CSS, StateWidget, crisp_image, describe_subject, png_size, reports_errors,
+                   set_png)
+from .base import scheme_cmap as _cmap
 from .controls import shape_text
 from ..compute import file_name
 from .sharing import Download
@@ -77,7 +79,7 @@ class FeatureGrid(StateWidget):
         self.cols.observe(self._on_montage_control, names="value")
         self.channel.observe(self._on_channel, names="value")
         self._observe(self._on_inspection, ["inspection"])
-        self._observe(self._on_layer, ["layer"])
+        self._observe(self._on_layer, ["layer", "colour_scheme"])
         self._render()
 
     def _on_layer(self, change):
@@ -94,7 +96,7 @@ class FeatureGrid(StateWidget):
     @reports_errors
     def _render(self):
         state = self.state
-        key = (state.version, state.index, state.layer)
+        key = (state.version, state.index, state.layer, state.colour_scheme)
         if key == self._key:
             return
         self._key = key
@@ -137,15 +139,19 @@ class FeatureGrid(StateWidget):
     @reports_errors
     def _render_montage(self):
         maps = self._outputs[..., : self.n_features.value]
+        state = self.state
+        alt = describe.feature_maps_alt(state.layer, self._outputs, describe_subject(state),
+                                        shown=self.n_features.value)
         set_png(self.image, render.montage_png(maps, cols=self.cols.value, tile_size=self.tile_size,
-                                                   numbered=True))
+                                                   numbered=True, cmap=_cmap(state, "maps")), alt=alt)
         self.renders += 1
 
     @reports_errors
     def _render_channel(self):
         ch = self.channel.value
         m = self._outputs[..., ch]
-        set_png(self.channel_image, render.map_png(m, size=self.channel_size))
+        set_png(self.channel_image, render.map_png(m, size=self.channel_size, cmap=_cmap(self.state, "maps")),
+                alt=describe.channel_alt(self.state.layer, m, ch, describe_subject(self.state)))
         active = float(np.count_nonzero(m > compute.SPARSITY_EPS)) / m.size
         blank = " — blank: its pattern is nowhere in this image" if active == 0 else ""
         self.channel_note.value = _note(
@@ -182,7 +188,10 @@ class FilterGrid(StateWidget):
         self._key = None
         self._syncing = False
         self.note = widgets.HTML()
-        self.mode = widgets.ToggleButtons(options=self.MODES, value="rgb",
+        self.mode = widgets.ToggleButtons(options=self.MODES, value="rgb", tooltips=[
+                                              "each filter's weights on red, green and blue",
+                                              "the mean of each filter over its input channels",
+                                              "one input channel of each filter"],
                                           style={"button_width": "auto"})
         self.input_channel = widgets.IntSlider(value=0, min=0, max=0, description="input channel",
                                                style={"description_width": "initial"})
@@ -193,7 +202,7 @@ class FilterGrid(StateWidget):
         self.mode.observe(self._on_control, names="value")
         self.input_channel.observe(self._on_control, names="value")
         self._observe(self._on_layer, ["layer"])
-        self._observe(self._on_version, ["version"])
+        self._observe(self._on_version, ["version", "colour_scheme"])
         self._render()
 
     def _on_layer(self, change):
@@ -256,19 +265,22 @@ class FilterGrid(StateWidget):
         mode = self.mode.value
         _show(self.input_channel, mode == "channel")
         view = self.input_channel.value if mode == "channel" else mode
-        key = (self.state.version, self.conv_layer, view)
+        cmap = _cmap(self.state, "signed")
+        signs = render.SIGN_WORDS[cmap]
+        key = (self.state.version, self.conv_layer, view, cmap)
         kernel = self._kernel
         if key != self._key:
             self._key = key
             set_png(self.image, render.filter_grid_png(kernel, view, cols=self.cols, tile_size=self.tile_size,
-                                                       numbered=True))
+                                                       numbered=True, cmap=cmap),
+                    alt=describe.filters_alt(self.conv_layer, kernel, view, signs))
             self.renders += 1
         kh, kw, inputs, count = kernel.shape
         via = ("" if self.conv_layer == self.state.layer else
                f" (the convolution that starts the stage of {html.escape(self.state.layer)})")
         colours = ("colours are each filter's weights on red, green and blue, scaled to its own range"
                    if mode == "rgb" else
-                   "blue is a negative weight, white zero, red positive (scaled per filter)")
+                   f"white is zero, {signs} (scaled per filter)")
         what = {"rgb": "", "mean": ", mean over the input channels",
                 "channel": f", input channel {self.input_channel.value}"}[mode]
         self.note.value = _note(
@@ -300,21 +312,23 @@ class LayerStrip(StateWidget):
             "Each panel after the input is the mean of all the channels of one convolution stage."))
         self.children = [widgets.HTML(CRISP_CSS), self.image, self.captions, self.note, Download.picture(
             self.image, lambda: file_name("cnnviz-layer-by-layer", f"image{state.index}", suffix=".png"))]
-        self._observe(self._on_inspection, ["inspection"])
+        self._observe(self._on_inspection, ["inspection", "colour_scheme"])
         self._render()
 
     @reports_errors
     def _render(self):
         state = self.state
         insp = state.inspection
-        key = (state.version, insp.index)
+        key = (state.version, insp.index, state.colour_scheme)
         if key == self._key:
             return
         self._key = key
         stages = compute.conv_stages(state.model)
         panels = [insp.image] + [insp.outputs[s].mean(axis=-1) for s in stages]
-        data = render.strip_png(panels, tile_size=self.tile_size)
-        set_png(self.image, data)
+        data = render.strip_png(panels, tile_size=self.tile_size, cmap=_cmap(state, "maps"))
+        alt = describe.stages_alt([("input", insp.image.shape)] + [(s, insp.outputs[s].shape) for s in stages],
+                                  describe_subject(state))
+        set_png(self.image, data, alt=alt)
         self.renders += 1
         self.stages = stages
         names = ["Input"] + stages
@@ -371,7 +385,7 @@ class ComparisonGrid(StateWidget):
         self.indices.observe(self._on_indices, names="value")
         self.use_current.on_click(self._on_use_current)
         self._observe(self._on_compare, ["compare"])
-        self._observe(self._on_version, ["version"])
+        self._observe(self._on_version, ["version", "colour_scheme"])
         self._sync_text()
         self._render()
 
@@ -434,7 +448,7 @@ class ComparisonGrid(StateWidget):
     @reports_errors
     def _render(self):
         state = self.state
-        key = (state.version, state.compare)
+        key = (state.version, state.compare, state.colour_scheme)
         if key == self._key:
             return
         self._key = key
@@ -449,8 +463,9 @@ class ComparisonGrid(StateWidget):
             insp = state.inspect(i)
             rows.append([insp.image] + [insp.outputs[s].mean(axis=-1) for s in stages])
             labels.append(insp)
-        data = render.panel_grid_png(rows, self.tile_size, gap=STRIP_GAP)
-        set_png(self.image, data)
+        data = render.panel_grid_png(rows, self.tile_size, cmap=_cmap(state, "maps"), gap=STRIP_GAP)
+        subjects = [describe_subject(state, insp.index) for insp in labels]
+        set_png(self.image, data, alt=describe.comparison_alt(subjects, ["input"] + list(stages)))
         self.renders += 1
         width, height = png_size(data)
         cell_w = (width - STRIP_GAP * len(stages)) // (len(stages) + 1)
@@ -462,7 +477,8 @@ class ComparisonGrid(StateWidget):
             if insp.label is None:
                 text, style = f"#{insp.index}: → {pred}", "cnnviz-caption"
             else:
-                text = f"#{insp.index}: {html.escape(names[insp.label])} → {pred}"
+                text = (f"#{insp.index}: {html.escape(names[insp.label])} → {pred} "
+                        f"{describe.verdict_mark(insp.correct)[0]}")
                 style = "cnnviz-caption-right" if insp.correct else "cnnviz-caption-wrong"
             lines.append(f"<div class='{style}' style='height:{cell_h}px;margin-bottom:{STRIP_GAP}px;"
                          f"display:flex;align-items:center;font-size:12px'>{text}</div>")

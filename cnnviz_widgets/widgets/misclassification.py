@@ -255,7 +255,12 @@ class MisclassificationExplorer(ToolWidget):
         png = render.labelled_montage(self.state.images[self.shown], [f"#{i}" for i in self.shown], cols=8,
                                size=48, colors=colours)
         self.montage.layout.display = None
-        set_png(self.montage, png)
+        right = sum(predicted[i] == self.state.labels[i] for i in self.shown)
+        set_png(self.montage, png, alt=(
+            f"{len(self.shown)} images, most confident first: " + ", ".join(
+                f"#{i} {names[self.state.labels[i]]} as {names[predicted[i]]}" for i in self.shown[:12])
+            + (" …" if len(self.shown) > 12 else "")
+            + f"; {right} right (green frame), {len(self.shown) - right} wrong (red frame)"))
 
     @reports_errors
     def _on_choice(self, change):

@@ -7,7 +7,9 @@ import html
 import ipywidgets as widgets
 
 from .. import compute, render
-from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
+from ..compute import describe
+from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, reports_errors, set_png
+from .base import scheme_cmap as _cmap
 from .charts import default_dense_layer
 from ..compute import file_name, stats_csv
 from .jobs import value_range
@@ -137,6 +139,7 @@ class HeatmapOverlay(StateWidget):
         self.side_size = int(side_size)
         self.heat = None
         self.layer_shown = None
+        self._alt = ""
         self._syncing = False
         self.mode = widgets.ToggleButtons(options=MODES, value=mode, description="heatmap",
                                           style={"button_width": "100px"})
@@ -170,6 +173,7 @@ class HeatmapOverlay(StateWidget):
         self._observe(self._on_layer, ["layer"])
         self._observe(self._on_class_index, ["class_index"])
         self._observe(self._on_class_names, ["class_names"])
+        self._observe(self._on_layer, ["colour_scheme"])
         self._render()
 
     def _target_options(self) -> list:
@@ -252,7 +256,8 @@ class HeatmapOverlay(StateWidget):
         insp = self.state.inspection
         self._show_controls()
         with self.original.hold_sync():
-            set_png(self.original, render.image_png(insp.image, self.side_size))
+            set_png(self.original, render.image_png(insp.image, self.side_size),
+                    alt=f"The picture: {describe_subject(self.state)}")
         self._render_heat()
 
     @reports_errors
@@ -271,11 +276,14 @@ class HeatmapOverlay(StateWidget):
         shape = "×".join(str(d) for d in insp.outputs[layer].shape)
         c = self.state.class_index if self.state.class_index is not None else insp.predicted
         which = "the predicted class" if c == insp.predicted else "not the predicted class"
+        cmap = _cmap(self.state, "heat")
+        hot, cold = render.HEAT_WORDS[cmap]
         if self.mode.value == "grad-cam":
             heat = self.state.grad_cam(layer, c, insp.index)
             text = (f"<b>Grad-CAM</b> of <b>{html.escape(layer)}</b> ({shape}) for "
-                    f"<b>{html.escape(names[c])}</b> ({which}): red and yellow mark the regions whose "
-                    f"features raise the score of {html.escape(names[c])} most; blue ones do not.")
+                    f"<b>{html.escape(names[c])}</b> ({which}): {hot} mark the regions whose "
+                    f"features raise the score of {html.escape(names[c])} most; {cold} ones do not.")
+            alt = describe.heatmap_alt(heat, "Grad-CAM", describe_subject(self.state), f"class {names[c]}")
         elif self.mode.value == "method":
             name = self.method.value
             if name in LAYER_METHODS:
@@ -287,14 +295,17 @@ class HeatmapOverlay(StateWidget):
                                                              value_range(self.state)))
                 of = "of the input pixels"
                 fell_back = False
-            text = (f"<b>{compute.METHODS[name][0]}</b> {of} for <b>{html.escape(names[c])}</b> "
-                    f"({which}): red and yellow mark what speaks most for {html.escape(names[c])}. "
+            label = compute.METHODS[name][0]
+            text = (f"<b>{label}</b> {of} for <b>{html.escape(names[c])}</b> "
+                    f"({which}): {hot} mark what speaks most for {html.escape(names[c])}. "
                     "The explanation lab (advanced topics) compares every method and tests them.")
+            alt = describe.heatmap_alt(heat, label, describe_subject(self.state), f"class {names[c]}")
         else:
             heat = compute.activation_map(insp.outputs[layer])
             text = (f"<b>Mean activation</b> of the {insp.outputs[layer].shape[-1]} channels of "
-                    f"<b>{html.escape(layer)}</b> ({shape}), scaled to [0, 1]: red and yellow mark "
+                    f"<b>{html.escape(layer)}</b> ({shape}), scaled to [0, 1]: {hot} mark "
                     "where the layer responds strongly, whatever the class.")
+            alt = describe.heatmap_alt(heat, "Mean activation", describe_subject(self.state), layer)
         if fell_back:
             selected = insp.outputs.get(self.state.layer)
             own = "" if selected is None else f" (its output is {'×'.join(str(d) for d in selected.shape)})"
@@ -302,8 +313,10 @@ class HeatmapOverlay(StateWidget):
                      f"shows {html.escape(layer)}, the last layer with some.</i>")
         self.heat = heat
         self.layer_shown = layer
+        self._alt = alt
         with self.heatmap.hold_sync():
-            set_png(self.heatmap, render.overlay_png(insp.image, heat, 1.0, self.side_size))
+            set_png(self.heatmap, render.overlay_png(insp.image, heat, 1.0, self.side_size, cmap=cmap),
+                    alt=f"Heatmap alone. {alt}")
         self.note.value = f"<div class='cnnviz-note'>{text}</div>"
         self._render_overlay()
 
@@ -321,7 +334,9 @@ class HeatmapOverlay(StateWidget):
             return
         insp = self.state.inspection
         with self.image.hold_sync():
-            set_png(self.image, render.overlay_png(insp.image, self.heat, float(self.alpha.value), self.size))
+            set_png(self.image, render.overlay_png(insp.image, self.heat, float(self.alpha.value), self.size,
+                                                   cmap=_cmap(self.state, "heat")),
+                    alt=f"Heatmap over the picture, {100 * float(self.alpha.value):.0f} % opaque. {self._alt}")
 
 
 def _captioned(picture, caption: str) -> widgets.VBox:

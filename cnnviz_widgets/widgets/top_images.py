@@ -124,6 +124,8 @@ class TopImages(ToolWidget):
             self.caption.value = "<i>Press “find top images”.</i>"
             for button in self.open_buttons:
                 button.description, button.disabled = "", True
+                # A button with no words has no name for a screen reader: out of the page.
+                button.layout.display = "none"
             return
         ch = self.channel.value
         order = np.argsort(-means[:, ch], kind="stable")[: self.k]
@@ -132,7 +134,9 @@ class TopImages(ToolWidget):
         labels = self.state.labels
         captions = [f"#{i} {names[labels[i]] if labels is not None and labels[i] >= 0 else ''}\n"
                     f"{means[i, ch]:.3f}" for i in order]
-        set_png(self.montage, render.labelled_montage(self.state.images[order], captions, cols=3, size=96))
+        set_png(self.montage, render.labelled_montage(self.state.images[order], captions, cols=3, size=96),
+                alt=f"The {len(order)} images that excite channel {ch} of {self.layer.value} most: "
+                    + ", ".join(c.replace(chr(10), " mean ") for c in captions))
         self.montage.layout.display = None
         self.caption.value = (f"<b>{self.layer.value}</b>, channel {ch}: mean activation "
                               f"{means[order[0], ch]:.3f} … {means[order[-1], ch]:.3f} "
@@ -140,8 +144,10 @@ class TopImages(ToolWidget):
         for slot, button in enumerate(self.open_buttons):
             if slot < len(order):
                 button.description, button.disabled = f"open #{order[slot]}", False
+                button.layout.display = None
             else:
                 button.description, button.disabled = "", True
+                button.layout.display = "none"
 
     @reports_errors
     def open_image(self, slot: int):
