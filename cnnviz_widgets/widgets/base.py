@@ -132,6 +132,17 @@ def _widgets_in(value):
             yield from _widgets_in(item)
 
 
+#: Widgets that many panels share on purpose (a save button's layout and style): made once per
+#: kernel, never closed with a panel, or closing one dashboard would break the buttons of another.
+_SHARED_WIDGETS: set = set()
+
+
+def shared(widget):
+    """Mark ``widget`` as shared by many panels (``close_owned`` leaves it open) and return it."""
+    _SHARED_WIDGETS.add(id(widget))
+    return widget
+
+
 def owned_widgets(root) -> list:
     """Every widget ``root`` made, deepest first: whatever its traits hold (children, layout and
     style, a figure's marks, axes and scales, a mark's scales and tooltip, ...), recursively, and
@@ -146,7 +157,7 @@ def owned_widgets(root) -> list:
     order = []
     while stack:
         widget, enter = stack.pop()
-        if widget is root or id(widget) in found:
+        if widget is root or id(widget) in found or id(widget) in _SHARED_WIDGETS:
             continue
         found[id(widget)] = widget
         order.append(widget)

@@ -14,6 +14,8 @@ import mimetypes
 
 import ipywidgets as widgets
 
+from .base import shared
+
 #: How the address field looks (inline: the field must look right in a notebook as well).
 FIELD_STYLE = "width: 100%; box-sizing: border-box; font-family: monospace; font-size: 12px"
 
@@ -26,9 +28,9 @@ def _shared() -> dict:
     """
     if _SHARED and all(w.comm is not None for w in _SHARED.values()):
         return _SHARED
-    _SHARED.update(row=widgets.Layout(align_items="center", flex_flow="row wrap"),
-                   button=widgets.Layout(width="auto"), button_style=widgets.ButtonStyle(),
-                   text=widgets.Layout(margin="0 0 0 8px"))
+    _SHARED.update(row=shared(widgets.Layout(align_items="center", flex_flow="row wrap")),
+                   button=shared(widgets.Layout(width="auto")), button_style=shared(widgets.ButtonStyle()),
+                   text=shared(widgets.Layout(margin="0 0 0 8px")))
     return _SHARED
 
 
