@@ -71,6 +71,7 @@ def test_confusion_csv_is_rows_of_true_classes():
 
 def test_file_names_keep_only_safe_characters():
     assert file_name("cnnviz", "heat/../map", "<b>", "image 7", suffix=".png") == "cnnviz-heat..map-b-image7.png"
+    assert file_name("cnnviz", "confident_right", None, suffix=".png") == "cnnviz-confident_right.png"
 
 
 # --------------------------------------------------------------------------- the download button

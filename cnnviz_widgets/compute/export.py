@@ -56,10 +56,11 @@ def stats_csv(rows) -> bytes:
 
 
 def file_name(*parts, suffix: str) -> str:
-    """A file name from ``parts`` joined by "-", with only letters, digits, "_", "-" and "." kept.
+    """A file name from ``parts`` joined by "-", with only letters, digits, "_", "-" and "." kept
+    (None parts left out).
 
     >>> file_name("cnnviz", "features", "conv2_act", "image 42", suffix=".png")
     'cnnviz-features-conv2_act-image42.png'
     """
-    cleaned = [re.sub(r"[^0-9A-Za-z_.-]", "", str(p)) for p in parts]
+    cleaned = [re.sub(r"[^0-9A-Za-z_.-]", "", str(p)) for p in parts if p is not None]
     return "-".join(p for p in cleaned if p).strip(".") + suffix

@@ -70,8 +70,8 @@ class ConfidenceAnalysis(ToolWidget):
             self.bars.append(bars)
             self.stats.append(stats)
             self.open_buttons.append(button)
-            save = Download.picture(image, lambda k=kind: compute.file_name("cnnviz", k, self.examples[k],
-                                                                            suffix=".png"))
+            save = Download.picture(image, lambda k=kind: compute.file_name(
+                "cnnviz", k, (self.examples or {}).get(k), suffix=".png"))
             columns.append(widgets.VBox([head, image, save, caption, self.chart_boxes[-1], stats, button],
                                         layout=widgets.Layout(width="310px")))
         self.figures_note = widgets.HTML()
