@@ -13,6 +13,7 @@ import numpy as np
 import traitlets
 
 from . import compute
+from .compat import set_by_identity
 
 #: Preprocessing choices by name: uint8 images to the model's float input.
 PREPROCESSORS = {
@@ -32,11 +33,7 @@ class Source(traitlets.Any):
     element by element (half a second against ``None``) only to find the result ambiguous."""
 
     def set(self, obj, value):
-        new = self._validate(obj, value)
-        old = obj._trait_values.get(self.name, self.default_value)
-        obj._trait_values[self.name] = new
-        if old is not new:
-            obj._notify_trait(self.name, old, new)
+        set_by_identity(self, obj, value)
 
 
 class LRU:

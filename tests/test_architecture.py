@@ -5,7 +5,8 @@
 * no import cycle among the package's modules (imports inside functions count: they are how a
   cycle hides);
 * no module longer than ``MAX_LINES`` lines;
-* no ``from X import _private`` (nor ``module._private``) from one module of the package into another.
+* no ``from X import _private`` (nor ``module._private``) from one module of the package into another;
+* the private APIs of Keras and traitlets (``PRIVATE_APIS``, ``keras.src``) appear in ``compat.py`` only.
 
 Each rule is also run on a small package written to a temporary folder that breaks it, so the
 checks are shown to find what they look for.
@@ -22,6 +23,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cnnviz_widgets"
 MAX_LINES = 500
 #: Widget libraries that pure computation must not reach.
 WIDGET_LIBRARIES = ("ipywidgets", "bqplot")
+#: Private attributes of Keras and traitlets objects that only ``compat.py`` may use.
+PRIVATE_APIS = ("_run_through_graph", "_keras_history", "_inbound_nodes", "_trait_values", "_notify_trait",
+                "_validate")
+#: Private modules of other packages that only ``compat.py`` may import.
+PRIVATE_MODULES = ("keras.src",)
 
 
 # ----- reading a package --------------------------------------------------------------------------
@@ -173,6 +179,23 @@ def private_imports(root: Path) -> list:
     return out
 
 
+def private_api_uses(root: Path, allowed: str = "compat") -> list:
+    """``(module, line, what)`` for every use of ``PRIVATE_APIS`` or import of ``PRIVATE_MODULES``
+    outside the module named ``allowed``."""
+    modules = modules_of(root)
+    out = []
+    for name, path in modules.items():
+        if name == f"{root.name}.{allowed}":
+            continue
+        for target, _, line in imports_of(name, modules):
+            if any(target == m or target.startswith(m + ".") for m in PRIVATE_MODULES):
+                out.append((name, line, target))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in PRIVATE_APIS:
+                out.append((name, node.lineno, node.attr))
+    return out
+
+
 # ----- the package follows them -------------------------------------------------------------------
 
 def test_compute_reaches_no_widget_library():
@@ -191,6 +214,13 @@ def test_no_module_over_the_line_limit():
 
 def test_no_private_names_across_modules():
     assert private_imports(PACKAGE) == []
+
+
+def test_private_apis_of_other_packages_only_in_compat():
+    assert private_api_uses(PACKAGE) == []
+    # compat.py itself uses each of them (tests/test_compat.py exercises them there).
+    text = (PACKAGE / "compat.py").read_text()
+    assert all(name in text for name in PRIVATE_APIS + PRIVATE_MODULES)
 
 
 # ----- and the checks find a broken package -------------------------------------------------------
@@ -237,3 +267,13 @@ def test_checks_find_a_private_name_taken_from_another_module(tmp_path, source, 
     root = _package(tmp_path, {"a.py": "_hidden = 1\npublic = 2\n", "b.py": source,
                                "c.py": "from .a import public\nfrom os import _exit\n"})
     assert [(m, w) for m, _, w in private_imports(root)] == [("pkg.b", what)]
+
+
+def test_checks_find_a_private_api_outside_compat(tmp_path):
+    root = _package(tmp_path, {
+        "compat.py": "def f(t):\n    return t._keras_history\n",
+        "state.py": "def g(obj):\n    return obj._trait_values\n",
+        "loading.py": "from keras.src.saving import serialization_lib\n",
+    })
+    assert sorted((m, w) for m, _, w in private_api_uses(root)) == [
+        ("pkg.loading", "keras.src.saving"), ("pkg.state", "_trait_values")]

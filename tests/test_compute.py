@@ -314,3 +314,16 @@ def test_check_image_model_refuses_a_non_image_input():
 def test_check_image_model_refuses_non_models():
     with pytest.raises(ValueError, match="expected a Keras model, got str"):
         compute.check_image_model("model.keras")
+
+
+def test_count_confusions_counts_like_a_loop_and_leaves_out_unknown_classes():
+    rng = np.random.default_rng(3)
+    probs = rng.random((200, 4))
+    labels = rng.integers(-1, 4, 200)
+    expected = np.zeros((4, 4), np.int64)
+    for p, t in zip(probs, labels):
+        if t >= 0:
+            expected[t, int(np.argmax(p))] += 1
+    cm = compute.count_confusions(probs, labels)
+    assert cm.dtype == np.int64 and np.array_equal(cm, expected)
+    assert cm.sum() == (labels >= 0).sum() < 200

@@ -18,14 +18,14 @@ from .inspection import (CONV_CLASSES, SPARSITY_EPS, STAGE_CLASSES, Inspector, L
                          check_image_model,
                          conv_filters, conv_stages, last_spatial_layer, layer_outputs, layer_stats, layer_table,
                          layers_by_kind, predict, stage_starts)
-from .statistics import confidence_examples, confusion_matrix, predict_batches, scale_images
+from .statistics import confidence_examples, confusion_matrix, count_confusions, predict_batches, scale_images
 from .teaching import channel_means, layer_channel_means, layer_probe, maximize_activation, start_noise, top_images
 
 __all__ = [
     "resize_map", "CONV_CLASSES", "STAGE_CLASSES", "SPARSITY_EPS", "LayerInfo", "Inspector",
     "check_image_model", "layer_outputs", "predict", "layer_stats", "layer_table", "layers_by_kind",
     "conv_filters", "stage_starts", "conv_stages", "last_spatial_layer", "grad_cam", "normalize_map",
-    "activation_map", "scale_images", "predict_batches", "confusion_matrix", "confidence_examples",
+    "activation_map", "scale_images", "predict_batches", "confusion_matrix", "count_confusions", "confidence_examples",
     "layer_probe", "channel_means", "maximize_activation", "start_noise", "layer_channel_means",
     "top_images", "conv_arithmetic", "stage_of", "check_class_index",
     "METHODS", "explain", "saliency", "smoothgrad", "integrated_gradients", "occlusion", "grad_cam_plus_plus",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compat import is_graph_model, run_through_graph
+
 CONV_CLASSES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Conv1D")
 #: Layers that change values elementwise (or per channel) and keep the shape: they belong to the
 #: conv stage before them.
@@ -259,9 +261,8 @@ def _unroll(model, x, prefix, tensors, layers, final):
         for layer in model.layers:
             x = apply(layer, x)
         return x
-    if hasattr(model, "_run_through_graph"):
-        outs = model._run_through_graph(x, operation_fn=lambda op: lambda *a, **k: apply(op, *a, **k))
-        return outs[0] if isinstance(outs, (list, tuple)) else outs
+    if is_graph_model(model):
+        return run_through_graph(model, x, apply)
     raise ValueError(f"cannot look inside a subclassed model ({type(model).__name__}); "
                      "use a Sequential or Functional model")
 

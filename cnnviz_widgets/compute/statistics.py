@@ -35,10 +35,19 @@ def predict_batches(model, images, preprocess=None, batch_size: int = 500, progr
 
 def confusion_matrix(model, images, labels, preprocess=None, batch_size: int = 500, progress=None):
     """Confusion matrix of ``model`` on ``images``: (K, K) int64, rows true class, columns predicted."""
-    probs = predict_batches(model, images, preprocess, batch_size, progress)
+    return count_confusions(predict_batches(model, images, preprocess, batch_size, progress), labels)
+
+
+def count_confusions(probabilities, labels) -> np.ndarray:
+    """The confusion matrix of predictions already made: (K, K) int64, rows true class, columns the
+    class of highest probability. probabilities : (N, K); labels : int (N,), negative for an image
+    of unknown class (not counted)."""
+    probs = np.asarray(probabilities)
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    known = labels >= 0
     k = probs.shape[1]
     cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (np.asarray(labels, dtype=np.int64), probs.argmax(axis=1)), 1)
+    np.add.at(cm, (labels[known], probs.argmax(axis=1)[known]), 1)
     return cm
 
 

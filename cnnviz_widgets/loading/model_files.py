@@ -8,7 +8,6 @@ without compiling. Every refusal is a ValueError whose message is meant for the 
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -18,6 +17,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from .. import compute
+from ..compat import safe_mode_scope
 
 #: Largest ``.keras`` file accepted, in bytes.
 MAX_MODEL_BYTES = 200 * 2**20
@@ -248,16 +248,6 @@ def check_model_config(config: dict) -> None:
             )
 
 
-def _safe_mode_scope():
-    """Keras' safe-mode scope, so a global ``enable_unsafe_deserialization()`` elsewhere in the
-    process cannot switch safe mode off while cnnviz loads an uploaded file."""
-    try:
-        from keras.src.saving.serialization_lib import SafeModeScope
-    except ImportError:  # A future Keras may move it; the config check above still applies.
-        return contextlib.nullcontext()
-    return SafeModeScope(True)
-
-
 def _load_checked_bytes(data: bytes):
     """Keras' own loader on a private copy of the bytes that were checked."""
     import keras
@@ -270,7 +260,9 @@ def _load_checked_bytes(data: bytes):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         try:
-            with _safe_mode_scope():
+            # A global ``enable_unsafe_deserialization()`` elsewhere in the process must not switch
+            # safe mode off while an uploaded file loads.
+            with safe_mode_scope():
                 return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # Keras raises ValueError, TypeError, KeyError, OSError...
             if "lambda" in str(exc).lower():

@@ -5,7 +5,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import render
+from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget
 
@@ -162,11 +162,8 @@ class MisclassificationExplorer(ToolWidget):
     def _show(self, version, probs):
         if version != self.state.version:
             raise ValueError("the model or images changed while predicting; press compute again")
-        labels = self.state.labels
-        known = labels >= 0  # pictures of unknown class have no row in the matrix
-        k = probs.shape[1]
-        cm = np.zeros((k, k), dtype=np.int64)
-        np.add.at(cm, (labels[known], probs.argmax(axis=1)[known]), 1)
+        # Pictures of unknown class have no row in the matrix.
+        cm = compute.count_confusions(probs, self.state.labels)
         self.probabilities, self.matrix = probs, cm
         off = cm.copy()
         np.fill_diagonal(off, 0)
@@ -183,7 +180,7 @@ class MisclassificationExplorer(ToolWidget):
         names = self.state.class_names
         pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:5], off.shape))[0]
         worst = ", ".join(f"{names[t]} → {names[p]} ({off[t, p]})" for t, p in pairs if off[t, p] > 0)
-        unknown = int((~known).sum())
+        unknown = int((self.state.labels < 0).sum())
         self.summary.value = (f"accuracy <b>{100 * np.trace(cm) / cm.sum():.1f} %</b> on {cm.sum():,} images"
                               + (f" ({unknown:,} of unknown class left out)" if unknown else "")
                               + (f" · most common mistakes: {worst}" if worst else ""))
