@@ -212,7 +212,7 @@ def test_a_full_server_says_so(page, cifar_dir, tmp_path, page_watch):
 
 @pytest.fixture(scope="module")
 def classroom(cifar_dir, tmp_path_factory):
-    """``python -m cnnviz_widgets.serving.classroom --students 2`` on loopback, once it printed ``ready:``.
+    """``python -m cnnviz_widgets.classroom --students 2`` on loopback, once it printed ``ready:``.
 
     Yields (base URL, every line it printed up to and including the ready line, log path).
     """
@@ -222,7 +222,7 @@ def classroom(cifar_dir, tmp_path_factory):
     env = {**os.environ, "CNNVIZ_CIFAR10_DIR": str(cifar_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
     with open(out, "wb") as stdout, open(log, "wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cnnviz_widgets.serving.classroom", "--students", "2", "--port", str(port),
+            [sys.executable, "-m", "cnnviz_widgets.classroom", "--students", "2", "--port", str(port),
              "--ip", "127.0.0.1"],
             cwd=voila.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
             start_new_session=True)
