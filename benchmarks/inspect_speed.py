@@ -18,14 +18,17 @@ import time
 from . import common
 
 
-def full_inspection(inspector, model, stages, image, parts=None) -> list:
+def full_inspection(inspector, model, stages, image, parts=None, package=None) -> list:
     """Everything the dashboard computes for a new image, without widgets; returns the PNGs.
 
-    ``parts``, when given, collects the milliseconds of each step by name.
+    ``parts``, when given, collects the milliseconds of each step by name. ``package`` is the
+    cnnviz package to time (default ``cnnviz_widgets``; another checkout's copy for a comparison).
     """
     import numpy as np
 
-    from cnnviz_widgets import compute, render
+    if package is None:
+        import cnnviz_widgets as package
+    compute, render = package.compute, package.render
 
     marks = [("start", time.perf_counter(), time.process_time())]
 
