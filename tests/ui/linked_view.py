@@ -23,15 +23,21 @@ def caption_of(model, test_data, i: int) -> str:
     return f"True: {names[int(labels[i])]} · Predicted: {names[pred]} ({100 * float(probs[pred]):.1f} %)"
 
 
-def check_linked_view(page, model, test_data) -> None:
-    """The page shows the view of ``LINKED_QUERY`` from its first drawing on: image 42 in the
-    picker, conv2_act in the layer selector and the feature grid, Grad-CAM for "cat" in the
-    heatmap panel, the top-images panel open."""
+def check_linked_view(page, model, test_data, first_drawing: bool = True) -> None:
+    """The page shows the view of ``LINKED_QUERY``: image 42 in the picker, conv2_act in the layer
+    selector and the feature grid, Grad-CAM for "cat" in the heatmap panel, the top-images panel
+    open. ``first_drawing``: from the page's first drawing on (a kernel started for its page)."""
     box = page.locator(NUMBER_BOX)
     expect(box).to_be_visible(timeout=TIMEOUT_MS)
-    # Read once, without waiting for a change: a page that first drew image 0 and then moved on
-    # would be a visible extra step.
-    assert box.input_value() == "42"
+    if first_drawing:
+        # Read once, without waiting for a change: a page that first drew image 0 and then moved
+        # on would be a visible extra step.
+        assert box.input_value() == "42"
+    else:
+        # A pre-heated kernel learns its page's address only when the page is requested, and
+        # races the page's own loading to apply it: on a busy server the first view may show
+        # for a moment (README, "Share a view").
+        expect(box).to_have_value("42", timeout=TIMEOUT_MS)
     expect(page.locator(CAPTION)).to_have_text(caption_of(model, test_data, 42), timeout=TIMEOUT_MS)
     assert "conv2_act" in page.locator(".cnnviz-section-layer select").input_value()
     h, w, c = (int(d) for d in model.get_layer("conv2_act").output.shape[1:])
@@ -39,7 +45,7 @@ def check_linked_view(page, model, test_data) -> None:
                         has_text=f"conv2_act {h}×{w}×{c}: {c} feature maps")).to_be_visible(timeout=TIMEOUT_MS)
     heatmap = page.locator(".cnnviz-section-heatmap")
     expect(heatmap.locator(".widget-toggle-button.mod-active")).to_have_text("Grad-CAM")
-    assert heatmap.locator("select").input_value() == "cat"
+    assert heatmap.get_by_label("class", exact=True).input_value() == "cat"
     expect(heatmap.locator(".cnnviz-note", has_text=f"Grad-CAM of conv2_act ({h}×{w}×{c}) for cat")
            ).to_be_visible(timeout=TIMEOUT_MS)
     item = page.locator(".jupyter-widget-Collapse").filter(
