@@ -113,3 +113,25 @@ def test_top_classes_and_bars_in_words():
 def test_subject_names_an_image_by_number_and_class():
     assert subject(12, "frog") == "image 12 (a frog)"
     assert subject(1234, None) == "image 1,234"
+
+
+def test_methods_alt_names_each_method_and_where_its_map_is_strongest():
+    from cnnviz_widgets.compute import methods_alt
+    a = np.zeros((9, 9)); a[0, 0] = 1            # upper left
+    b = np.zeros((9, 9)); b[4, 4] = 1            # centre
+    assert methods_alt(["Saliency", "Occlusion"], [a, b], "image 3 (a cat)", "class cat") == (
+        "2 explanations of class cat for image 3 (a cat); where each is strongest: "
+        "Saliency, upper left; Occlusion, centre")
+
+
+def test_sanity_alt_lists_every_correlation_in_order():
+    from cnnviz_widgets.compute import sanity_alt
+    text = sanity_alt(["Saliency"], ["predictions", "dense1"], [[0.123, -0.05]], "image 0 (a cat)")
+    assert text == ("Sanity check on image 0 (a cat), layers re-initialised from the top: predictions, dense1. "
+                    "Rank correlation with the trained network's map: Saliency 0.12, -0.05")
+
+
+def test_difference_alt_says_no_change_or_the_magnification():
+    from cnnviz_widgets.compute import difference_alt
+    assert "no change" in difference_alt(0)
+    assert "magnified 32 times" in difference_alt(32.0)

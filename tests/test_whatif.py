@@ -154,6 +154,19 @@ def test_dataset_map_draws_every_image_and_marks_the_mistakes(small_state, cifar
     # Colours are the true classes.
     np.testing.assert_array_equal(m.wrong.color, st.labels[wrong])
     assert "airplane" in m.legend.value and "wrong" in m.legend.value
+    # The map's CSV: one row per image, its place and its classes (the predicted ones from Keras).
+    import csv
+    import io
+    rows = list(csv.reader(io.StringIO(m.coordinates_csv().decode())))
+    assert rows[0] == ["index", "x", "y", "true class", "predicted class"] and len(rows) == 301
+    np.testing.assert_allclose([[float(r[1]), float(r[2])] for r in rows[1:]], m.coords)
+    assert [r[4] for r in rows[1:]] == [st.class_names[p] for p in predicted]
+    assert [r[3] for r in rows[1:]] == [st.class_names[t] for t in st.labels]
+
+    # The hovered image has a text alternative naming it and its prediction.
+    m._on_hover(m.wrong, {"event": "hover", "data": {"index": 0}})
+    assert m.thumbnail.tooltip.startswith(f"The dot under the pointer: image {wrong[0]} (")
+    assert m.thumbnail.tooltip.endswith(f"predicted {st.class_names[predicted[wrong[0]]]}")
 
     # A click on the third cross opens that image everywhere; hovering shows it.
     m._on_point_click(m.wrong, {"event": "element_click", "data": {"index": 2, "x": 0, "y": 0}})

@@ -23,7 +23,7 @@ from .embedding import (CacheError, DatasetMapResult, MapCache, dataset_map, def
 from .export import STATS_COLUMNS, confusion_csv, csv_bytes, file_name, stats_csv
 from .describe import (bars_text, channel_alt, comparison_alt, feature_maps_alt, filters_alt, heatmap_alt,
                        image_alt, place_of, stages_alt, strongest_place, subject, thirds_shares,
-                       top_classes_text, verdict_mark)
+                       top_classes_text, verdict_mark, methods_alt, sanity_alt, difference_alt)
 from .gradcam import activation_map, grad_cam, normalize_map
 from .inspection import (CONV_CLASSES, SPARSITY_EPS, STAGE_CLASSES, Inspector, LayerInfo, check_class_index,
                          check_image_model,
@@ -49,5 +49,5 @@ __all__ = [
     "csv_bytes", "confusion_csv", "stats_csv", "STATS_COLUMNS", "file_name",
     "place_of", "strongest_place", "thirds_shares", "subject", "image_alt", "verdict_mark",
     "feature_maps_alt", "channel_alt", "heatmap_alt", "filters_alt", "stages_alt", "comparison_alt",
-    "top_classes_text", "bars_text",
+    "top_classes_text", "bars_text", "methods_alt", "sanity_alt", "difference_alt",
 ]

@@ -175,3 +175,29 @@ def bars_text(values, k: int = 3) -> str:
     order = np.argsort(-v, kind="stable")[:k]
     largest = ", ".join(f"{int(i)} ({v[i]:.2f})" for i in order)
     return f"{len(v)} neurons, {int((v > 0).sum())} above zero; largest: {largest}"
+
+
+def methods_alt(labels, heats, subject: str, target: str) -> str:
+    """A row of explanation maps (each (h, w)), one method each, e.g. "3 explanations of class cat
+    for image 3 (a cat); where each is strongest: Saliency, centre; Occlusion, upper left"."""
+    places = "; ".join(f"{label}, {strongest_place(h)}" for label, h in zip(labels, heats))
+    return f"{len(labels)} explanations of {target} for {subject}; where each is strongest: {places}"
+
+
+def sanity_alt(labels, layers, correlations, subject: str) -> str:
+    """The sanity check's grid: for each method (``labels``), the rank correlation with the trained
+    network's map after each stage of ``layers`` is re-initialised from the top (``correlations``:
+    one sequence per method), e.g. "Sanity check on image 3 (a cat), layers re-initialised from
+    the top: dense1, conv4. Rank correlation with the trained network's map: Saliency 0.12, 0.03"."""
+    rows = "; ".join(f"{label} " + ", ".join(f"{float(r):.2f}" for r in rs)
+                     for label, rs in zip(labels, correlations))
+    return (f"Sanity check on {subject}, layers re-initialised from the top: {', '.join(layers)}. "
+            f"Rank correlation with the trained network's map: {rows}")
+
+
+def difference_alt(times: float) -> str:
+    """The what-if difference picture, magnified ``times`` (0: no change)."""
+    if times == 0:
+        return "Difference between the edited and the original picture: no change, grey everywhere"
+    return (f"Difference between the edited and the original picture, magnified {times:.0f} times: "
+            "grey where unchanged, lighter where a pixel was raised, darker where lowered")

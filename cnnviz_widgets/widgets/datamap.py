@@ -10,8 +10,10 @@ import numpy as np
 
 from .. import render
 from ..compute import embedding
-from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
+from ..compute.export import csv_bytes
+from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
 from .jobs import ToolWidget
+from .sharing import Download
 
 #: Paul Tol's "muted" scheme (nine hues told apart with the common colour-vision deficiencies) and
 #: its pale grey for a tenth class.
@@ -104,6 +106,7 @@ class DatasetMap(ToolWidget):
                     widgets.HBox([self.compute_button, self.job]), self.mode),
             self.summary,
             widgets.HBox([self.figure, self.legend]),
+            Download(self.coordinates_csv, "cnnviz-dataset-map.csv", label="CSV"),
             self.list_caption, widgets.HBox([self.montage, self.choices]),
         ]
         self.compute_button.on_click(lambda _b: self.compute())
@@ -226,8 +229,20 @@ class DatasetMap(ToolWidget):
         i = self._index_of(mark, (content.get("data") or {}).get("index"))
         if i is None:
             return
-        set_png(self.thumbnail, render.image_png(self.state.images[i], 96))
+        set_png(self.thumbnail, render.image_png(self.state.images[i], 96),
+                alt=f"The dot under the pointer: {describe_subject(self.state, i)}, predicted "
+                    f"{self.state.class_names[self.predicted[i]]}")
         self.hover_caption.value = self.caption(i)
+
+    def coordinates_csv(self) -> bytes:
+        """Every image's place on the map with its true and predicted class, as CSV."""
+        if self.coords is None:
+            raise ValueError("draw the map first")
+        names, labels = self.state.class_names, self.state.labels
+        return csv_bytes(["index", "x", "y", "true class", "predicted class"],
+                         [[i, float(x), float(y),
+                           names[labels[i]] if labels is not None and labels[i] >= 0 else "",
+                           names[p]] for i, ((x, y), p) in enumerate(zip(self.coords, self.predicted))])
 
     def caption(self, i: int) -> str:
         """"#12 · true: cat · predicted: dog" for image i (HTML, the wrong prediction in red)."""
@@ -312,7 +327,9 @@ class DatasetMap(ToolWidget):
         colours = ["#c62828" if labels is not None and labels[i] >= 0 and labels[i] != self.predicted[i]
                    else "#2e7d32" for i in shown]
         set_png(self.montage, render.labelled_montage(self.state.images[shown], [f"#{i}" for i in shown], cols=8,
-                                               size=40, colors=colours))
+                                               size=40, colors=colours),
+                alt=f"{len(shown)} images of the region, predicted mostly {common}: "
+                    + ", ".join(f"#{i}" for i in shown))
         self.montage.layout.display = None
         self.choices.options = [(f"#{i}: {names[self.predicted[i]]}", int(i)) for i in shown]
         self.choices.value = None

@@ -11,8 +11,9 @@ import numpy as np
 
 from .. import compute, render
 from ..render import labelled_montage
-from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
+from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
 from .jobs import ToolWidget, value_range
+from .sharing import Download
 
 #: One colour per method, in the order of ``compute.METHODS`` (Okabe-Ito, safe for colour blindness).
 COLOURS = ("#d55e00", "#e69f00", "#cc79a7", "#0072b2", "#56b4e9", "#009e73", "#000000")
@@ -74,9 +75,13 @@ class ExplanationLab(ToolWidget):
             widgets.HTML(CRISP_CSS),
             widgets.HBox([self.target, self.title], layout=widgets.Layout(align_items="center", gap="12px")),
             self.maps,
+            Download.picture(self.maps, lambda: compute.file_name("cnnviz-explanations", f"image{self.state.index}",
+                                                                  suffix=".png")),
             widgets.HTML(f"<div class='cnnviz-note'>{CURVES_TEXT}</div>"),
             widgets.HBox([self.deletion_figure, self.insertion_figure, self.areas],
                          layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
+            Download(self.areas_csv, lambda: compute.file_name("cnnviz-explanation-areas", f"image{self.state.index}",
+                                                               suffix=".csv"), label="CSV"),
             section("Sanity check", SANITY_TEXT, widgets.HBox([self.check_button, self.job])),
             self.check_image, self.check_note,
         ]
@@ -153,7 +158,10 @@ class ExplanationLab(ToolWidget):
         captions = ["image"] + [f"{label.replace(' ', chr(10)) if len(label) > 14 else label}\n"
                                 f"del {r.deletion.area:.2f} · ins {r.insertion.area:.2f}"
                                 for label, r in zip(self._labels, results.values())]
-        set_png(self.maps, labelled_montage(np.stack(overlays), captions, cols=len(overlays), size=self.size))
+        alt = compute.methods_alt(self._labels, [r.heat for r in results.values()],
+                                  describe_subject(self.state), f"class {names[c]}")
+        set_png(self.maps, labelled_montage(np.stack(overlays), captions, cols=len(overlays), size=self.size),
+                alt=f"The picture, then {alt}")
         for lines, key in ((self.deletion_lines, "deletion"), (self.insertion_lines, "insertion")):
             curves = [getattr(r, key) for r in results.values()]
             with lines.hold_sync():
@@ -167,6 +175,12 @@ class ExplanationLab(ToolWidget):
         self.areas.value = (
             "<table class='cnnviz-stats'><tr><th>method</th><th>deletion area ↓</th>"
             f"<th>insertion area ↑</th></tr>{rows}</table>")
+
+    def areas_csv(self) -> bytes:
+        """The areas under every method's deletion and insertion curves, as CSV."""
+        return compute.csv_bytes(["method", "deletion area", "insertion area"],
+                                 [[label, r.deletion.area, r.insertion.area]
+                                  for label, r in zip(self._labels, self.results.values())])
 
     # ----- the sanity check ---------------------------------------------------------------------
     @reports_errors
@@ -202,7 +216,9 @@ class ExplanationLab(ToolWidget):
                 captions.append(f"+ {layer[:11]}\nr = {rho:.2f}")
                 colours.append("#2e7d32" if rho < CHANGED_BELOW else "#c62828")
         set_png(self.check_image, labelled_montage(np.stack(tiles), captions, cols=len(first.layers) + 1,
-                                                   size=self.size, colors=colours))
+                                                   size=self.size, colors=colours),
+                alt=compute.sanity_alt(self._labels, first.layers, [r.correlations for r in check.values()],
+                                       describe_subject(self.state)))
         self.check_image.layout.display = None
         top = first.layers[0]
         lines = []

@@ -13,7 +13,8 @@ from ipyevents import Event
 
 from .. import compute, render
 from ..state import UNKNOWN
-from .base import CRISP_CSS, StateWidget, crisp_image, reports_errors, set_png
+from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, reports_errors, set_png
+from .sharing import Download
 
 ORIGINAL_COLOUR, EDITED_COLOUR = "#90a4ae", "#1565c0"
 #: The attack menu: (label, value).
@@ -162,7 +163,9 @@ class WhatIfLab(StateWidget):
                           column(self.edited_cam_image, widgets.HTML("Grad-CAM, edited"))]),
             self.cam_caption,
         ])
-        self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([controls, pictures]), self.summary,
+        save = Download.picture(self.edited_image, lambda: compute.file_name(
+            "cnnviz-whatif", f"image{self.state.index}", suffix=".png"))
+        self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([controls, pictures]), save, self.summary,
                          self.figure, self.message]
         for control in (self.brightness, self.contrast, self.noise, self.blur, self.shift_x, self.shift_y,
                         self.rotation, self.patch_size):
@@ -276,10 +279,14 @@ class WhatIfLab(StateWidget):
     def _render(self):
         """The original: picture, caption and Grad-CAM, then the edited copy."""
         insp = self.state.inspection
-        set_png(self.original, render.image_png(insp.image, self.size))
+        subject = describe_subject(self.state)
+        set_png(self.original, render.image_png(insp.image, self.size),
+                alt=f"The original picture: {subject}, predicted {self._verdict(insp.probabilities)}")
         self.original_caption.value = f"<b>original</b> #{insp.index}<br>{self._verdict(insp.probabilities)}"
         cam = self.state.grad_cam(class_index=self.cam_class())
-        set_png(self.original_cam, render.overlay_png(insp.image, cam, 0.5, self.size))
+        set_png(self.original_cam, render.overlay_png(insp.image, cam, 0.5, self.size),
+                alt=compute.heatmap_alt(cam, "Grad-CAM", subject,
+                                        f"class {self.state.class_names[self.cam_class()]}"))
         self._render_edit()
 
     def _verdict(self, probs) -> str:
@@ -327,10 +334,14 @@ class WhatIfLab(StateWidget):
         self.edited, self.edited_x = edited, x
         self.edited_probabilities, self.edited_cam = probs, cam
         names = list(state.class_names)
-        set_png(self.edited_image, render.image_png(edited, self.size))
-        set_png(self.edited_cam_image, render.overlay_png(edited, cam, 0.5, self.size))
+        subject = f"the edited picture of {describe_subject(state)}"
+        set_png(self.edited_image, render.image_png(edited, self.size),
+                alt=f"{subject[0].upper()}{subject[1:]}: predicted {self._verdict(probs)}")
+        set_png(self.edited_cam_image, render.overlay_png(edited, cam, 0.5, self.size),
+                alt=compute.heatmap_alt(cam, "Grad-CAM", subject, f"class {names[cam_class]}"))
         diff, times = compute.magnified_difference(insp.x, x)
-        set_png(self.difference, render.image_png(compute.to_uint8(diff), self.size))
+        set_png(self.difference, render.image_png(compute.to_uint8(diff), self.size),
+                alt=compute.difference_alt(times))
         changed = predicted != insp.predicted
         colour = "#c62828" if changed else "#2e7d32"
         self.edited_caption.value = (f"<b>edited</b><br><span style='color:{colour}'>"
