@@ -124,6 +124,8 @@ class ModelState(traitlets.HasTraits):
         #: Everything computed from the current model and images (see ``cache.Cache``).
         self.cache = Cache()
         self._preprocess = PREPROCESSORS["[0, 1]"]
+        # The images shown after ``use_model`` resized them, and the originals they came from.
+        self._resized = (None, None)
         self._apply(*self._check(model, images, labels, class_names, preprocess))
         for name, value in kwargs.items():
             setattr(self, name, value)
@@ -150,6 +152,40 @@ class ModelState(traitlets.HasTraits):
         if preprocess is None:
             preprocess = self.preprocess_name if self.preprocess_name != "custom" else self._preprocess
         self._apply(*self._check(model, images, labels, class_names, preprocess))
+
+    def use_model(self, model, class_names=None, preprocess=None) -> str:
+        """Make ``model`` the state's model, showing the same pictures at its input size.
+
+        The images as they were before any resize are resized to the model's input (and made grey
+        for a one-channel model), so going back to a 32×32 colour model after a 28×28 grey one
+        shows the original pictures again, not a blurred grey copy. Class names: those given,
+        else the current ones when the class count matches, else "class 0" … "class N-1"; the true
+        classes stay only when the names are those of the original images. Returns a sentence
+        saying what changed; raises ValueError, leaving the state unchanged, when the model is
+        refused.
+        """
+        from .loading.images import resize_images
+
+        shown, originals = self._resized
+        if shown is not self.images:  # the images changed since the last resize: they are the originals
+            originals = (self.images, self.labels, tuple(self.class_names))
+        images, labels, names = originals
+        h, w, c = compute.Inspector.for_model(model).input_shape
+        k = self._num_classes(model)
+        if class_names is None:
+            class_names = tuple(self.class_names) if len(self.class_names) == k else None
+        # Labels are indices into the class names, so they stay only when the names stay.
+        keep_labels = class_names is not None and tuple(class_names) == names
+        self.set_model(model, class_names=class_names, preprocess=preprocess,
+                       images=resize_images(images, (h, w), c), labels=labels if keep_labels else None)
+        self._resized = (self.images, originals)
+        old = images.shape[1:]
+        text = f"Loaded model '{model.name}' with {k} classes (input {h}×{w}×{c})"
+        if old != (h, w, c):
+            text += f"; the images were resized from {old[0]}×{old[1]}×{old[2]} to {h}×{w}×{c}"
+        if labels is not None and not keep_labels:
+            text += "; the true classes are not shown because the class names changed"
+        return text
 
     def set_images(self, images, labels=None, class_names=None):
         """Replace the images (uint8 (N, H, W, C) matching the model's input) and their labels."""

@@ -422,6 +422,26 @@ def test_model_upload_resizes_the_images_for_other_input_sizes(small_state, save
     assert small_state.model is not cifar_model and small_state.model.name == cifar_model.name
 
 
+def test_training_panel_restores_the_shipped_model_after_a_grey_28_model(small_state, saved, cifar_model):
+    """"Restore the shipped model" in the training panel after an upload of another input size:
+    the original colour pictures come back (not an upscaled grey copy), and no error."""
+    from cnnviz_widgets import TrainPanel
+
+    originals, labels = small_state.images, small_state.labels
+    assert ModelUpload(small_state).load_bytes(saved["gray28"], "", "[-1, 1]") is True
+    assert small_state.images.shape == (300, 28, 28, 1)
+    panel = TrainPanel(small_state)
+    panel.restore_shipped()
+    assert small_state.status == "The shipped CIFAR-10 model is back in every panel."
+    assert small_state.images is originals
+    np.testing.assert_array_equal(small_state.labels, labels)
+    assert small_state.model.name == cifar_model.name and small_state.preprocess_name == "[0, 1]"
+    x = originals[7:8].astype(np.float32) / 255.0
+    np.testing.assert_allclose(small_state.inspection.probabilities, _probabilities(cifar_model, x)[0],
+                               atol=1e-5)
+    panel.close()
+
+
 def test_model_upload_class_names_decide_whether_labels_stay(small_state, saved):
     upload = ModelUpload(small_state)
     assert upload.load_bytes(saved["three"], " ant , bee,cow ") is True

@@ -214,7 +214,7 @@ class TrainPanel(ToolWidget):
         """Make the trained model the state's model (every panel then shows it)."""
         if self.trained_model is None:
             raise ValueError("train a model first")
-        self.state.set_model(self.trained_model, preprocess="[0, 1]")
+        self.state.use_model(self.trained_model, preprocess="[0, 1]")
         self.state.status = "The model you trained is now shown in every panel."
 
     @reports_errors
@@ -223,7 +223,9 @@ class TrainPanel(ToolWidget):
         from ..loading.cifar10 import CIFAR10_CLASSES
         from ..loading.shipped_model import load_default_model
 
-        self.state.set_model(load_default_model(), class_names=list(CIFAR10_CLASSES), preprocess="[0, 1]")
+        # use_model, not set_model: after a model with another input size the pictures are
+        # resized back from their originals.
+        self.state.use_model(load_default_model(), class_names=list(CIFAR10_CLASSES), preprocess="[0, 1]")
         self.state.status = "The shipped CIFAR-10 model is back in every panel."
 
     def _render_comparison(self):

@@ -11,9 +11,8 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from .. import compute
 from ..loading.cifar10 import CIFAR10_CLASSES
-from ..loading.images import MAX_IMAGE_FILE_BYTES, load_images, resize_images
+from ..loading.images import MAX_IMAGE_FILE_BYTES, load_images
 from ..loading.model_files import MAX_MODEL_BYTES, format_mib, load_model_file, short_error
 from ..state import PREPROCESSORS, UNKNOWN
 from .base import StateWidget
@@ -134,9 +133,6 @@ class ModelUpload(StateWidget):
                             "upload.</div>")
         self.children = [hint, self.names_text, widgets.HBox([self.preprocess, self.upload]),
                          self.reset_button, self.message]
-        # The images as they were before any resize, so that going back to a 32×32 colour model
-        # after a 28×28 grey one shows the original pictures, not a blurred grey copy.
-        self._originals = None
         self.upload.observe(self._on_upload, names="value")
         self.reset_button.on_click(self._on_reset)
 
@@ -197,28 +193,7 @@ class ModelUpload(StateWidget):
         return True
 
     def _use_model(self, model, names, preprocess):
-        state = self.state
-        if self._originals is None or state.images is not self._originals["shown"]:
-            self._originals = {"images": state.images, "labels": state.labels,
-                               "class_names": tuple(state.class_names), "shown": None}
-        source = self._originals
-        h, w, c = compute.Inspector.for_model(model).input_shape
-        k = int(model.outputs[0].shape[-1])
-        if names is None:
-            names = tuple(state.class_names) if len(state.class_names) == k else None
-        # Labels are indices into the class names, so they stay only when the names stay.
-        keep_labels = names is not None and tuple(names) == source["class_names"]
-        labels = source["labels"] if keep_labels else None
-        images = resize_images(source["images"], (h, w), c)
-        state.set_model(model, class_names=names, preprocess=preprocess, images=images, labels=labels)
-        source["shown"] = state.images
-        old = source["images"].shape[1:]
-        text = f"Loaded model '{model.name}' with {k} classes (input {h}×{w}×{c})"
-        if old != (h, w, c):
-            text += f"; the images were resized from {old[0]}×{old[1]}×{old[2]} to {h}×{w}×{c}"
-        if source["labels"] is not None and labels is None:
-            text += "; the true classes are not shown because the class names changed"
-        self._report(text, error=False)
+        self._report(self.state.use_model(model, class_names=names, preprocess=preprocess), error=False)
 
     def _report(self, text: str, error: bool):
         self.message.value = _say(text, error)
