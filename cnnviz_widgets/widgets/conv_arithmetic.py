@@ -71,13 +71,8 @@ class ConvArithmetic(ToolWidget):
     @reports_errors
     def _on_version(self, change):
         stages = stage_options(self.state)
+        self._offer(self.stage, stages, lambda: self._stage_of_selection(stages))
         with self._quietly():
-            current = self.stage.value
-            self.stage.options = stages
-            if current in stages:
-                self.stage.value = current
-            elif stages:
-                self.stage.value = self._stage_of_selection(stages)
             self._sync_bounds()
         self._render()
 
@@ -100,12 +95,8 @@ class ConvArithmetic(ToolWidget):
         self.in_channel.layout.display = None if in_c > 3 else "none"
 
     def _on_control(self, change):
-        if self._quiet:
-            return
-        if change["owner"] is self.stage:
-            with self._quietly():
-                self._sync_bounds()
-        self._render()
+        if self._control_changed(change, self.stage, self._sync_bounds):
+            self._render()
 
     @reports_errors
     def _render(self):

@@ -67,11 +67,8 @@ class FilterOptimizer(ToolWidget):
     @reports_errors
     def _on_version(self, change):
         stages = stage_options(self.state)
+        self._offer(self.layer, stages, lambda: stages[-1])
         with self._quietly():
-            current = self.layer.value
-            self.layer.options = stages
-            if stages:
-                self.layer.value = current if current in stages else stages[-1]
             self._sync_channel()
         self.grid_image.layout.display = "none"
         self.grid_caption.value = ""
@@ -84,12 +81,8 @@ class FilterOptimizer(ToolWidget):
             self.grid_count.max = count
 
     def _on_control(self, change):
-        if self._quiet:
-            return
-        if change["owner"] is self.layer:
-            with self._quietly():
-                self._sync_channel()
-        self._render()
+        if self._control_changed(change, self.layer, self._sync_channel):
+            self._render()
 
     @staticmethod
     def _key(layer, channel, steps) -> tuple:

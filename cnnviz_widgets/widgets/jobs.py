@@ -194,6 +194,25 @@ class ToolWidget(StateWidget):
         finally:
             self._quiet = before
 
+    def _offer(self, control, options, fallback):
+        """Give a choice new ``options`` (quietly): its value stays when still offered, else
+        ``fallback()`` (called only then) is chosen."""
+        with self._quietly():
+            current = control.value
+            control.options = options
+            if options:
+                control.value = current if current in options else fallback()
+
+    def _control_changed(self, change, leader, sync) -> bool:
+        """Whether a control's change should re-render; when the ``leader`` choice changed, ``sync``
+        first adjusts the controls that depend on it (quietly)."""
+        if self._quiet:
+            return False
+        if change["owner"] is leader:
+            with self._quietly():
+                sync()
+        return True
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the running background job (if any) to end."""
         return self.job.wait(timeout)

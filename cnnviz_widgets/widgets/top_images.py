@@ -68,13 +68,10 @@ class TopImages(ToolWidget):
 
     @reports_errors
     def _on_version(self, change):
+        options = self.layer_options()
+        stages = stage_options(self.state)
+        self._offer(self.layer, options, lambda: stages[-1] if stages else options[0])
         with self._quietly():
-            current = self.layer.value
-            options = self.layer_options()
-            self.layer.options = options
-            stages = stage_options(self.state)
-            if options:
-                self.layer.value = current if current in options else (stages[-1] if stages else options[0])
             self._sync_channel()
         self._render()
 
@@ -83,11 +80,8 @@ class TopImages(ToolWidget):
             self.channel.max = self.state.layer_info(self.layer.value).shape[-1] - 1
 
     def _on_control(self, change):
-        if self._quiet:
+        if not self._control_changed(change, self.layer, self._sync_channel):
             return
-        if change["owner"] is self.layer:
-            with self._quietly():
-                self._sync_channel()
         if self._means() is None and self._active:
             self.find()
         else:
