@@ -16,6 +16,7 @@ from PIL import Image
 
 from cnnviz_widgets.compute import stage_starts
 from cnnviz_widgets.widgets.controls import ImagePicker, LayerSelector
+from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from cnnviz_widgets.state import ModelState
 from helpers import observers_of
 from references import keras_probabilities
@@ -337,7 +338,7 @@ def test_stage_starts_of_the_guide_cnn(shared):
     assert starts["predictions"] == "predictions"
 
 
-@pytest.mark.parametrize("cls", [ImagePicker, LayerSelector])
+@pytest.mark.parametrize("cls", [ImagePicker, LayerSelector, FeatureGrid, FilterGrid, LayerStrip, ComparisonGrid])
 def test_close_leaves_no_observer_on_the_state(st, cls):
     widget = cls(st)
     assert observers_of(st, widget)
@@ -345,4 +346,5 @@ def test_close_leaves_no_observer_on_the_state(st, cls):
     assert observers_of(st, widget) == []
     st.index = 5
     st.layer = "conv2_act"
+    st.compare = (1, 2, 3)
     assert st.status == ""

@@ -19,7 +19,6 @@ from PIL import Image
 from cnnviz_widgets.widgets.base import png_size
 from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
 from cnnviz_widgets.state import ModelState
-from helpers import observers_of
 from references import (assert_close_colours, coloured_map, colour_table, keras_layer,
                         keras_probabilities, tile_at)
 
@@ -415,15 +414,3 @@ def test_grids_follow_a_model_change(fresh, tiny_model, opened):
     assert strip.stages == ["c1"]
     assert "c1 30×30×4" in text_of(strip.captions.value)
     assert png_size(comparison.image.value)[0] == 2 * 64 + 4
-
-
-@pytest.mark.parametrize("cls", [FeatureGrid, FilterGrid, LayerStrip, ComparisonGrid])
-def test_close_leaves_no_observer_on_the_state(st, cls):
-    widget = cls(st)
-    assert observers_of(st, widget)
-    widget.close()
-    assert observers_of(st, widget) == []
-    st.index = 5
-    st.layer = "conv2_act"
-    st.compare = (1, 2, 3)
-    assert st.status == ""
