@@ -13,7 +13,8 @@ from .dashboard import Dashboard, StatusLine, friendly_errors
 from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file
 from .serving.accessibility import accessibility_support
 from .state import Inspection, ModelState
-from .widgets import (CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DatasetMap, DenseBars, Download,
+from .widgets import (ChartDownload, CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DatasetMap,
+                      DenseBars, Download,
                       ExplanationLab, FeatureGrid, FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker,
                       ImageUpload, LayerSelector, LayerStrip, MisclassificationExplorer, ModelUpload, SoftmaxChart,
                       StatsTable, TopImages, TrainPanel, ViewLink, WhatIfLab)
@@ -25,7 +26,7 @@ __all__ = [
     "SoftmaxChart", "ComparisonGrid", "StatsTable", "HeatmapOverlay",
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
     "TopImages", "TrainPanel", "ExplanationLab", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload",
-    "CnnPrimer", "Download", "ViewLink",
+    "CnnPrimer", "Download", "ChartDownload", "ViewLink",
     "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
 ]
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ from .jobs import JobBar, ToolWidget
 from .misclassification import MisclassificationExplorer
 from .panels import HeatmapOverlay, StatsTable
 from .primer import CnnPrimer
-from .sharing import Download, ViewLink
+from .sharing import ChartDownload, Download, ViewLink
 from .top_images import TopImages
 from .train_panel import TrainPanel
 from .uploads import ImageUpload, ModelUpload
@@ -29,5 +29,5 @@ __all__ = [
     "DenseBars", "SoftmaxChart", "ConfidenceAnalysis", "ImagePicker", "LayerSelector", "ConvArithmetic",
     "FilterOptimizer", "ComparisonGrid", "FeatureGrid", "FilterGrid", "LayerStrip", "JobBar", "ToolWidget",
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
-    "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ViewLink",
+    "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ChartDownload", "ViewLink",
 ]

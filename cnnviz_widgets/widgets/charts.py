@@ -8,6 +8,7 @@ import numpy as np
 from .. import compute
 from ..compute import describe
 from .base import CRISP_CSS, StateWidget, reports_errors
+from .sharing import ChartDownload
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#90a4ae"
 
@@ -104,7 +105,9 @@ class SoftmaxChart(StateWidget):
             layout=widgets.Layout(width="100%", max_width="460px", height="300px"),
         )
         self.summary = widgets.HTML()
-        self.children = [widgets.HTML(CRISP_CSS), self.figure, self.summary]
+        self.save = ChartDownload(self.figure, lambda: compute.file_name(
+            "cnnviz-probabilities", f"image{self.state.index}", suffix=".png"))
+        self.children = [widgets.HTML(CRISP_CSS), self.figure, self.summary, self.save]
         self._observe(self._on_inspection, ["inspection"])
         self._render()
 
@@ -168,7 +171,9 @@ class DenseBars(StateWidget):
         )
         self.title = widgets.HTML()
         self.summary = widgets.HTML()
-        self.children = [self.title, self.figure, self.summary]
+        self.save = ChartDownload(self.figure, lambda: compute.file_name(
+            "cnnviz-dense", self.dense_layer(), f"image{self.state.index}", suffix=".png"))
+        self.children = [self.title, self.figure, self.summary, self.save]
         self._observe(self._on_inspection, ["inspection"])
         self._observe(self._on_layer, ["layer"])
         self._render()

@@ -135,6 +135,30 @@ class Download(widgets.HBox):
         super().close()
 
 
+class ChartDownload(widgets.Button):
+    """A "save PNG" button for a bqplot chart: the browser draws the chart as a PNG, at ``scale``
+    times its size on screen, and saves it through its normal download (bqplot's ``save_png``).
+
+    >>> self.children = [..., self.figure, ChartDownload(self.figure, "cnnviz-probabilities.png")]  # doctest: +SKIP
+    """
+
+    def __init__(self, figure, filename, scale: float = 2.0, **kwargs):
+        shared = _shared()
+        super().__init__(description="save PNG", icon="download",
+                         tooltip="Save this chart as a PNG picture (your browser draws it)",
+                         layout=shared["button"], style=shared["button_style"], **kwargs)
+        self.add_class("cnnviz-chart-download")
+        self.figure, self.filename, self.scale = figure, filename, scale
+        self.on_click(lambda _button: self.save())
+
+    def name(self) -> str:
+        return str(self.filename() if callable(self.filename) else self.filename)
+
+    def save(self):
+        """Ask the page to draw the chart and download it (nothing happens without a page)."""
+        self.figure.save_png(self.name(), scale=self.scale)
+
+
 def _picture_bytes(image: widgets.Image) -> bytes:
     if not image.value:
         raise ValueError("there is no picture to save yet")

@@ -14,6 +14,7 @@ from .. import train
 from .base import reports_errors, section
 from .charts import nice_axis
 from .jobs import Cancelled, ToolWidget
+from .sharing import ChartDownload
 
 BLUE, ORANGE, LIGHT_BLUE, LIGHT_ORANGE = "#1565c0", "#ef6c00", "#64b5f6", "#ffb74d"
 
@@ -108,7 +109,8 @@ class TrainPanel(ToolWidget):
                     widgets.HBox([self.train_button, self.job]), self.epoch_label,
                     self.comparison,
                     widgets.HBox([self.use_button, self.restore_button])),
-            self.figure, widgets.HBox([self.save_button, self.download]),
+            self.figure, widgets.HBox([ChartDownload(self.figure, "cnnviz-training-curves.png"),
+                                       self.save_button, self.download]),
         ]
         self.train_button.on_click(lambda _b: self.train())
         self.use_button.on_click(lambda _b: self.use_model())

@@ -16,7 +16,7 @@ from linked_view import LINKED_QUERY, NUMBER_BOX, WRITTEN_QUERY, check_linked_vi
 from PIL import Image
 from playwright.sync_api import expect
 
-from conftest import load_dashboard
+from conftest import ARTIFACTS, load_dashboard
 from cnnviz_widgets.render import NUMBER_BAND
 
 UPDATE_MS = 60_000
@@ -166,3 +166,31 @@ def test_a_hostile_link_opens_the_first_view_and_says_why(page, voila_server):
     expect(page.locator(NUMBER_BOX)).to_have_value("0")
     assert "conv4_act" in page.locator(".cnnviz-section-layer select").input_value()
     assert page.locator(".jupyter-widget-Collapse-contents:visible").count() == 0
+
+
+# --------------------------------------------------------------------------- charts
+
+def test_the_probability_chart_downloads_as_drawn_at_twice_its_size(linked, cifar_model, cifar_test):
+    """bqplot draws the chart as a PNG in the browser: twice the size it has on screen, the
+    predicted class's green bar as long against the 0 %–100 % axis as the model's probability."""
+    x = cifar_test[0][42:43].astype(np.float32) / 255.0
+    probabilities = np.asarray(cifar_model(x, training=False))[0]
+    expect(linked.locator(NUMBER_BOX)).to_have_value("42")
+    section = linked.locator(".cnnviz-section-softmax")
+    figure = section.locator(".bqplot").first
+    box = figure.bounding_box()
+    ticks = {t.text_content().strip(): t.bounding_box() for t in section.locator(".axis .tick text").all()}
+    zero, full = (ticks[k]["x"] + ticks[k]["width"] / 2 - box["x"] for k in ("0%", "100%"))
+    with linked.expect_download(timeout=UPDATE_MS) as info:
+        section.locator(".cnnviz-chart-download").click()
+    saved = info.value
+    assert saved.suggested_filename == "cnnviz-probabilities-image42.png"
+    saved.save_as(ARTIFACTS / "downloaded-probabilities-image42.png")  # to look at
+    rgb = png_rgb(saved.path())
+    assert abs(rgb.shape[1] - 2 * box["width"]) <= 2 and abs(rgb.shape[0] - 2 * box["height"]) <= 2
+    green = np.all(np.abs(rgb - (0x2E, 0x7D, 0x32)) <= 12, axis=2)
+    assert green.any(), "the predicted class's green bar is not in the picture"
+    columns = np.flatnonzero(green.any(axis=0))
+    start, length = columns[0] / 2, (columns[-1] + 1 - columns[0]) / 2  # in screen pixels
+    assert abs(start - zero) <= 2
+    assert length / (full - zero) == pytest.approx(probabilities.max(), abs=0.02)
