@@ -313,7 +313,7 @@ def upsample(maps, size) -> np.ndarray:
     from ``resize_map`` itself (a map of ones in one row, or one column, resized)."""
     h, w, _ = maps.shape
     rows, cols = _resize_matrices(h, w, int(size[0]), int(size[1]))
-    return np.einsum("Yi,ijk,Xj->kYX", rows, np.asarray(maps, np.float32), cols, optimize=True).astype(np.float32)
+    return (rows @ np.asarray(maps, np.float32).transpose(2, 0, 1) @ cols.T).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=16)
