@@ -62,6 +62,29 @@ def _ours(model, layer, package=None):
     }
 
 
+def _floor(inspector, layer):
+    """The model calls alone, on copies of the image: what no arrangement of the work around them
+    can save (occlusion: the image and its 225 occluded copies; the lab: 290 images forward for
+    occlusion and Score-CAM, 211 for the curves' inner points, input gradients of 58 for saliency,
+    SmoothGrad and Integrated Gradients, and the two Grad-CAM gradients)."""
+    import numpy as np
+
+    def copies(x, n):
+        return np.repeat(x[None], n, axis=0)
+
+    def lab(x):
+        inspector.scores(copies(x, 290))
+        inspector.scores(copies(x, 211))
+        inspector.input_gradients(copies(x, 58), 0)
+        inspector.gradcam_parts(x, layer, 0)
+        inspector.gradcam_parts(x, layer, 0)
+
+    return {
+        "(model calls alone: occlusion, 226 images)": lambda x: inspector.scores(copies(x, 226)),
+        "(model calls alone: the lab)": lab,
+    }
+
+
 def _theirs(model, layer, inspector):
     """tf-keras-vis's methods, each explaining the class cnnviz's prediction names."""
     import numpy as np
@@ -158,7 +181,7 @@ def main(argv=None):
     picked = common.pick_images(len(images), args.images, args.seed, exclude=warm)
     xs = [images[i].astype(np.float32) / 255.0 for i in picked]
     x_warm = images[warm[0]].astype(np.float32) / 255.0
-    ours = _ours(model, layer)
+    ours = {**_ours(model, layer), **_floor(inspector, layer)}
     theirs = {} if args.no_reference else _theirs(model, layer, inspector)
     folder = Path(tempfile.mkdtemp(prefix="cnnviz-before-"))
     before = _ours(model, layer, _import_revision(args.before, folder)) if args.before else {}

@@ -84,14 +84,10 @@ def run_gradients(inspector, x, class_index, plans) -> tuple:
     return c, _finish(c, grads, plans)
 
 
-def run_probabilities(inspector, x, class_index, plans, first=None) -> tuple:
-    """Class probabilities of ``x`` and every plan's images, in batches of at most ``CHUNK`` made
-    one after another: ``(class, probabilities of x (K,), [map, ...])``. ``first``, the
-    probabilities of ``x`` when already known, leaves ``x`` out of the batch."""
-    head = [] if first is not None else [_stack(x[None])]
-    probs = _probabilities(inspector, _chunks(head + list(plans)))
-    if first is not None:
-        probs = np.concatenate([np.asarray(first, np.float32)[None], probs])
+def run_probabilities(inspector, x, class_index, plans) -> tuple:
+    """Class probabilities of ``x`` and every plan's images, in batches of at most
+    ``CHUNK_PIXELS`` pixels made one after another: ``(class, probabilities of x (K,), [map, ...])``."""
+    probs = _probabilities(inspector, _chunks([_stack(x[None])] + list(plans), x.shape))
     c = int(np.argmax(probs[0])) if class_index is None else int(class_index)
     return c, probs[0], _finish(c, probs, plans)
 
@@ -104,16 +100,17 @@ def _finish(c, answers, plans) -> list:
     return out
 
 
-def _chunks(plans):
-    """The images of all ``plans`` in order, as arrays of at most ``CHUNK`` images."""
-    parts, size = [], 0
+def _chunks(plans, shape):
+    """The images (each of ``shape`` (H, W, C)) of all ``plans`` in order, as arrays of at most
+    ``CHUNK_PIXELS`` pixels."""
+    parts, size, chunk = [], 0, max(1, CHUNK_PIXELS // (shape[0] * shape[1]))
     for p in plans:
         start = 0
         while start < p.count:
-            stop = min(p.count, start + CHUNK - size)
+            stop = min(p.count, start + chunk - size)
             parts.append(p.make(start, stop))
             size, start = size + stop - start, stop
-            if size == CHUNK:
+            if size == chunk:
                 yield np.concatenate(parts)
                 parts, size = [], 0
     if parts:
@@ -227,7 +224,7 @@ def occlusion(model, x, class_index=None, patch: int = 4, stride: int = 2, value
 
     Every ``patch``×``patch`` square on a grid of step ``stride`` (the last row and column moved
     in to touch the border) is set to grey, the middle of the input range, in one batch (batches
-    of ``CHUNK`` images for a large input), after the image itself. Returns
+    of ``CHUNK_PIXELS`` pixels for a large input), after the image itself. Returns
     float32 (H, W): the drop of the class probability when a patch covering the pixel is greyed
     out, averaged over those patches (negative where hiding the pixel raises the probability).
     """
@@ -235,9 +232,9 @@ def occlusion(model, x, class_index=None, patch: int = 4, stride: int = 2, value
     return run_probabilities(inspector, x, class_index, [occlusion_plan(x, patch, stride, value_range)])[2][0]
 
 
-#: Most images in one model call: 225 occluded CIFAR-10 images are one call, while the 12,000 of
-#: a 224×224 input would take gigabytes at once.
-CHUNK = 256
+#: Most input pixels in one model call: 512 CIFAR-10 images (the lab's occluded and masked copies
+#: are one call), 10 of 224×224 (whose 12,000 occluded copies would take gigabytes at once).
+CHUNK_PIXELS = 512 * 32 * 32
 
 
 def _probabilities(inspector, batches) -> np.ndarray:
@@ -331,7 +328,7 @@ def score_cam(model, x, class_index=None, layer_name=None, activations=None) -> 
 
     Each channel of the layer's output, upsampled to the input's size and scaled to [0, 1],
     masks the image (x · mask); all masked copies go through the model in one batch (batches of
-    ``CHUNK`` for a layer with more channels), and each
+    ``CHUNK_PIXELS`` pixels for a layer with more channels), and each
     channel's weight is the class probability (the softmax of the scores) of its masked copy.
     Returns float32 (H, W) in [0, 1]: ReLU(Σ_k weight_k A_k), upsampled and divided by its maximum.
     ``activations``, the layer's output (h, w, k) for ``x`` when already known (an inspection
@@ -348,7 +345,7 @@ def score_cam(model, x, class_index=None, layer_name=None, activations=None) -> 
         logits = inspector.scores(x[None])[0] if logits is None else logits
         class_index = int(np.argmax(logits))
     plan = score_cam_plan(x, activations)
-    return plan.finish(int(class_index), None, _probabilities(inspector, _chunks([plan])))
+    return plan.finish(int(class_index), None, _probabilities(inspector, _chunks([plan], x.shape)))
 
 
 #: The methods that need no gradient, named in the error a gradient method gives.
