@@ -209,7 +209,9 @@ def main(argv=None):
         target = TARGETS_MS.get(name)
         row = [name, f"{med:.1f}", f"{statistics.median(mine.cpu):.1f}", "" if target is None else f"{target}",
                "" if target is None else ("met" if med <= target else "MISSED")]
-        if args.before:
+        if args.before and old is None:
+            row += ["", "", "", ""]
+        elif args.before:
             ratio = statistics.median(a / b for a, b in zip(mine, old))
             row += [f"{statistics.median(old):.1f}", f"{statistics.median(old.cpu):.1f}", f"{ratio:.2f}",
                     f"{diff:.1e}"]
