@@ -59,12 +59,12 @@ def _gradients(inspector, batch, class_index):
         raise ValueError(f"{exc}; methods without gradients: {', '.join(GRADIENT_FREE)}") from None
 
 
-class Plan(NamedTuple):
+class _Plan(NamedTuple):
     """The model work of one method for one image: ``count`` images made by ``make(start, stop)``
     (float32 (stop - start, H, W, C)), and ``finish(c, first, rest)`` that turns the model's answer
     into the map, ``first`` being the answer for ``x`` itself and ``rest`` (count, ...) those for
     the images (input gradients, or class probabilities). Methods planned together share one batch
-    (``run_gradients``, ``run_probabilities``), which is what lets the lab make one call for many."""
+    (``_run_gradients``, ``_run_probabilities``), which is what lets the lab make one call for many."""
 
     count: int
     make: Callable
@@ -73,10 +73,10 @@ class Plan(NamedTuple):
 
 def _stack(images):
     images = np.asarray(images, dtype=np.float32)
-    return Plan(len(images), lambda start, stop: images[start:stop], None)
+    return _Plan(len(images), lambda start, stop: images[start:stop], None)
 
 
-def run_gradients(inspector, x, class_index, plans) -> tuple:
+def _run_gradients(inspector, x, class_index, plans) -> tuple:
     """One batch of input gradients for ``x`` and every plan's images: ``(class, [map, ...])``.
     ``class_index`` None is the prediction for ``x``, chosen inside the same call."""
     batch = np.concatenate([x[None]] + [p.make(0, p.count) for p in plans])
@@ -84,7 +84,7 @@ def run_gradients(inspector, x, class_index, plans) -> tuple:
     return c, _finish(c, grads, plans)
 
 
-def run_probabilities(inspector, x, class_index, plans) -> tuple:
+def _run_probabilities(inspector, x, class_index, plans) -> tuple:
     """Class probabilities of ``x`` and every plan's images, in batches of at most
     ``CHUNK_PIXELS`` pixels made one after another: ``(class, probabilities of x (K,), [map, ...])``."""
     probs = _probabilities(inspector, _chunks([_stack(x[None])] + list(plans), x.shape))
@@ -117,7 +117,7 @@ def _chunks(plans, shape):
         yield np.concatenate(parts)
 
 
-def saliency_plan(x) -> Plan:
+def _saliency_plan(x) -> _Plan:
     """Saliency needs nothing but the gradient for ``x``."""
     return _stack(np.empty((0, *x.shape)))._replace(finish=lambda c, first, rest: np.abs(first).max(axis=-1))
 
@@ -128,10 +128,10 @@ def saliency(model, x, class_index=None, value_range=None) -> np.ndarray:
     Returns float32 (H, W) ≥ 0: the maximum over channels of |d score / d x|.
     """
     inspector, x = check_inputs(model, x, class_index, gradients=True)
-    return run_gradients(inspector, x, class_index, [saliency_plan(x)])[1][0]
+    return _run_gradients(inspector, x, class_index, [_saliency_plan(x)])[1][0]
 
 
-def smoothgrad_plan(x, samples: int = 25, noise: float = 0.15, seed: int = 0, value_range=None) -> Plan:
+def _smoothgrad_plan(x, samples: int = 25, noise: float = 0.15, seed: int = 0, value_range=None) -> _Plan:
     """The noisy copies of ``x`` and the mean of their saliency (``smoothgrad``)."""
     if int(samples) < 1:
         raise ValueError(f"samples must be at least 1, not {samples}")
@@ -150,10 +150,10 @@ def smoothgrad(model, x, class_index=None, samples: int = 25, noise: float = 0.1
     when ``class_index`` is None. Returns float32 (H, W) ≥ 0.
     """
     inspector, x = check_inputs(model, x, class_index, gradients=True)
-    return run_gradients(inspector, x, class_index, [smoothgrad_plan(x, samples, noise, seed, value_range)])[1][0]
+    return _run_gradients(inspector, x, class_index, [_smoothgrad_plan(x, samples, noise, seed, value_range)])[1][0]
 
 
-def integrated_gradients_plan(x, baseline=None, steps: int = 32, value_range=None) -> Plan:
+def _integrated_gradients_plan(x, baseline=None, steps: int = 32, value_range=None) -> _Plan:
     """The path images from ``baseline`` to ``x`` and their weighted gradients
     (``integrated_gradients``)."""
     if int(steps) < 1:
@@ -187,11 +187,11 @@ def integrated_gradients(model, x, class_index=None, baseline=None, steps: int =
     attributions that add up to about score(x) − score(baseline) (completeness).
     """
     inspector, x = check_inputs(model, x, class_index, gradients=True)
-    plan = integrated_gradients_plan(x, baseline, steps, value_range)
-    return run_gradients(inspector, x, class_index, [plan])[1][0]
+    plan = _integrated_gradients_plan(x, baseline, steps, value_range)
+    return _run_gradients(inspector, x, class_index, [plan])[1][0]
 
 
-def occlusion_plan(x, patch: int = 4, stride: int = 2, value_range=None) -> Plan:
+def _occlusion_plan(x, patch: int = 4, stride: int = 2, value_range=None) -> _Plan:
     """The occluded copies of ``x`` and the map of the probability drops (``occlusion``)."""
     h, w, _ = x.shape
     patch, stride = int(patch), int(stride)
@@ -216,7 +216,7 @@ def occlusion_plan(x, patch: int = 4, stride: int = 2, value_range=None) -> Plan
             count[t:t + patch, l:l + patch] += 1
         return (total / count).astype(np.float32)
 
-    return Plan(len(corners), make, finish)
+    return _Plan(len(corners), make, finish)
 
 
 def occlusion(model, x, class_index=None, patch: int = 4, stride: int = 2, value_range=None) -> np.ndarray:
@@ -229,7 +229,7 @@ def occlusion(model, x, class_index=None, patch: int = 4, stride: int = 2, value
     out, averaged over those patches (negative where hiding the pixel raises the probability).
     """
     inspector, x = check_inputs(model, x, class_index)
-    return run_probabilities(inspector, x, class_index, [occlusion_plan(x, patch, stride, value_range)])[2][0]
+    return _run_probabilities(inspector, x, class_index, [_occlusion_plan(x, patch, stride, value_range)])[2][0]
 
 
 #: Most input pixels in one model call: 512 CIFAR-10 images (the lab's occluded and masked copies
@@ -284,14 +284,14 @@ def grad_cam_plus_plus(model, x, class_index=None, layer_name=None) -> np.ndarra
     return normalize_map(resize_map(cam, inspector.input_shape[:2]))
 
 
-def score_cam_plan(x, activations) -> Plan:
+def _score_cam_plan(x, activations) -> _Plan:
     """The copies of ``x`` masked by each channel of ``activations`` (h, w, k) and their
     probability-weighted sum (``score_cam``)."""
     a = np.asarray(activations, dtype=np.float32)
     size = x.shape[:2]
 
     def make(start, stop):
-        masks = upsample(a[:, :, start:stop], size)
+        masks = _upsample(a[:, :, start:stop], size)
         lo = masks.min(axis=(1, 2), keepdims=True)
         span = masks.max(axis=(1, 2), keepdims=True) - lo
         masks = np.where(span > 0, (masks - lo) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
@@ -301,10 +301,10 @@ def score_cam_plan(x, activations) -> Plan:
         cam = np.maximum((a * rest[:, c]).sum(axis=-1), 0.0)
         return normalize_map(resize_map(cam, size))
 
-    return Plan(a.shape[-1], make, finish)
+    return _Plan(a.shape[-1], make, finish)
 
 
-def upsample(maps, size) -> np.ndarray:
+def _upsample(maps, size) -> np.ndarray:
     """``resize_map`` of every channel of ``maps`` (h, w, k) at once: (k, H, W) float32. Bilinear
     resizing is linear and separable, so it is two small matrices, taken once per pair of sizes
     from ``resize_map`` itself (a map of ones in one row, or one column, resized)."""
@@ -344,7 +344,7 @@ def score_cam(model, x, class_index=None, layer_name=None, activations=None) -> 
     if class_index is None:
         logits = inspector.scores(x[None])[0] if logits is None else logits
         class_index = int(np.argmax(logits))
-    plan = score_cam_plan(x, activations)
+    plan = _score_cam_plan(x, activations)
     return plan.finish(int(class_index), None, _probabilities(inspector, _chunks([plan], x.shape)))
 
 
@@ -356,25 +356,25 @@ def _grad_cam(model, x, class_index=None, value_range=None, outputs=None):
     return grad_cam(model, x, class_index)
 
 
-def _occlusion_plan(x, value_range):
+def _lab_occlusion_plan(x, value_range):
     # A patch of an eighth of the image's side (4 pixels on CIFAR-10's 32) keeps every input size
     # at about 225 occluded copies.
     patch = max(4, round(min(np.shape(x)[:2]) / 8))
-    return occlusion_plan(x, patch, max(1, patch // 2), value_range)
+    return _occlusion_plan(x, patch, max(1, patch // 2), value_range)
 
 
 def _ig_heat_plan(x, value_range):
-    plan = integrated_gradients_plan(x, value_range=value_range)
+    plan = _integrated_gradients_plan(x, value_range=value_range)
     return plan._replace(finish=lambda c, first, rest: np.abs(plan.finish(c, first, rest)).sum(axis=-1))
 
 
-#: The methods whose model work is a ``Plan``: name → (needs input gradients, plan of
+#: The methods whose model work is a ``_Plan``: name → (needs input gradients, plan of
 #: ``(x, value_range)``); Score-CAM's plan needs the layer's activations as well.
-PLANS = {
-    "saliency": (True, lambda x, r: saliency_plan(x)),
-    "smoothgrad": (True, lambda x, r: smoothgrad_plan(x, value_range=r)),
+_PLANS = {
+    "saliency": (True, lambda x, r: _saliency_plan(x)),
+    "smoothgrad": (True, lambda x, r: _smoothgrad_plan(x, value_range=r)),
     "integrated_gradients": (True, _ig_heat_plan),
-    "occlusion": (False, _occlusion_plan),
+    "occlusion": (False, _lab_occlusion_plan),
 }
 
 
@@ -419,19 +419,19 @@ def explain_all(model, x, methods=None, class_index=None, value_range=None, outp
     if unknown:
         raise ValueError(f"method {unknown[0]!r} not known; methods are: {', '.join(METHODS)}")
     inspector, x = check_inputs(model, x, class_index)
-    forward = {n: PLANS[n][1](x, value_range) for n in names if n in PLANS and not PLANS[n][0]}
+    forward = {n: _PLANS[n][1](x, value_range) for n in names if n in _PLANS and not _PLANS[n][0]}
     if "score_cam" in names:
         layer = last_spatial_layer(model)
         activations = None if outputs is None else outputs.get(layer)
-        forward["score_cam"] = score_cam_plan(x, inspector.run(x)[0][layer] if activations is None else activations)
-    backward = {n: PLANS[n][1](x, value_range) for n in names if n in PLANS and PLANS[n][0]}
+        forward["score_cam"] = _score_cam_plan(x, inspector.run(x)[0][layer] if activations is None else activations)
+    backward = {n: _PLANS[n][1](x, value_range) for n in names if n in _PLANS and _PLANS[n][0]}
     heats, first, c = {}, None, class_index
     if forward or (c is None and not backward):
-        c, first, maps = run_probabilities(inspector, x, class_index, list(forward.values()))
+        c, first, maps = _run_probabilities(inspector, x, class_index, list(forward.values()))
         heats.update(zip(forward, maps))
     if backward:
         check_inputs(model, x, c, gradients=True)
-        c, maps = run_gradients(inspector, x, c, list(backward.values()))
+        c, maps = _run_gradients(inspector, x, c, list(backward.values()))
         heats.update(zip(backward, maps))
     for name in names:
         if name not in heats:
