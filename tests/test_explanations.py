@@ -319,6 +319,32 @@ def test_the_lab_follows_the_image_and_the_class(st, opened, cifar_model):
     assert st.class_index == 5 and lab.class_index() == 5
 
 
+def test_the_lab_computes_once_per_change_the_student_makes(st, opened, monkeypatch, cifar_model):
+    from cnnviz_widgets import compute
+
+    real, calls = compute.compare_methods, []
+
+    def spy(model, x, class_index=None, **kwargs):
+        calls.append((np.asarray(x).copy(), class_index))
+        return real(model, x, class_index, **kwargs)
+
+    monkeypatch.setattr(compute, "compare_methods", spy)
+    xs = [st.images[i].astype(np.float32) / 255.0 for i in (0, 9)]
+    first, second = np.argmax(cifar_model(np.stack(xs), training=False).numpy(), axis=1)
+    other = [(int(first) + 1) % 10, (int(second) + 1) % 10]
+    lab = ExplanationLab(st)
+    opened(lab)
+    # Three changes by hand: another class, then a new image (which also sets the class back to
+    # the prediction: two notifications), then another class; with the first render, four
+    # computations, each of the image and class on screen.
+    st.class_index = other[0]
+    st.index = 9
+    st.class_index = other[1]
+    assert [c for _, c in calls] == [first, other[0], second, other[1]]
+    for (x, _), expected in zip(calls, [xs[0], xs[0], xs[1], xs[1]]):
+        np.testing.assert_array_equal(x, expected)
+
+
 def test_the_lab_sanity_check_runs_every_method(st, opened):
     lab = ExplanationLab(st, blocking=True)
     opened(lab)

@@ -12,7 +12,7 @@ Every public name is re-exported here, so ``cnnviz_widgets.compute.<name>`` work
 """
 from ..arrays import resize_map
 from .arithmetic import conv_arithmetic, stage_of
-from .attribution import (METHODS, explain, grad_cam_plus_plus, input_range, integrated_gradients, occlusion,
+from .attribution import (METHODS, explain, explain_all, grad_cam_plus_plus, input_range, integrated_gradients, occlusion,
                           saliency, score_cam, smoothgrad)
 from .faithfulness import (Curve, Explanation, RandomizationCheck, compare_methods, deletion_curve,
                            insertion_curve, randomization_check, spearman, weighted_stages)
@@ -39,7 +39,7 @@ __all__ = [
     "activation_map", "scale_images", "predict_batches", "confusion_matrix", "count_confusions", "confidence_examples",
     "layer_probe", "channel_means", "maximize_activation", "start_noise", "layer_channel_means",
     "top_images", "conv_arithmetic", "stage_of", "check_class_index",
-    "METHODS", "explain", "saliency", "smoothgrad", "integrated_gradients", "occlusion", "grad_cam_plus_plus",
+    "METHODS", "explain", "explain_all", "saliency", "smoothgrad", "integrated_gradients", "occlusion", "grad_cam_plus_plus",
     "score_cam", "input_range", "Curve", "Explanation", "RandomizationCheck", "compare_methods", "deletion_curve",
     "insertion_curve", "randomization_check", "spearman", "weighted_stages",
     "Edits", "apply_edits", "blur", "brightness", "check_epsilon", "contrast", "fgsm", "flip", "preprocess_range",

@@ -58,9 +58,10 @@ def _curve(model, x, heat, class_index, steps, value_range, insert: bool) -> Cur
     inspector, x = attribution.check_inputs(model, x, class_index)
     black = np.full_like(x, attribution.input_range(x, value_range)[0])
     fractions, batch = _curve_images(x, heat, steps, black, insert)
-    probs = inspector.probabilities(inspector.scores(np.concatenate([x[None], batch])))
-    c = int(np.argmax(probs[0])) if class_index is None else int(class_index)
-    return Curve(fractions, probs[1:, c])
+    probs = inspector.probabilities(inspector.scores(batch))
+    # The image itself is the curve's first point (deletion) or its last (insertion).
+    c = int(np.argmax(probs[-1 if insert else 0])) if class_index is None else int(class_index)
+    return Curve(fractions, probs[:, c])
 
 
 def deletion_curve(model, x, heat, class_index=None, steps: int = 16, value_range=None) -> Curve:
@@ -91,19 +92,28 @@ def compare_methods(model, x, class_index=None, methods=None, value_range=None,
                     steps: int = 16, outputs=None) -> dict:
     """Every method's map for one image with its deletion and insertion curves:
     ``{method name: Explanation}`` in the order of ``methods`` (default: all of
-    ``attribution.METHODS``). The curves of all methods are one batch of the model; ``outputs``
-    (every layer's output for ``x``, when known) is passed to ``attribution.explain``."""
+    ``attribution.METHODS``). The maps come from ``attribution.explain_all`` (``outputs``, every
+    layer's output for ``x`` when known, saves Score-CAM a forward pass); the curves of all methods
+    are one batch of the model."""
+    class_index, first, heats = attribution.explain_all(model, x, methods, class_index, value_range, outputs)
     inspector, x = attribution.check_inputs(model, x, class_index)
-    if class_index is None:
-        class_index = int(np.argmax(inspector.scores(x[None])[0]))
-    names = list(attribution.METHODS if methods is None else methods)
-    heats = {name: attribution.explain(model, x, name, class_index, value_range, outputs) for name in names}
     black = np.full_like(x, attribution.input_range(x, value_range)[0])
+    names = list(heats)
     parts = [_curve_images(x, heats[name], steps, black, insert)
              for name in names for insert in (False, True)]
-    probs = inspector.probabilities(inspector.scores(np.concatenate([b for _, b in parts])))[:, class_index]
-    n = int(steps) + 1
-    curves = [Curve(f, probs[i * n:(i + 1) * n]) for i, (f, _) in enumerate(parts)]
+    # Every deletion curve runs from the image to black and every insertion curve back: those two
+    # ends go through the model once for all curves (the image not at all when its probabilities
+    # are known), the inner points of every curve in the same batch.
+    ends = [black[None]] + ([x[None]] if first is None else [])
+    scores = inspector.scores(np.concatenate(ends + [b[1:-1] for _, b in parts]))
+    probs = inspector.probabilities(scores)[:, class_index]
+    p_black, p_x = probs[0], (probs[1] if first is None else first[class_index])
+    inner, at = int(steps) - 1, len(ends)
+    curves = []
+    for i, (f, _) in enumerate(parts):
+        middle = probs[at + i * inner:at + (i + 1) * inner]
+        start, end = (p_black, p_x) if i % 2 else (p_x, p_black)
+        curves.append(Curve(f, np.concatenate([[start], middle, [end]]).astype(np.float32)))
     return {name: Explanation(heats[name], curves[2 * i], curves[2 * i + 1]) for i, name in enumerate(names)}
 
 

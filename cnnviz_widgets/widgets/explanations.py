@@ -55,6 +55,7 @@ class ExplanationLab(ToolWidget):
         self.size = int(size)
         self.results: dict | None = None
         self.check: dict | None = None
+        self._shown = None
         self.target = widgets.Dropdown(description="class", layout=widgets.Layout(width="260px"))
         self.maps = crisp_image()
         self.title = widgets.HTML()
@@ -145,9 +146,13 @@ class ExplanationLab(ToolWidget):
     def _render(self):
         insp = self.state.inspection
         c = self.class_index()
-        results = compute.compare_methods(self.state.model, insp.x, c, value_range=value_range(self.state),
-                                          outputs=insp.outputs)
-        self.results = results
+        span = value_range(self.state)
+        # A new image with a class chosen changes the inspection and resets the class at once:
+        # two notifications for one change, and the second must not compute everything again.
+        if self._shown == (insp, c, span):
+            return
+        results = compute.compare_methods(self.state.model, insp.x, c, value_range=span, outputs=insp.outputs)
+        self.results, self._shown = results, (insp, c, span)
         names = self.state.class_names
         self.title.value = (f"<b>Image #{insp.index}</b>, explaining <b>{html.escape(names[c])}</b> "
                             f"({100 * insp.probabilities[c]:.1f} %)")
