@@ -38,7 +38,7 @@ def preheated() -> bool:
 class PageRequest:
     """A kernel's wait for its page's request: one per kernel process (``KERNEL_REQUEST``).
 
-    >>> PageRequest().when_known(print)  # outside Voilà: at once  # doctest: +SKIP
+    >>> PageRequest().when_known(print)  # outside Voilà: known at once, and empty
     PageAddress(query=None, base=None)
     """
 
