@@ -11,7 +11,7 @@ import pytest
 
 from cnnviz_widgets.serving.capacity import (CpuMeter, admit, capacity_estimate, cpu_seconds, mem_available_mib,
                                              pss_mib, refill_decision, rss_mib)
-from cnnviz_widgets.serving.classroom import voila_arguments
+from cnnviz_widgets.serving.classroom import kernel_dial_ip, voila_arguments
 
 MEMINFO = """MemTotal:       24576000 kB
 MemFree:         1000000 kB
@@ -141,6 +141,18 @@ def test_classroom_command_line_preheats_and_keeps_its_safety_settings():
                    "--ClassroomKernelManager.students=12", "--MappingKernelManager.cull_connected=False",
                    "--KernelManager.autorestart=False"):
         assert option in args
+
+
+def test_a_warm_kernel_asks_for_its_request_where_the_server_listens():
+    # Written by hand: "every interface" is reached on loopback, one address on that address,
+    # IPv6 in brackets as a URL needs.
+    assert kernel_dial_ip("0.0.0.0") == "127.0.0.1"
+    assert kernel_dial_ip("") == "127.0.0.1"
+    assert kernel_dial_ip("192.168.1.20") == "192.168.1.20"
+    assert kernel_dial_ip("localhost") == "localhost"
+    assert kernel_dial_ip("::") == "[::1]"
+    assert kernel_dial_ip("fe80::1") == "[fe80::1]"
+    assert kernel_dial_ip("[::1]") == "[::1]"
 
 
 def test_project_voila_json_guards_plain_voila():

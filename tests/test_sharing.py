@@ -10,6 +10,7 @@ import base64
 import csv
 import html
 import io
+import os
 import re
 import threading
 
@@ -224,54 +225,72 @@ def test_a_hostile_link_keeps_the_first_view_and_says_why_escaped(st):
 
 def test_a_preheated_kernel_opens_the_view_once_voila_sends_the_request(st, monkeypatch):
     """Voilà's own request-info websocket on a real Tornado server: the dashboard waits in a thread
-    and opens the view when the request arrives, without holding up anything before."""
+    and opens the view when the request arrives, without holding up anything before. The kernel
+    inherited another page's request variables from the server (as a server started from a
+    page's kernel, or from this test process, passes them on): they must not count as its own.
+    The server is not listening yet when the kernel first tries: it tries again, and gets the
+    request that Voilà kept for it meanwhile."""
     import asyncio
+    import json
+    import socket
 
     import tornado.httpserver
-    import tornado.netutil
     import tornado.web
     from voila.request_info_handler import RequestInfoSocketHandler
 
-    ready, holder = threading.Event(), {}
+    from cnnviz_widgets.serving import page_request
 
-    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Set (not merely deleted) first, so that the test leaves none of them behind: what the
+    # request sets would otherwise stay in this process and pass to every server started later.
+    for name in REQUEST_VARIABLES:
+        monkeypatch.setenv(name, "inherited")
+    monkeypatch.setenv("QUERY_STRING", "image=5")
+    monkeypatch.delenv("VOILA_WS_BASE_URL", raising=False)
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k-1")
+    monkeypatch.setenv("VOILA_APP_IP", "127.0.0.1")
+    monkeypatch.setenv("VOILA_APP_PORT", str(port))
+    monkeypatch.setenv("VOILA_SERVER_URL", "/")
+    monkeypatch.setenv("VOILA_REQUEST_URL", "http://127.0.0.1:1/?image=5")  # another page's
+    monkeypatch.setattr(page_request, "KERNEL_REQUEST", page_request.PageRequest())
+    board = Dashboard(st)
+    ready, holder = threading.Event(), {}
 
     def serve():
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         server = tornado.httpserver.HTTPServer(
             tornado.web.Application([(r"/voila/query/(.*)", RequestInfoSocketHandler)]))
-        server.add_sockets(sockets)
+        server.listen(port, "127.0.0.1")
         holder["loop"] = loop
+        # The page's request, before the kernel is connected: Voilà keeps it for the kernel.
+        info = {"QUERY_STRING": "image=9&layer=conv1_act", "SERVER_NAME": "teacher-pc", "SERVER_PORT": "8866",
+                "SCRIPT_NAME": "/", "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "", "SERVER_SOFTWARE": "voila"}
+        RequestInfoSocketHandler.send_updates({"kernel_id": "k-1", "payload": json.dumps(info)})
         ready.set()
         loop.run_forever()
 
     thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    # Every variable the request will set is recorded first, so the test leaves none behind.
-    for name in (*REQUEST_VARIABLES, "VOILA_WS_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("VOILA_PREHEAT", "True")
-    monkeypatch.setenv("VOILA_KERNEL_ID", "k-1")
-    monkeypatch.setenv("VOILA_APP_IP", "127.0.0.1")
-    monkeypatch.setenv("VOILA_APP_PORT", str(sockets[0].getsockname()[1]))
-    monkeypatch.setenv("VOILA_SERVER_URL", "/")
-    monkeypatch.setenv("VOILA_REQUEST_URL", "http://127.0.0.1:1/?image=5")  # another page's
-    board = Dashboard(st)
     try:
         waiter = board.follow_address()
         assert waiter is not None and waiter.is_alive()
         assert st.index == 0 and board.link.url().startswith("?")
-        info = {"QUERY_STRING": "image=9&layer=conv1_act", "SERVER_NAME": "teacher-pc", "SERVER_PORT": "8866",
-                "SCRIPT_NAME": "/", "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "", "SERVER_SOFTWARE": "voila"}
-        holder["loop"].call_soon_threadsafe(RequestInfoSocketHandler.send_updates,
-                                            {"kernel_id": "k-1", "payload": __import__("json").dumps(info)})
-        waiter.join(20)
+        assert "QUERY_STRING" not in os.environ
+        thread.start()
+        assert ready.wait(10)
+        waiter.join(30)
         assert not waiter.is_alive()
         assert (st.index, st.layer) == (9, "conv1_act")
         assert board.link.url() == "http://teacher-pc:8866/?image=9&layer=conv1_act&heatmap=activation"
+        # Asked again in the same kernel, the address is known at once.
+        known = []
+        assert page_request.when_address_known(known.append) is None
+        assert [a.query for a in known] == ["image=9&layer=conv1_act"]
     finally:
         board.close()
-        holder["loop"].call_soon_threadsafe(holder["loop"].stop)
+        if "loop" in holder:
+            holder["loop"].call_soon_threadsafe(holder["loop"].stop)
         thread.join(5)

@@ -55,6 +55,29 @@ def test_a_click_places_the_patch_and_the_bars_show_the_models_answer(st, cifar_
     assert "patch at (10, 20)" in lab.summary.value
 
 
+def test_the_patch_can_be_placed_without_a_mouse(st, cifar_model, opened):
+    lab = WhatIfLab(st, debounce=0)
+    opened(lab)
+    image = st.inspection.image
+    # The boxes are bounded by the 32×32 image and start on its centre; no patch yet.
+    assert (lab.patch_row.min, lab.patch_row.max, lab.patch_col.max) == (0, 31, 31)
+    assert (lab.patch_row.value, lab.patch_col.value, lab.edits.patch) == (16, 16, None)
+    lab.place_button.click()
+    assert lab.edits.patch == (16, 16)
+    lab.patch_row.value = 25
+    lab.patch_col.value = 4
+    assert lab.edits.patch == (25, 4)
+    expected_image = patched(image, 25, 4, 8)
+    np.testing.assert_array_equal(lab.edited, expected_image)
+    np.testing.assert_allclose(lab.bars.y[1], probabilities(cifar_model, expected_image), atol=1e-5)
+    # A click moves the patch, and the boxes show where it went.
+    lab._on_click({"dataX": 101, "dataY": 52})
+    assert (lab.patch_row.value, lab.patch_col.value, lab.edits.patch) == (10, 20, (10, 20))
+    np.testing.assert_array_equal(lab.edited, patched(image, 10, 20, 8))
+    # The boxes are named for assistive technology.
+    assert lab.patch_row.description == "patch row" and lab.patch_col.description == "patch column"
+
+
 def test_one_edit_costs_one_forward_and_one_gradient_pass(st, opened, monkeypatch):
     lab = WhatIfLab(st, debounce=0)
     opened(lab)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import tornado.web
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from traitlets import Float, Int
+from traitlets import Float, Int, Unicode
 
 from .capacity import (
     KERNEL_CPU_SECONDS,
@@ -153,6 +153,25 @@ class GuardedKernelManager(AsyncMappingKernelManager):
 
 # --------------------------------------------------------------------------- classroom mode
 
+def kernel_dial_ip(listen_ip: str) -> str:
+    """The address a kernel on this machine reaches a server listening on ``listen_ip`` at.
+
+    A pre-heated kernel asks the server for its page's request (``voila.utils.wait_for_request``)
+    at ``VOILA_APP_IP``, which Voilà leaves unset (127.0.0.1): a server listening on one other
+    address (``--ip 192.168.1.20``) is not there, and every link would open on the first view.
+
+    >>> kernel_dial_ip("0.0.0.0"), kernel_dial_ip("192.168.1.20"), kernel_dial_ip("::")
+    ('127.0.0.1', '192.168.1.20', '[::1]')
+    """
+    ip = listen_ip.strip().strip("[]")
+    if ip in ("", "0.0.0.0", "*"):
+        return "127.0.0.1"
+    if ip == "::":
+        ip = "::1"
+    # Voilà writes the address into a URL: an IPv6 address goes in brackets.
+    return f"[{ip}]" if ":" in ip else ip
+
+
 def _pooled_base():
     """Voilà's pre-heating kernel manager on top of :class:`GuardedKernelManager`."""
     from voila.voila_kernel_manager import voila_kernel_manager_factory
@@ -181,6 +200,7 @@ class ClassroomKernelManager(_pooled_base()):
     students = Int(1, config=True, help="Kernels warmed before the class arrives.")
     spare = Int(2, config=True, help="Kernels the refill may hold beyond one per student.")
     idle_below = Float(0.25, config=True, help="A refill starts only while less of the CPU is in use.")
+    server_ip = Unicode("127.0.0.1", help="The address the server listens on (Voila.ip).")
     url = "http://127.0.0.1:8866/"
 
     def __init__(self, **kwargs):
@@ -224,8 +244,14 @@ class ClassroomKernelManager(_pooled_base()):
                 self.log.error("A warm kernel failed to start: %s", task.exception())
                 self._pool().remove(task)
 
+    def kernel_env(self) -> dict:
+        """What a warm kernel's environment gets beyond Voilà's own: where to ask for its request."""
+        return {"VOILA_APP_IP": kernel_dial_ip(self.server_ip)}
+
     def _start_one(self) -> None:
         name, kwargs = self._fill_request
+        kwargs = {**kwargs, "extra_kernel_env_variables": {**kwargs.get("extra_kernel_env_variables", {}),
+                                                           **self.kernel_env()}}
         size = len(self._pool()) + 1
         # Voilà's fill starts kernels up to the configured pool size: ask it for exactly one more.
         self.kernel_pools_config = {"default": {"pool_size": size,
@@ -303,6 +329,7 @@ def _classroom_app_class():
                 kernel_spec_manager=self.kernel_spec_manager,
                 allowed_message_types=unused.allowed_message_types)
             self.kernel_manager.url = self.display_url.strip()
+            self.kernel_manager.server_ip = self.ip
             self.kernel_manager.announce = lambda line: print(line, flush=True)
             settings["kernel_manager"] = self.kernel_manager
             return settings

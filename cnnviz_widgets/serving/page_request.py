@@ -18,6 +18,12 @@ from ..links import PageAddress, page_address
 
 log = logging.getLogger(__name__)
 
+#: What Voilà puts in a pre-heated kernel's environment once a page takes it.
+REQUEST_VARIABLES = ("QUERY_STRING", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME", "PATH_INFO",
+                     "SERVER_PROTOCOL", "SERVER_SOFTWARE")
+#: Seconds between two tries to reach the server, at first and at most.
+RETRY_SECONDS = (1.0, 30.0)
+
 
 def current_address() -> PageAddress:
     """The page's address as far as this kernel knows it now (``links.page_address``)."""
@@ -29,36 +35,90 @@ def preheated() -> bool:
     return os.environ.get("VOILA_PREHEAT") == "True"
 
 
-def when_address_known(callback) -> threading.Thread | None:
-    """Call ``callback(address)`` with the page's ``PageAddress`` once it is known.
+class PageRequest:
+    """A kernel's wait for its page's request: one per kernel process (``KERNEL_REQUEST``).
 
-    At once (before returning) in a kernel started for its page (plain ``voila``, or a notebook
-    where there is no page address at all). In a pre-heated kernel that no page has taken yet, a
-    background thread waits for the request and the callback runs later on the calling thread's
-    event loop (the kernel's); the waiting thread is returned.
+    >>> PageRequest().when_known(print)  # outside Voilà: known at once, and empty
+    PageAddress(query=None, base=None)
     """
-    address = current_address()
-    if not preheated() or address.query is not None:
-        callback(address)
-        return None
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
 
-    def wait():
+    def __init__(self):
+        self.received = threading.Event()
+        self._checked_inherited = False
+
+    def forget_inherited(self) -> None:
+        """Drop request variables a pre-heated kernel inherited rather than received (once).
+
+        Voilà starts a pre-heated kernel with a copy of the server's own environment. When the
+        server was itself started from a page's kernel (or from a test), that copy holds another
+        page's ``QUERY_STRING``: read as this page's, it opened a view nobody linked, and the
+        real request was never waited for.
+        """
+        if preheated() and not self._checked_inherited and not self.received.is_set():
+            for name in REQUEST_VARIABLES:
+                os.environ.pop(name, None)
+        self._checked_inherited = True
+
+    def wait(self) -> None:
+        """Block until Voilà has sent this kernel its page's request (``voila.utils.wait_for_request``).
+
+        Voilà's wait gives up silently when it cannot reach the server (refused, a timeout, a
+        dropped connection), and a kernel may stay warm for many minutes before a student takes
+        it: so it tries again, less often each time. Voilà keeps a request that came while no
+        kernel listened and hands it over on the next connection, so nothing is lost in between.
+        """
+        from voila.utils import wait_for_request
+
+        pause, longest = RETRY_SECONDS
+        while not self.received.is_set():
+            try:
+                wait_for_request()
+            except Exception:  # a dropped connection: the next try reconnects
+                log.warning("waiting for the page's request failed; trying again", exc_info=True)
+            if os.environ.get("QUERY_STRING") is not None:
+                self.received.set()
+            else:
+                log.warning("the page's request did not reach this kernel (server %s:%s); trying again "
+                            "in %.0f s", os.environ.get("VOILA_APP_IP", "127.0.0.1"),
+                            os.environ.get("VOILA_APP_PORT", "8866"), pause)
+                self.received.wait(pause)
+                pause = min(2 * pause, longest)
+
+    def when_known(self, callback) -> threading.Thread | None:
+        """Call ``callback(address)`` with the page's ``PageAddress`` once it is known.
+
+        At once (before returning) in a kernel started for its page (plain ``voila``, or a
+        notebook where there is no page address at all), or in a pre-heated kernel whose request
+        already came. In a pre-heated kernel that no page has taken yet, a background thread
+        waits for the request and the callback runs later on the calling thread's event loop
+        (the kernel's); the waiting thread is returned.
+        """
+        self.forget_inherited()
+        if not preheated() or self.received.is_set():
+            callback(current_address())
+            return None
         try:
-            from voila.utils import wait_for_request
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
 
-            wait_for_request()
-        except Exception:  # The dashboard then keeps its first view; the server log says why.
-            log.exception("the page's request did not reach this kernel")
-        known = current_address()
-        if loop is None or loop.is_closed():
-            callback(known)
-        else:
-            loop.call_soon_threadsafe(callback, known)
+        def wait():
+            self.wait()
+            known = current_address()
+            if loop is None or loop.is_closed():
+                callback(known)
+            else:
+                loop.call_soon_threadsafe(callback, known)
 
-    thread = threading.Thread(target=wait, name="cnnviz-page-request", daemon=True)
-    thread.start()
-    return thread
+        thread = threading.Thread(target=wait, name="cnnviz-page-request", daemon=True)
+        thread.start()
+        return thread
+
+
+#: This kernel's page request.
+KERNEL_REQUEST = PageRequest()
+
+
+def when_address_known(callback) -> threading.Thread | None:
+    """``KERNEL_REQUEST.when_known(callback)``: see :meth:`PageRequest.when_known`."""
+    return KERNEL_REQUEST.when_known(callback)

@@ -100,6 +100,15 @@ class WhatIfLab(StateWidget):
         self.patch_size.layout.width = "210px"
         self.clear_patch = widgets.Button(description="remove", icon="eraser", disabled=True,
                                           tooltip="Take the patch away", layout=widgets.Layout(width="100px"))
+        # The keyboard's way to place the patch (a click needs a mouse): its centre's row and
+        # column, typed or stepped with the arrow keys; they also show where a click put it.
+        self.patch_row, self.patch_col = (
+            widgets.BoundedIntText(value=0, min=0, max=0, description=name, tooltip=tip,
+                                   style={"description_width": "80px"}, layout=widgets.Layout(width="150px"))
+            for name, tip in (("patch row", "Row of the patch's centre, 0 at the top"),
+                              ("patch column", "Column of the patch's centre, 0 at the left")))
+        self.place_button = widgets.Button(description="cover", icon="square", tooltip="Place the patch at this "
+                                           "row and column", layout=widgets.Layout(width="90px"))
         self.attack = widgets.Dropdown(options=ATTACKS, value="none", description="attack",
                                        style={"description_width": "80px"}, layout=widgets.Layout(width="300px"))
         self.target = widgets.Dropdown(description="class", style={"description_width": "80px"},
@@ -149,8 +158,11 @@ class WhatIfLab(StateWidget):
         controls = widgets.VBox([
             widgets.HTML("<b>How it looks</b>"), self.brightness, self.contrast, self.noise, self.blur,
             widgets.HTML("<b>Where things are</b>"), self.shift_x, self.shift_y, self.rotation, self.flip,
-            widgets.HTML("<b>Cover a part</b> <span class='cnnviz-note'>(click on a picture)</span>"),
+            widgets.HTML("<b>Cover a part</b> <span class='cnnviz-note'>(click on a picture, or type "
+                         "where)</span>"),
             widgets.HBox([self.patch_size, self.clear_patch], layout=widgets.Layout(width="320px")),
+            widgets.HBox([self.patch_row, self.patch_col], layout=widgets.Layout(width="320px")),
+            self.place_button,
             widgets.HTML("<b>Fool the network</b> <span class='cnnviz-note'>(fast gradient sign)</span>"),
             self.attack, self.target, self.epsilon,
             widgets.HBox([self.reset_button, self.keep_button]),
@@ -173,6 +185,9 @@ class WhatIfLab(StateWidget):
         for control in (self.flip, self.attack, self.target, self.epsilon):
             control.observe(self._on_control, names="value")
         self.clear_patch.on_click(lambda _b: self.remove_patch())
+        self.place_button.on_click(lambda _b: self._on_patch_box(None))
+        for box in (self.patch_row, self.patch_col):
+            box.observe(self._on_patch_box, names="value")
         self.reset_button.on_click(lambda _b: self.reset())
         self.keep_button.on_click(lambda _b: self.keep())
         self._observe(self._on_inspection, ["inspection"])
@@ -236,6 +251,10 @@ class WhatIfLab(StateWidget):
             raise ValueError("the click carried no position; click inside the picture")
         self.place_patch(int(np.floor(float(y) / factor)), int(np.floor(float(x) / factor)))
 
+    def _on_patch_box(self, change):
+        if not self._syncing:
+            self.place_patch(int(self.patch_row.value), int(self.patch_col.value))
+
     def place_patch(self, row: int, col: int):
         """Put the occlusion patch's centre on pixel (row, col) of the image. A position outside
         the image is refused with a message; the patch stays where it was."""
@@ -246,7 +265,21 @@ class WhatIfLab(StateWidget):
             return
         self.edits = dataclasses.replace(self.edits, patch=(int(row), int(col)))
         self.clear_patch.disabled = False
+        self._show_patch_position()
         self._render_edit()
+
+    def _show_patch_position(self):
+        """The row and column boxes: bounded by the image, showing the patch's centre if any."""
+        h, w = self.state.inspector.input_shape[:2]
+        row, col = self.edits.patch if self.edits.patch is not None else (h // 2, w // 2)
+        self._syncing = True
+        try:
+            for box, top, value in ((self.patch_row, h - 1, row), (self.patch_col, w - 1, col)):
+                if box.max != top:
+                    box.max = top
+                box.value = min(value, top)
+        finally:
+            self._syncing = False
 
     def remove_patch(self):
         self.edits = dataclasses.replace(self.edits, patch=None)
@@ -279,6 +312,7 @@ class WhatIfLab(StateWidget):
     def _render(self):
         """The original: picture, caption and Grad-CAM, then the edited copy."""
         insp = self.state.inspection
+        self._show_patch_position()
         subject = describe_subject(self.state)
         set_png(self.original, render.image_png(insp.image, self.size),
                 alt=f"The original picture: {subject}, predicted {self._verdict(insp.probabilities)}")

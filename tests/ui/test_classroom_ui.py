@@ -22,6 +22,7 @@ from playwright.sync_api import expect
 
 import voila_server as voila
 from conftest import RENDER_TIMEOUT_MS, full_page_screenshot, load_dashboard
+from linked_view import LINKED_QUERY, check_linked_view
 
 from cnnviz_widgets.serving.capacity import cpu_seconds
 from cnnviz_widgets.serving.classroom import FULL_MESSAGE
@@ -33,6 +34,8 @@ UPDATE_MS = 60_000
 #: A killed kernel is noticed by the server's next check (10 s) and by the page's next look (3 s).
 LOST_MS = 60_000
 READY_TIMEOUT_S = 300
+#: The classroom's address: loopback, but not the 127.0.0.1 Voilà's kernels assume.
+CLASSROOM_IP = "127.0.0.2"
 
 CAPTION = ".cnnviz-section-picker [class^='cnnviz-caption']"
 NUMBER_BOX = ".cnnviz-section-picker input[type=number]"
@@ -211,7 +214,9 @@ def test_a_full_server_says_so(page, cifar_dir, tmp_path, page_watch):
 
 @pytest.fixture(scope="module")
 def classroom(cifar_dir, tmp_path_factory):
-    """``python -m cnnviz_widgets.classroom --students 2`` on loopback, once it printed ``ready:``.
+    """``python -m cnnviz_widgets.classroom --students 2`` on one loopback address that is not
+    127.0.0.1 (as a teacher's ``--ip 192.168.1.20``: a warm kernel must be told where to ask for
+    its page's request), once it printed ``ready:``.
 
     Yields (base URL, every line it printed up to and including the ready line, log path).
     """
@@ -222,7 +227,7 @@ def classroom(cifar_dir, tmp_path_factory):
     with open(out, "wb") as stdout, open(log, "wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cnnviz_widgets.classroom", "--students", "2", "--port", str(port),
-             "--ip", "127.0.0.1"],
+             "--ip", CLASSROOM_IP],
             cwd=voila.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
             start_new_session=True)
     try:
@@ -235,7 +240,7 @@ def classroom(cifar_dir, tmp_path_factory):
         lines = out.read_text().splitlines()
         if not any(line.startswith("ready:") for line in lines):
             pytest.fail(f"no ready line; stdout:\n{out.read_text()}\nlog:\n{voila.log_tail(log)}", pytrace=False)
-        yield f"http://127.0.0.1:{port}/", lines, log
+        yield f"http://{CLASSROOM_IP}:{port}/", lines, log
     finally:
         voila.stop(proc)
 
@@ -270,11 +275,15 @@ def test_classroom_serves_a_warm_kernel_at_once_and_it_is_interactive(classroom,
     assert html.rstrip().endswith("</html>") and "application/vnd.jupyter.widget-view+json" in html
     assert "Using pre-heated kernel: " + config["kernelId"] in log.read_text()
 
-    # The second warm kernel, in Chromium. (A link to a view on a pre-heated kernel is checked in
-    # tests/test_sharing.py against Voila's own request handler; in the browser it was seen to stay
-    # on the first view when run after the whole suite, so it is not claimed here.)
-    load_dashboard(page, url + "?student=b")
+    # The second warm kernel, in Chromium, on a link to a view (and a parameter the dashboard does
+    # not need): the kernel ran the dashboard before the request, yet the page opens on the view,
+    # from its first drawing on.
+    load_dashboard(page, url + "?" + LINKED_QUERY + "&student=b")
+    check_linked_view(page, cifar_model, cifar_test)
     check_drawn(page)
+    expect(page.locator(".cnnviz-status")).to_have_text(
+        "Left out of the link: 'student' (the dashboard reads image, layer, heatmap, class, panel).")
+    full_page_screenshot(page, ARTIFACTS / "test_classroom_warm_kernel_link.png")
     show_image(page, 5, expected_caption(cifar_model, cifar_test, 5))
     full_page_screenshot(page, ARTIFACTS / "test_classroom_warm_kernel.png")
     assert f"Using pre-heated kernel: {kernel_id(page)}" in log.read_text()

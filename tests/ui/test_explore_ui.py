@@ -61,6 +61,38 @@ def test_a_click_on_the_picture_places_the_patch_and_the_bars_follow(page, cifar
     assert "⚠" not in page.locator(STATUS).inner_text()
 
 
+def test_the_patch_is_placed_with_the_keyboard_alone(page, cifar_model, cifar_test):
+    """Tab to the labelled row and column boxes, type and step with the arrow keys: the patch moves
+    there and the bars show the model's answer for the image covered there by hand."""
+    images, labels, names = cifar_test
+    index = int(page.locator(NUMBER_BOX).input_value())
+    panel = tool(page, "Advanced · What if? Change the picture")
+    row, col = panel.get_by_label("patch row", exact=True), panel.get_by_label("patch column", exact=True)
+    expect(row).to_be_visible(timeout=UPDATE_MS)
+    # The previous test's click put the patch at (10, 20): the boxes say so.
+    expect(row).to_have_value("10", timeout=UPDATE_MS)
+    expect(col).to_have_value("20")
+    row.focus()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("24")
+    page.keyboard.press("Enter")
+    expect(panel).to_contain_text("8×8 patch at (24, 20)", timeout=UPDATE_MS)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == col.get_attribute("id")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(panel).to_contain_text("8×8 patch at (24, 18)", timeout=UPDATE_MS)
+
+    image = images[index].copy()
+    image[20:28, 14:22] = 128  # the 8×8 grey patch centred on (24, 18), drawn here by hand
+    expected = probabilities(cifar_model, image)
+    heights = np.array(panel.locator(".bqplot rect.bar").evaluate_all(
+        "els => els.map(e => parseFloat(e.getAttribute('height')))"))
+    np.testing.assert_allclose(heights[1::2] / heights[1::2].sum(), expected, atol=0.005)
+    assert "⚠" not in page.locator(STATUS).inner_text()
+
+
 def test_the_map_draws_every_image_and_a_click_opens_one(page, cifar_model, cifar_test):
     images, labels, names = cifar_test
     panel = tool(page, "Advanced · A map of the whole image set")
