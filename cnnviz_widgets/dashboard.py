@@ -34,7 +34,7 @@ from .widgets import (
     WhatIfLab,
 )
 from .serving.accessibility import REGION_CLASS
-from .widgets.base import CRISP_CSS, StateWidget, close_owned, section
+from .widgets.base import CRISP_CSS, StateWidget, close_owned, section, share_looks, shared_layout
 from .widgets.settings import ColourSchemeSelector
 from .widgets.sharing import ViewLink
 
@@ -217,7 +217,8 @@ class Dashboard(widgets.VBox):
         }
         self.status = StatusLine(state)
         sections = {key: self._section(key) for key in self.panels}
-        self.tools = widgets.Accordion(children=[widgets.VBox() for _ in TOOLS],
+        # Each panel of the accordion is built when first opened: until then an empty box.
+        self.tools = widgets.Accordion(children=[widgets.VBox(layout=shared_layout()) for _ in TOOLS],
                                        titles=tuple(t for t, _, _ in TOOLS),
                                        layout=widgets.Layout(width="100%"))
         self.link = ViewLink(self.view_query, current_address,
@@ -243,6 +244,7 @@ class Dashboard(widgets.VBox):
         title = widgets.HTML("<h1 class='cnnviz-title'>cnnviz · see inside a convolutional network</h1>")
         self.children = [widgets.HTML(DASHBOARD_CSS + CRISP_CSS), title, self.status,
                          columns]
+        share_looks(self)
 
     def _tools_region(self):
         region = widgets.VBox([
@@ -264,6 +266,10 @@ class Dashboard(widgets.VBox):
 
     def _on_tool_opened(self, change):
         i = change["new"]
+        # A panel the student closed, or left for another, skips image changes until shown again.
+        for j, panel in self.tool_panels.items():
+            if isinstance(panel, StateWidget):
+                panel.show(j == i)
         if i is None or i in self.tool_panels:
             return
         _, cls, note = TOOLS[i]
@@ -275,6 +281,7 @@ class Dashboard(widgets.VBox):
             return
         self.tool_panels[i] = panel
         self.tools.children[i].children = [widgets.HTML(f"<div class='cnnviz-note'>{note}</div>"), panel]
+        share_looks(self.tools.children[i])
 
     def open_tool(self, name: str):
         """Open (and build) the tool panel named like its widget class, e.g. "TopImages"."""
