@@ -29,33 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def reachable(root) -> list:
-    """Every widget ``root`` holds in its synced traits (children, layout, style, marks, axes,
-    scales, ...), recursively, ``root`` first."""
-    import ipywidgets as widgets
-
-    def held(value):
-        if isinstance(value, widgets.Widget):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from held(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                yield from held(item)
-
-    seen, order, stack = set(), [], [root]
-    while stack:
-        widget = stack.pop()
-        if id(widget) in seen:
-            continue
-        seen.add(id(widget))
-        order.append(widget)
-        for name in widget.keys:
-            stack.extend(held(getattr(widget, name, None)))
-    return order
-
-
 def state_bytes(widget) -> int:
     """Bytes of ``widget``'s entry in the page's ``update_states`` answer: its state as JSON (what
     ipywidgets sends for it) and its binary buffers."""
@@ -88,9 +61,9 @@ def page(state):
 
     before = set(registry())
     dashboard = Dashboard(state)
-    watch = connection_watch()
+    connection_watch()
     sent = {k: w for k, w in registry().items() if k not in before}
-    return dashboard, watch, sent
+    return dashboard, sent
 
 
 def panel_rows(dashboard, sent: dict) -> list:
@@ -98,8 +71,10 @@ def panel_rows(dashboard, sent: dict) -> list:
     counted: dict = {}
     owners = collections.defaultdict(set)
     roots = [(key, panel) for key, panel in dashboard.panels.items()] + [("status line", dashboard.status)]
+    from cnnviz_widgets.widgets.base import reachable_widgets
+
     for key, panel in roots:
-        for w in reachable(panel):
+        for w in reachable_widgets(panel):
             if w.model_id in sent:
                 owners[w.model_id].add(key)
     rows = collections.defaultdict(list)
@@ -133,12 +108,12 @@ def main(argv=None):
 
     warnings.simplefilter("ignore", DeprecationWarning)
     from cnnviz_widgets import ModelState
-    from cnnviz_widgets.dashboard import TOOLS
+    from cnnviz_widgets.dashboard import DEFERRED, TEXTS, TOOLS
 
     state = ModelState.from_default()
     # What every page of a kernel shares (the save buttons' layouts) comes with its one dashboard,
     # so it is counted with it.
-    dashboard, watch, sent = page(state)
+    dashboard, sent = page(state)
     first = weigh(list(sent.values()))
     rows = [(name, weigh(ws)) for name, ws in panel_rows(dashboard, sent)]
     print_table("At first paint: what the page receives when it connects (dashboard.ipynb's widgets)",
@@ -147,13 +122,19 @@ def main(argv=None):
         print("\nBy kind: " + ", ".join(f"{k} {n}" for k, n in first["kinds"].most_common()))
 
     tools = []
+    for key in DEFERRED:
+        before = set(registry())
+        dashboard.open_section(key)
+        made = [w for k, w in registry().items() if k not in before]
+        tools.append((f"section {key} ({TEXTS[key][0]})", weigh(made)))
     for title, cls, _ in TOOLS:
         before = set(registry())
         dashboard.open_tool(cls.__name__)
         made = [w for k, w in registry().items() if k not in before]
         tools.append((f"{cls.__name__} ({title})", weigh(made)))
     dashboard.tools.selected_index = None
-    print_table("Built when first opened (each panel of the accordion)", tools)
+    print_table("Built when first opened (a section as the student scrolls to it, each panel of the accordion)",
+                tools)
     print(f"\nEvery panel open: {len(registry())} open widgets in the kernel.")
     dashboard.close()
 
