@@ -55,7 +55,7 @@ DASHBOARD_CSS = """
   overflow-y: auto; overflow-x: hidden; box-sizing: border-box;}
 .cnnviz-sidebar .widget-inline-hbox, .cnnviz-sidebar .widget-hbox {max-width: 100%;}
 /* A side bar taller than the window scrolls: its boxes must keep their height, not shrink to fit. */
-.cnnviz-sidebar .widget-box > * {flex-shrink: 0;}
+.cnnviz-sidebar > *, .cnnviz-sidebar .widget-vbox > * {flex-shrink: 0;}
 .cnnviz-main {overflow-x: hidden;}
 .cnnviz-main .widget-image, .cnnviz-sidebar .widget-image {max-width: 100%;}
 .cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
