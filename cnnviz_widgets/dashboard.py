@@ -288,7 +288,12 @@ class Dashboard(widgets.VBox):
         return box
 
     def _build(self, key):
-        panel = self.panels[key] = PANELS[key](self.state)
+        try:
+            panel = PANELS[key](self.state)
+        except Exception as exc:  # A section that cannot start must not break the others.
+            self.state.status = f"⚠ {TEXTS[key][0]}: {exc}"
+            raise
+        self.panels[key] = panel
         share_looks(panel)
         if key == "heatmap":
             self.link.follow([(panel.mode, ["value"]), (panel.method, ["value"])])
