@@ -234,3 +234,38 @@ def test_a_hidden_panel_skips_image_changes_and_catches_up_when_shown(state, cif
         assert renders == [29, 30]
     finally:
         board.close()
+
+
+def test_default_layouts_and_styles_are_shared_and_refuse_changes():
+    import ipywidgets
+
+    from cnnviz_widgets.widgets.base import share_looks
+
+    class Panel(ipywidgets.VBox):
+        pass
+
+    panel = Panel()
+    text = ipywidgets.HTML("a note")
+    inline = ipywidgets.HBox([text])
+    panel.button = ipywidgets.Button(description="go")  # named: its code may show or hide it
+    panel.sized = ipywidgets.HTML(layout=ipywidgets.Layout(width="50px"))
+    panel.children = [inline, panel.button, panel.sized]
+    owned = [panel.layout, inline.layout, text.layout, text.style, panel.button.style, panel.sized.style]
+    try:
+        # By hand: the panel's, the inline box's and the text's layouts, both texts' and the
+        # button's styles; not the button's layout (named) nor a layout that is not the default.
+        assert share_looks(panel) == 6
+        assert all(w.comm is None for w in owned)
+        assert panel.layout is inline.layout is text.layout
+        assert panel.button.layout.comm is not None and panel.button.layout is not text.layout
+        assert panel.sized.layout.width == "50px"
+        assert ipywidgets.Button().style is not panel.button.style  # alone, a widget keeps its own
+        with pytest.raises(AttributeError, match="shared by many widgets"):
+            inline.layout.display = "none"
+        with pytest.raises(AttributeError, match="shared by many widgets"):
+            panel.button.style.button_color = "red"
+        panel.button.layout.display = "none"  # its own: free to change
+        assert share_looks(panel) == 0  # once is enough
+    finally:
+        for w in (panel, inline, text, panel.button, panel.sized):
+            w.close()
