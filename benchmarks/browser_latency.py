@@ -81,6 +81,25 @@ PROBE_JS = """() => {
 
 # --------------------------------------------------------------------------- websocket frames
 
+#: The softmax chart the probe watches: section 8, built when the student scrolls near it.
+SOFTMAX_CHART = ".cnnviz-section-softmax .bqplot"
+
+
+def show_decision(page) -> None:
+    """Scroll to section 8 as a student does, wait until its chart is drawn, and scroll back to
+    the top (where the picker and the feature maps are)."""
+    page.locator(".cnnviz-section-softmax").scroll_into_view_if_needed(timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector(SOFTMAX_CHART, state="visible", timeout=PAGE_TIMEOUT_MS)
+    page.locator(".cnnviz-section-picker").scroll_into_view_if_needed()
+
+
+async def show_decision_async(page) -> None:
+    """``show_decision`` for Playwright's asyncio API."""
+    await page.locator(".cnnviz-section-softmax").scroll_into_view_if_needed(timeout=PAGE_TIMEOUT_MS)
+    await page.wait_for_selector(SOFTMAX_CHART, state="visible", timeout=PAGE_TIMEOUT_MS)
+    await page.locator(".cnnviz-section-picker").scroll_into_view_if_needed()
+
+
 def _parse_frame(payload) -> dict | None:
     """A Jupyter websocket frame as {channel, msg_type, content, buffers}; None if unreadable.
 
@@ -117,6 +136,10 @@ class FrameLog:
         self.frames: list = []
         self.models: dict = {}
         self.initial_state_bytes = 0
+        #: Widgets made after the page connected (a section built as the student scrolls to it,
+        #: a panel opened), and the bytes of their opening messages.
+        self.opened_models = 0
+        self.opened_bytes = 0
 
     def on_websocket(self, ws):
         if "/api/kernels/" in ws.url:
@@ -126,6 +149,11 @@ class FrameLog:
         size = len(payload.encode() if isinstance(payload, str) else payload)
         msg = _parse_frame(payload)
         self.frames.append((size, msg))
+        if msg and msg["msg_type"] == "comm_open":
+            content = msg["content"]
+            self.models[content.get("comm_id")] = (content.get("data") or {}).get("state", {}).get("_model_name", "?")
+            self.opened_models += 1
+            self.opened_bytes += size
         if msg and msg["msg_type"] == "comm_msg":
             data = msg["content"].get("data") or {}
             # ipywidgets 8 sends the state of every widget at once, on its control comm, when
@@ -300,6 +328,7 @@ def measure(args, env) -> dict:
             }
 
             # (b) and (d): image changes through the number box, each image new to the kernel.
+            show_decision(page)
             page.evaluate(PROBE_JS)
             page.wait_for_timeout(SETTLE_MS)
             rng = np.random.default_rng(args.seed)

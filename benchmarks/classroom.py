@@ -9,7 +9,8 @@ For each mode a fresh server is started twice:
 * **browser** — N Chromium pages (Playwright, Debian's /usr/bin/chromium), one browser context
   each, navigate at the same moment: time to page (the navigation's ``responseEnd``), time to
   interactive (the picker drawn and a first image change come back from the kernel), then every
-  student changes image about every ``--interval`` seconds for ``--rounds`` rounds, and each
+  student scrolls to section 8 (built as it comes near) and changes image about every
+  ``--interval`` seconds for ``--rounds`` rounds, and each
   repaint (features and softmax redrawn, timed in the page as benchmarks/browser_latency.py
   does) is collected. After that: RSS and PSS of every kernel (``/proc/*/smaps_rollup``), the
   peak of the whole server (Voilà and its kernels, PSS summed, sampled every second), the peak
@@ -45,7 +46,7 @@ sys.path.insert(0, str(REPO))
 import voila_server  # noqa: E402  (tests/ui, put on the path above)
 
 from benchmarks.browser_latency import (CAPTION, CHROMIUM, CHROMIUM_ARGS, NUMBER_BOX, PROBE_JS,  # noqa: E402
-                                        SLIDER_HANDLE, VIEWPORT, FrameLog, kernel_pids)
+                                        SLIDER_HANDLE, VIEWPORT, FrameLog, kernel_pids, show_decision_async)
 from benchmarks.common import machine_note  # noqa: E402
 from cnnviz_widgets.serving.capacity import cpu_seconds, pss_mib, rss_mib  # noqa: E402
 
@@ -183,7 +184,8 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
     rng = np.random.default_rng(seed)
     picks = rng.choice(10_000, size=(n, rounds + 1), replace=False).tolist()
     go = asyncio.Event()
-    out = {"page_s": [], "interactive_s": [], "repaint_ms": [], "complete": 0, "widgets": [], "state_kib": []}
+    out = {"page_s": [], "interactive_s": [], "repaint_ms": [], "complete": 0, "widgets": [], "state_kib": [],
+           "later_widgets": [], "later_kib": []}
 
     async def student(k, browser):
         context = await browser.new_context(viewport=VIEWPORT)
@@ -215,6 +217,11 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
             await context.close()
             return
         await interactive.wait()  # the repaint rounds start when every page is up
+        # The probe watches the softmax chart, built when the student scrolls to section 8.
+        opened = frames.opened_models, frames.opened_bytes
+        await show_decision_async(page)
+        out["later_widgets"].append(frames.opened_models - opened[0])
+        out["later_kib"].append((frames.opened_bytes - opened[1]) / 1024)
         await page.evaluate(PROBE_JS)
         await asyncio.sleep(rng.uniform(0, interval))  # students do not click in step
         for index in picks[k][1:]:
@@ -317,10 +324,13 @@ def report(args, rows, before: str, after: str) -> None:
             share = r["cpu_browsers_s"] / total if total else float("nan")
             widgets = statistics.median(r["widgets"]) if r["widgets"] else float("nan")
             state = statistics.median(r["state_kib"]) if r["state_kib"] else float("nan")
+            later = statistics.median(r["later_widgets"]) if r["later_widgets"] else float("nan")
+            later_kib = statistics.median(r["later_kib"]) if r["later_kib"] else float("nan")
             print(f"- {r['mode']}, Chromium: until every page was interactive the browsers used "
                   f"{r['cpu_browsers_s']:.0f} CPU-s and the server with its kernels {r['cpu_server_s']:.0f} "
                   f"CPU-s ({share:.0%} browsers); a page receives {widgets:.0f} widgets, "
-                  f"{state:.0f} KiB of widget state when it connects")
+                  f"{state:.0f} KiB of widget state when it connects, and {later:.0f} widgets, "
+                  f"{later_kib:.0f} KiB more as the student scrolls to section 8 (sections built on the way)")
         if r["mode"] == "classroom" and r["estimate"] and r["phase"] == "browser":
             print(f"- classroom warm-up: ready after {r['ready_s']:.0f} s; the command said: "
                   + " / ".join(r["estimate"][1:]))

@@ -34,7 +34,8 @@ from .widgets import (
     WhatIfLab,
 )
 from .serving.accessibility import REGION_CLASS
-from .widgets.base import CRISP_CSS, StateWidget, close_owned, section
+from .widgets.base import CRISP_CSS, Deferred, StateWidget, close_owned, section, share_looks, shared_layout
+from .widgets.panels import heatmap_choices
 from .widgets.settings import ColourSchemeSelector
 from .widgets.sharing import ViewLink
 
@@ -53,6 +54,8 @@ DASHBOARD_CSS = """
 .cnnviz-sidebar {position: sticky; top: 0; align-self: flex-start; max-height: 100vh;
   overflow-y: auto; overflow-x: hidden; box-sizing: border-box;}
 .cnnviz-sidebar .widget-inline-hbox, .cnnviz-sidebar .widget-hbox {max-width: 100%;}
+/* A side bar taller than the window scrolls: its boxes must keep their height, not shrink to fit. */
+.cnnviz-sidebar > *, .cnnviz-sidebar .widget-vbox > * {flex-shrink: 0;}
 .cnnviz-main {overflow-x: hidden;}
 .cnnviz-main .widget-image, .cnnviz-sidebar .widget-image {max-width: 100%;}
 .cnnviz-section {border-top: 1px solid #ddd; padding-top: 6px; margin-bottom: 10px;}
@@ -169,6 +172,31 @@ TOOLS = [
 ]
 
 
+#: How section 11 starts: the channel mean of the selected layer.
+HEATMAP_MODE = "activation"
+
+#: Each section's panel, by the key of ``TEXTS``.
+PANELS = {
+    "picker": lambda state: ImagePicker(state, home_name="CIFAR-10 test images"),
+    "layer": LayerSelector,
+    "colours": ColourSchemeSelector,
+    "features": FeatureGrid,
+    "filters": FilterGrid,
+    "strip": LayerStrip,
+    "dense": DenseBars,
+    "softmax": SoftmaxChart,
+    "compare": ComparisonGrid,
+    "stats": StatsTable,
+    "heatmap": lambda state: HeatmapOverlay(state, mode=HEATMAP_MODE),
+}
+
+#: Sections built when first opened: those below the first screen (1366 × 768). Their title and
+#: text are there at once; the page's script opens each as the student scrolls near it (a button
+#: does without the script), so a student who never scrolls to the comparison never costs its
+#: models, its pictures, nor its work on every image change.
+DEFERRED = ("filters", "strip", "dense", "softmax", "compare", "stats", "heatmap")
+
+
 class StatusLine(StateWidget):
     """The one line where errors and progress appear (never a traceback)."""
 
@@ -202,28 +230,18 @@ class Dashboard(widgets.VBox):
         super().__init__(**kwargs)
         self.state = state
         self.add_class("cnnviz-dashboard")
-        self.panels = {
-            "picker": ImagePicker(state, home_name="CIFAR-10 test images"),
-            "layer": LayerSelector(state),
-            "colours": ColourSchemeSelector(state),
-            "features": FeatureGrid(state),
-            "filters": FilterGrid(state),
-            "strip": LayerStrip(state),
-            "dense": DenseBars(state),
-            "softmax": SoftmaxChart(state),
-            "compare": ComparisonGrid(state),
-            "stats": StatsTable(state),
-            "heatmap": HeatmapOverlay(state, mode="activation"),
-        }
+        #: The panels built so far, by section key; the sections of ``DEFERRED`` join when opened.
+        self.panels = {key: PANELS[key](state) for key in PANELS if key not in DEFERRED}
+        #: The sections not built yet, until opened (``open_section``).
+        self.deferred = {}
         self.status = StatusLine(state)
-        sections = {key: self._section(key) for key in self.panels}
-        self.tools = widgets.Accordion(children=[widgets.VBox() for _ in TOOLS],
+        sections = {key: self._section(key) for key in PANELS}
+        # Each panel of the accordion is built when first opened: until then an empty box.
+        self.tools = widgets.Accordion(children=[widgets.VBox(layout=shared_layout()) for _ in TOOLS],
                                        titles=tuple(t for t, _, _ in TOOLS),
                                        layout=widgets.Layout(width="100%"))
         self.link = ViewLink(self.view_query, current_address,
-                             watch=[(state, ["index", "layer", "class_index"]),
-                                    (self.panels["heatmap"].mode, ["value"]), (self.panels["heatmap"].method, ["value"]),
-                                    (self.tools, ["selected_index"])])
+                             watch=[(state, ["index", "layer", "class_index"]), (self.tools, ["selected_index"])])
         sidebar = widgets.VBox([sections["picker"], sections["layer"], sections["colours"], self.link],
                                layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
         sidebar.add_class("cnnviz-sidebar")
@@ -243,6 +261,7 @@ class Dashboard(widgets.VBox):
         title = widgets.HTML("<h1 class='cnnviz-title'>cnnviz · see inside a convolutional network</h1>")
         self.children = [widgets.HTML(DASHBOARD_CSS + CRISP_CSS), title, self.status,
                          columns]
+        share_looks(self)
 
     def _tools_region(self):
         region = widgets.VBox([
@@ -256,14 +275,43 @@ class Dashboard(widgets.VBox):
 
     def _section(self, key):
         title, note = TEXTS[key]
-        box = section(title, note, self.panels[key], layout=widgets.Layout(min_width="0"))
+        if key in self.panels:
+            body = self.panels[key]
+        else:
+            # As tall as a small panel: the sections below stay out of sight until scrolled to.
+            body = self.deferred[key] = Deferred(lambda: self._build(key), "this section",
+                                                 layout=widgets.Layout(min_height="320px"))
+        box = section(title, note, body, layout=widgets.Layout(min_width="0"))
         box.add_class("cnnviz-section")
         box.add_class(REGION_CLASS)
         box.add_class(f"cnnviz-section-{key}")
         return box
 
+    def _build(self, key):
+        try:
+            panel = PANELS[key](self.state)
+        except Exception as exc:  # A section that cannot start must not break the others.
+            self.state.status = f"⚠ {TEXTS[key][0]}: {exc}"
+            raise
+        self.panels[key] = panel
+        share_looks(panel)
+        if key == "heatmap":
+            self.link.follow([(panel.mode, ["value"]), (panel.method, ["value"])])
+        return panel
+
+    def open_section(self, key: str):
+        """The panel of section ``key`` (of ``TEXTS``), built now if it was not yet: what the
+        student gets by scrolling to the section or pressing its button."""
+        if key in self.panels:
+            return self.panels[key]
+        return self.deferred[key].reveal()
+
     def _on_tool_opened(self, change):
         i = change["new"]
+        # A panel the student closed, or left for another, skips image changes until shown again.
+        for j, panel in self.tool_panels.items():
+            if isinstance(panel, StateWidget):
+                panel.show(j == i)
         if i is None or i in self.tool_panels:
             return
         _, cls, note = TOOLS[i]
@@ -275,6 +323,7 @@ class Dashboard(widgets.VBox):
             return
         self.tool_panels[i] = panel
         self.tools.children[i].children = [widgets.HTML(f"<div class='cnnviz-note'>{note}</div>"), panel]
+        share_looks(self.tools.children[i])
 
     def open_tool(self, name: str):
         """Open (and build) the tool panel named like its widget class, e.g. "TopImages"."""
@@ -286,8 +335,9 @@ class Dashboard(widgets.VBox):
     def view(self) -> links.View:
         """What the student looks at now: image, layer, heatmap method, class and open panel."""
         opened = self.tools.selected_index
+        heatmap = self.panels["heatmap"].heatmap_shown if "heatmap" in self.panels else HEATMAP_MODE
         return links.View(image=self.state.index, layer=self.state.layer,
-                          heatmap=self.panels["heatmap"].heatmap_shown, class_index=self.state.class_index,
+                          heatmap=heatmap, class_index=self.state.class_index,
                           panel=None if opened is None else TOOLS[opened][1].__name__)
 
     def view_query(self) -> str:
@@ -297,7 +347,7 @@ class Dashboard(widgets.VBox):
     def view_choices(self) -> links.Choices:
         """What a link may ask for on this dashboard."""
         return links.Choices(images=len(self.state.images), layers=tuple(i.name for i in self.state.layers),
-                             heatmaps=self.panels["heatmap"].heatmap_choices(),
+                             heatmaps=heatmap_choices(),
                              class_names=self.state.class_names,
                              panels=tuple(cls.__name__ for _, cls, _ in TOOLS))
 
@@ -316,7 +366,7 @@ class Dashboard(widgets.VBox):
         if view.layer is not None and view.layer != state.layer:
             state.layer = view.layer
         if view.heatmap is not None:
-            self.panels["heatmap"].show_heatmap(view.heatmap)
+            self.open_section("heatmap").show_heatmap(view.heatmap)
         # After the image: a new image goes back to its own predicted class.
         if view.class_index is not None and view.class_index != state.class_index:
             state.class_index = view.class_index

@@ -1,12 +1,13 @@
 """The Dashboard composition and the dashboard notebook, without a browser."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from helpers import TF_NOISE, environ_without_tf_log_level, notebook_streams
+from helpers import TF_NOISE, environ_without_tf_log_level, notebook_streams, observers_of
 from nbclient import NotebookClient
 
 from cnnviz_widgets import (ComparisonGrid, Dashboard, DenseBars, FeatureGrid, FilterGrid,
@@ -25,7 +26,10 @@ def _descendants(widget):
 
 @pytest.fixture
 def dashboard(state):
+    """A dashboard with every section open, as a student who scrolled down the page has it."""
     board = Dashboard(state)
+    for key in TEXTS:
+        board.open_section(key)
     yield board
     board.close()
 
@@ -68,7 +72,9 @@ def test_tools_are_built_only_when_opened(dashboard, state):
 def test_close_leaves_no_observers(state):
     board = Dashboard(state)
     board.open_tool("ConvArithmetic")
+    board.open_section("heatmap")
     widgets = [*board.panels.values(), *board.tool_panels.values(), board.status]
+    assert any(isinstance(w, HeatmapOverlay) for w in widgets)
     board.close()
     for handlers in state._trait_notifiers.values():
         for callbacks in handlers.values():
@@ -112,6 +118,8 @@ def test_one_image_change_costs_one_forward_pass_with_every_panel_open(state, mo
 
     board = Dashboard(state)
     try:
+        for key in TEXTS:
+            board.open_section(key)
         for _, cls, _ in TOOLS:
             board.open_tool(cls.__name__)
         assert len(board.tool_panels) == len(TOOLS)
@@ -130,3 +138,134 @@ def test_one_image_change_costs_one_forward_pass_with_every_panel_open(state, mo
         assert not state.status.startswith("⚠"), state.status
     finally:
         board.close()
+
+
+# =========================================================================== the page's weight
+
+#: Widget models a dashboard makes at first paint, once what a kernel shares is made. Measured
+#: here: 166, with the sections below the first screen deferred and default layouts and styles
+#: shared (404 before either, ``python benchmarks/page_weight.py``); a margin for small changes.
+FIRST_PAINT_MODELS = 190
+
+
+def _registry() -> dict:
+    """ipywidgets' own registry of open widgets: model id -> widget."""
+    from ipywidgets.widgets.widget import _instances
+
+    return dict(_instances)
+
+
+def _held(widget) -> set:
+    """Model ids of ``widget`` and of every widget its synced traits hold, recursively: a walk of
+    its own over trait values, not the package's."""
+    import ipywidgets
+
+    found, todo = {}, [widget]
+    while todo:
+        w = todo.pop()
+        if w.model_id in found:
+            continue
+        found[w.model_id] = w
+        for name in w.keys:
+            value = getattr(w, name)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            todo += [v for v in values if isinstance(v, ipywidgets.Widget)]
+    return set(found)
+
+
+@pytest.fixture
+def kernel_shared(state):
+    """What every dashboard of a kernel shares (the save buttons' layouts, the shared default
+    layouts and styles) is made by a first dashboard with every section open."""
+    board = Dashboard(state)
+    for key in TEXTS:
+        board.open_section(key)
+    board.close()
+
+
+def test_first_paint_makes_few_models_and_a_section_makes_its_own_when_opened(state, kernel_shared):
+    before = set(_registry())
+    board = Dashboard(state)
+    try:
+        made = set(_registry()) - before
+        # Every new model is part of the dashboard, and every part of it not shared is new.
+        assert made == _held(board) - before
+        print(f"first paint: {len(made)} models")
+        assert 100 < len(made) <= FIRST_PAINT_MODELS
+        assert not [w for w in _descendants(board) if isinstance(w, (HeatmapOverlay, ComparisonGrid, SoftmaxChart))]
+        assert all(observers_of(state, w) == [] for w in _descendants(board) if isinstance(w, HeatmapOverlay))
+        # Opening section 11 makes the heatmap panel's models then, and only those.
+        before_open = set(_registry())
+        overlay = board.open_section("heatmap")
+        opened = set(_registry()) - before_open
+        assert isinstance(overlay, HeatmapOverlay) and overlay in list(_descendants(board))
+        assert opened == _held(overlay) - before_open
+        assert len(opened) >= 20
+        assert observers_of(state, overlay)
+        assert board.open_section("heatmap") is overlay  # once
+    finally:
+        board.close()
+
+
+def test_a_hidden_panel_skips_image_changes_and_catches_up_when_shown(state, cifar_model, monkeypatch):
+    from cnnviz_widgets.widgets.primer import CnnPrimer
+    from references import keras_probabilities
+
+    board = Dashboard(state)
+    try:
+        primer = board.open_tool("CnnPrimer")
+        assert isinstance(primer, CnnPrimer)
+        renders = []
+        real = primer._render
+        monkeypatch.setattr(primer, "_render", lambda: renders.append(state.index) or real())
+        board.open_tool("ConvArithmetic")  # the primer is now closed in the accordion
+        state.index = 17
+        state.index = 29
+        assert renders == []
+        board.open_tool("CnnPrimer")
+        assert renders == [29]  # once, for the image on screen
+        probs, top = keras_probabilities(cifar_model, state.images[29])
+        shown = re.sub(r"<[^>]+>", "", primer.steps.value)
+        assert f"{state.class_names[top]} {state.inspection.logits[top]:.2f} → {100 * probs[top]:.1f} %" in shown
+        state.index = 30
+        assert renders == [29, 30]  # shown: once per change again
+        board.tools.selected_index = None
+        state.index = 31
+        assert renders == [29, 30]
+    finally:
+        board.close()
+
+
+def test_default_layouts_and_styles_are_shared_and_refuse_changes():
+    import ipywidgets
+
+    from cnnviz_widgets.widgets.base import share_looks
+
+    class Panel(ipywidgets.VBox):
+        pass
+
+    panel = Panel()
+    text = ipywidgets.HTML("a note")
+    inline = ipywidgets.HBox([text])
+    panel.button = ipywidgets.Button(description="go")  # named: its code may show or hide it
+    panel.sized = ipywidgets.HTML(layout=ipywidgets.Layout(width="50px"))
+    panel.children = [inline, panel.button, panel.sized]
+    owned = [panel.layout, inline.layout, text.layout, text.style, panel.button.style, panel.sized.style]
+    try:
+        # By hand: the panel's, the inline box's and the text's layouts, both texts' and the
+        # button's styles; not the button's layout (named) nor a layout that is not the default.
+        assert share_looks(panel) == 6
+        assert all(w.comm is None for w in owned)
+        assert panel.layout is inline.layout is text.layout
+        assert panel.button.layout.comm is not None and panel.button.layout is not text.layout
+        assert panel.sized.layout.width == "50px"
+        assert ipywidgets.Button().style is not panel.button.style  # alone, a widget keeps its own
+        with pytest.raises(AttributeError, match="shared by many widgets"):
+            inline.layout.display = "none"
+        with pytest.raises(AttributeError, match="shared by many widgets"):
+            panel.button.style.button_color = "red"
+        panel.button.layout.display = "none"  # its own: free to change
+        assert share_looks(panel) == 0  # once is enough
+    finally:
+        for w in (panel, inline, text, panel.button, panel.sized):
+            w.close()

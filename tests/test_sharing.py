@@ -172,7 +172,7 @@ def test_the_link_field_shows_the_page_address_of_the_current_view(st, monkeypat
         # While shown it follows the view.
         st.index = 42
         st.layer = "conv2_act"
-        board.panels["heatmap"].mode.value = "grad-cam"
+        board.open_section("heatmap").mode.value = "grad-cam"
         st.class_index = 3
         board.open_tool("TopImages")
         expected = "image=42&layer=conv2_act&heatmap=grad-cam&class=cat&panel=TopImages"
@@ -210,7 +210,8 @@ def test_a_linked_view_opens_every_part_of_it(st, monkeypatch):
 def test_a_hostile_link_keeps_the_first_view_and_says_why_escaped(st):
     board = Dashboard(st)
     try:
-        before = (st.index, st.layer, st.class_index, board.panels["heatmap"].mode.value, board.tools.selected_index)
+        before = (st.index, st.layer, st.class_index, board.open_section("heatmap").mode.value,
+                  board.tools.selected_index)
         parsed = board.open_view("image=99999&layer=<script>alert(1)</script>&panel=TopImages")
         assert not parsed.ok
         assert (st.index, st.layer, st.class_index, board.panels["heatmap"].mode.value,

@@ -14,8 +14,15 @@ group's name its heading. Three things have no hook at all, and this script adds
 
 It runs again whenever widgets are added or changed (a MutationObserver), so panels built later
 (the advanced panels, built when opened) are covered by the same rules.
+
+One more thing it does for the student who scrolls: a section the dashboard builds only when it is
+opened (``widgets.base.Deferred``: a "show this section" button, which keyboard users reach and
+press like any other) is opened as it comes within a quarter of a screen of the visible part of the page, so
+that scrolling down shows every section without a click.
 """
 from __future__ import annotations
+
+from ..widgets.base import DEFERRED_BUTTON_CLASS, DEFERRED_CLASS
 
 #: CSS class that turns a box into a labelled region (named by its first h1-h4).
 REGION_CLASS = "cnnviz-region"
@@ -70,12 +77,44 @@ _SCRIPT = """
       if (heading) { set(region, 'aria-labelledby', idOf(heading)); }
     });
   }
+  // The box that scrolls the page: Voila's #rendered_cells, a notebook's panel, else the window.
+  // An observer's margin widens its root only, not the boxes that clip in between, so the root
+  // must be the box that scrolls.
+  function scroller(element) {
+    for (let box = element.parentElement; box; box = box.parentElement) {
+      const overflow = getComputedStyle(box).overflowY;
+      if ((overflow === 'auto' || overflow === 'scroll') && box.scrollHeight > box.clientHeight + 1) {
+        return box;
+      }
+    }
+    return null;
+  }
+  const observers = new Map();
+  function nearObserver(root) {
+    if (!observers.has(root)) {
+      // A quarter of a screen ahead: built while the student scrolls to it, and not more: the
+      // boxes not built yet are short, and a larger margin would reach every one of them.
+      observers.set(root, new IntersectionObserver((entries, observer) => entries.forEach(entry => {
+        if (!entry.isIntersecting) { return; }
+        observer.unobserve(entry.target);
+        const button = entry.target.querySelector('.DEFERRED_BUTTON_CLASS');
+        if (button) { button.click(); }
+      }), {root: root, rootMargin: '25% 0px'}));
+    }
+    return observers.get(root);
+  }
+  function openWhenNear() {
+    document.querySelectorAll('.DEFERRED_CLASS').forEach(box => {
+      if (!box.dataset.cnnvizNear) { box.dataset.cnnvizNear = '1'; nearObserver(scroller(box)).observe(box); }
+    });
+  }
   let pending = false;
   function apply() {
     pending = false;
     nameSliders();
     openAccordionsByKey();
     landmarks();
+    openWhenNear();
   }
   new MutationObserver(() => {
     if (!pending) { pending = true; requestAnimationFrame(apply); }
@@ -95,4 +134,5 @@ def accessibility_support():
     """
     from IPython.display import HTML
 
-    return HTML(_SCRIPT.replace("REGION_CLASS", REGION_CLASS))
+    return HTML(_SCRIPT.replace("REGION_CLASS", REGION_CLASS).replace("DEFERRED_BUTTON_CLASS", DEFERRED_BUTTON_CLASS)
+                .replace("DEFERRED_CLASS", DEFERRED_CLASS))

@@ -89,6 +89,38 @@ def reports_errors(method):
     return wrapper
 
 
+#: State traits whose observers a hidden panel defers (``StateWidget.show``): a new image is what
+#: every panel redraws, and what a class of students changes every few seconds.
+DEFERRED_TRAITS = frozenset({"inspection"})
+
+
+class _Deferrable:
+    """An observer of the state that runs only while its panel is shown, and otherwise keeps the
+    last change of each trait it missed, to run once when the panel is shown again.
+
+    Like a bound method it has ``__self__`` (the panel), so whoever lists a state's observers
+    sees whose it is.
+    """
+
+    def __init__(self, panel, handler):
+        self.__self__ = panel
+        self.handler = handler
+        self.missed: dict = {}
+
+    def __call__(self, change):
+        if self.__self__.shown:
+            self.handler(change)
+        else:
+            # Only the newest change of a trait matters; a later one replaces it, in its turn.
+            self.missed.pop(change["name"], None)
+            self.missed[change["name"]] = change
+
+    def catch_up(self):
+        missed, self.missed = self.missed, {}
+        for change in missed.values():
+            self.handler(change)
+
+
 class StateWidget(widgets.VBox):
     """Base of every cnnviz widget: a VBox that observes a ``ModelState``.
 
@@ -104,9 +136,25 @@ class StateWidget(widgets.VBox):
         self._observers: list = []
         self.add_class("cnnviz-widget")
 
+    #: Whether the panel is on screen (``show``); a hidden panel defers its image changes.
+    shown = True
+
     def _observe(self, handler, names):
+        names = list(names)
+        if DEFERRED_TRAITS & set(names):
+            handler = _Deferrable(self, handler)
         self.state.observe(handler, names=names)
         self._observers.append((handler, names))
+
+    def show(self, shown: bool = True) -> None:
+        """Tell the panel whether the student can see it (the dashboard does, as a section opens or
+        closes). While hidden, a change of the image (``DEFERRED_TRAITS``) renders nothing; once
+        shown again, the panel catches up once with the latest change it missed."""
+        self.shown = bool(shown)
+        if self.shown:
+            for handler, _ in self._observers:
+                if isinstance(handler, _Deferrable):
+                    handler.catch_up()
 
     def _on_inspection(self, change):
         """Most widgets show the current image: a new inspection is one re-render."""
@@ -141,6 +189,103 @@ def shared(widget):
     """Mark ``widget`` as shared by many panels (``close_owned`` leaves it open) and return it."""
     _SHARED_WIDGETS.add(id(widget))
     return widget
+
+
+class _Frozen:
+    """A layout or style that many widgets share (``share_looks``): changing it would change them
+    all, so it refuses every change after it is made."""
+
+    _frozen = False
+
+    def __setattr__(self, name, value):
+        if self._frozen and name in self.keys:
+            raise AttributeError(f"this {type(self).__name__} is shared by many widgets: give the widget "
+                                 f"a {type(self).__bases__[1].__name__} of its own to change its {name}")
+        super().__setattr__(name, value)
+
+
+#: Widgets that show text and never change their own layout once made.
+TEXT_WIDGETS = (widgets.HTML, widgets.HTMLMath, widgets.Label)
+_LOOKS: dict = {}
+
+
+def _shared_look(cls):
+    """The kernel's one frozen instance of the layout or style class ``cls``, all defaults."""
+    look = _LOOKS.get(cls)
+    if look is None or look.comm is None:
+        look = type(f"Shared{cls.__name__}", (_Frozen, cls), {"__module__": __name__})()
+        look._frozen = True
+        _LOOKS[cls] = shared(look)
+    return look
+
+
+def shared_layout() -> widgets.Layout:
+    """The kernel's one frozen default Layout, for boxes that never change theirs."""
+    return _shared_look(widgets.Layout)
+
+
+def _replaceable(look) -> bool:
+    """True when ``look`` is a layout or style of one widget (not shared already) and no synced
+    trait of it differs from its default."""
+    return (isinstance(look, widgets.Widget) and not isinstance(look, _Frozen)
+            and id(look) not in _SHARED_WIDGETS and not look.get_state(drop_defaults=True))
+
+
+def share_looks(root) -> int:
+    """Give the widgets under ``root`` that still have their default style, and those that still
+    have their default layout and that no code can change later, the kernel's one shared (and
+    frozen) instance instead, and close what they had. Returns how many layouts and styles it
+    closed.
+
+    ipywidgets 8 makes a Layout model for every widget and a Style model for most: each is a model
+    the page receives (about 1 KiB of state for a Layout) and builds. Shared, they are one model
+    per class for the whole page. cnnviz never changes a style after making its widget, nor the
+    layout of a text widget; other widgets keep their own layout when an attribute names them
+    (code that shows or hides ``self.body`` changes its layout). A panel that would change a
+    shared one gets an error at once.
+    """
+    replaced = 0
+    tree = reachable_widgets(root)
+    named = _named_widgets(tree)
+    for widget in tree:
+        style = getattr(widget, "style", None) if "style" in widget.keys else None
+        if _replaceable(style):
+            widget.style = _shared_look(type(style))
+            style.close()
+            replaced += 1
+        layout = widget.layout if "layout" in widget.keys else None
+        if (isinstance(widget, TEXT_WIDGETS) or id(widget) not in named) and _replaceable(layout):
+            widget.layout = _shared_look(widgets.Layout)
+            layout.close()
+            replaced += 1
+    return replaced
+
+
+def _named_widgets(tree) -> set:
+    """Ids of the widgets that an attribute of a widget in ``tree`` names (``self.body``, a list
+    of buttons, ...): the only ones its code can reach to change later. A box made inline in a
+    list of children is reachable through its parent's children only."""
+    named = set()
+    for widget in tree:
+        for name, value in vars(widget).items():
+            if name != "_trait_values":
+                named.update(id(w) for w in _widgets_in(value))
+    return named
+
+
+def reachable_widgets(root) -> list:
+    """``root`` and every widget its synced traits hold (children, layout, style, marks, ...),
+    recursively, inner panels included."""
+    seen, order, stack = set(), [], [root]
+    while stack:
+        widget = stack.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        order.append(widget)
+        for name in widget.keys:
+            stack.extend(_widgets_in(getattr(widget, name, None)))
+    return order
 
 
 def owned_widgets(root) -> list:
@@ -179,3 +324,55 @@ def section(title: str, note: str, *body, **kwargs) -> widgets.VBox:
     """A titled panel: heading, two or three sentences for the student, then the body."""
     head = widgets.HTML(f"<h3 style='margin:4px 0'>{title}</h3><div class='cnnviz-note'>{note}</div>")
     return widgets.VBox([head, *body], **kwargs)
+
+
+#: CSS classes of a ``Deferred`` box before it is opened, and of its button: the page's script
+#: (``serving.accessibility``) presses the button as the box comes near the visible part of the page.
+DEFERRED_CLASS = "cnnviz-lazy"
+DEFERRED_BUTTON_CLASS = "cnnviz-lazy-open"
+
+
+class Deferred(widgets.VBox):
+    """A box that builds its content only when it is first opened: until then a button.
+
+    ``build()`` makes the content (any widget) on the first ``reveal()`` — the button's click, or a
+    call — and the box shows it from then on. Nothing of the content exists before: no widget model
+    in the page, no observer of the state, no rendering.
+
+    >>> box = Deferred(lambda: FeatureGrid(state), "feature maps")   # doctest: +SKIP
+    >>> box.reveal()                                                 # doctest: +SKIP
+    FeatureGrid(...)
+    """
+
+    def __init__(self, build, label: str, **kwargs):
+        super().__init__(**kwargs)
+        self.build = build
+        self.content = None
+        self.button = widgets.Button(description=f"show {label}", icon="chevron-down",
+                                     tooltip=f"Build and show {label}", layout=shared_layout())
+        self.button.add_class(DEFERRED_BUTTON_CLASS)
+        self.button.on_click(lambda _button: self.reveal())
+        self.children = [self.button]
+        self.add_class(DEFERRED_CLASS)
+
+    @property
+    def built(self) -> bool:
+        return self.content is not None
+
+    def reveal(self):
+        """Build the content (once) and show it; returns the content."""
+        if self.content is None:
+            self.content = self.build()
+            if self.layout.min_height:  # kept for the space the content was to take: it has it now
+                self.layout.min_height = None
+            self.children = [self.content]
+            self.remove_class(DEFERRED_CLASS)
+            self.button.close()
+        return self.content
+
+    def close(self):
+        if self.content is None:
+            self.button.close()
+        else:
+            self.content.close()
+        super().close()

@@ -34,6 +34,17 @@ LAYER_METHODS = ("grad_cam_plus_plus", "score_cam")
 PREDICTED = -1
 
 
+def method_options() -> list:
+    """(label, name) of the method dropdown: ``compute.METHODS`` but Grad-CAM."""
+    return [(label, name) for name, (label, _) in compute.METHODS.items() if name != "grad_cam"]
+
+
+def heatmap_choices() -> tuple:
+    """(label, value) of every heatmap ``HeatmapOverlay`` can show: activation, Grad-CAM and every
+    other method of the method list."""
+    return tuple(m for m in MODES if m[1] != "method") + tuple(method_options())
+
+
 class StatsTable(StateWidget):
     """A table of every conv stage's statistics for the selected image: shape, mean, std, min,
     max and sparsity; the selected layer's row is highlighted.
@@ -144,7 +155,7 @@ class HeatmapOverlay(StateWidget):
         self.mode = widgets.ToggleButtons(options=MODES, value=mode, description="heatmap",
                                           style={"button_width": "100px"})
         self.method = widgets.Dropdown(
-            options=[(label, name) for name, (label, _) in compute.METHODS.items() if name != "grad_cam"],
+            options=method_options(),
             description="method", layout=widgets.Layout(width="240px"))
         self.target = widgets.Dropdown(options=self._target_options(),
                                        value=_option(state.class_index), description="class")
@@ -194,9 +205,8 @@ class HeatmapOverlay(StateWidget):
 
     # ----- the heatmap shown, as one value (for links that reopen a view) --------------------------
     def heatmap_choices(self) -> tuple:
-        """(label, value) of every heatmap this panel can show: activation, Grad-CAM and every
-        other method of the method list."""
-        return tuple(m for m in MODES if m[1] != "method") + tuple(self.method.options)
+        """(label, value) of every heatmap this panel can show (``heatmap_choices``)."""
+        return heatmap_choices()
 
     @property
     def heatmap_shown(self) -> str:

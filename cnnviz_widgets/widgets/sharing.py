@@ -197,10 +197,15 @@ class ViewLink(widgets.VBox):
         self.children = [self.button]
         self.add_class("cnnviz-view-link")
         self._watched = []
+        self.follow(watch)
+        self.button.on_click(self._on_click)
+
+    def follow(self, watch) -> None:
+        """Also refresh the address on every change of these ``(HasTraits, trait names)`` (a
+        panel built after the link)."""
         for owner, names in watch:
             owner.observe(self._on_view, names=names)
             self._watched.append((owner, names))
-        self.button.on_click(self._on_click)
 
     def url(self) -> str:
         """The address of the current view (absolute when the page's address is known)."""

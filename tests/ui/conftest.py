@@ -240,6 +240,22 @@ def load_dashboard(page, url: str) -> None:
     page.goto(url, wait_until="commit", timeout=RENDER_TIMEOUT_MS)
     page.wait_for_selector("#loading", state="detached", timeout=RENDER_TIMEOUT_MS)
     page.wait_for_selector(SCROLLER, state="visible", timeout=RENDER_TIMEOUT_MS)
+    show_every_section(page)
+
+
+def show_every_section(page) -> None:
+    """Open every section the dashboard builds only when the student scrolls near it (what a
+    student who scrolls down the page gets), and wait until each one's panel is drawn. The
+    sections' "show" buttons are pressed where they are, so the page stays scrolled as it was."""
+    from cnnviz_widgets.dashboard import DEFERRED
+
+    page.wait_for_function(
+        """keys => {
+            document.querySelectorAll('.cnnviz-lazy button').forEach(button => {
+                if (!button.dataset.pressed) { button.dataset.pressed = '1'; button.click(); }
+            });
+            return keys.every(key => document.querySelector(`.cnnviz-section-${key} .cnnviz-widget`));
+        }""", arg=list(DEFERRED), timeout=RENDER_TIMEOUT_MS, polling=250)
 
 
 def full_page_screenshot(page, path: Path) -> Path:

@@ -55,10 +55,12 @@ def expected_caption(cifar_model, cifar_test, i: int) -> str:
 
 
 def check_drawn(page) -> None:
-    """Widgets drawn: the picker's slider, a loaded feature montage, ten softmax bars with widths."""
+    """Widgets drawn: the picker's slider, a loaded feature montage, and, once the student scrolls
+    to section 8 (built as it comes near), ten softmax bars with widths."""
     expect(page.locator(SLIDER)).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     page.wait_for_function("s => { const i = document.querySelector(s); return i && i.naturalWidth > 0; }",
                            arg=".cnnviz-section-features img.widget-image", timeout=RENDER_TIMEOUT_MS)
+    page.locator(".cnnviz-section-softmax").scroll_into_view_if_needed(timeout=RENDER_TIMEOUT_MS)
     expect(page.locator(SOFTMAX_BARS)).to_have_count(10, timeout=RENDER_TIMEOUT_MS)
     widths = [float(w or 0) for w in page.locator(SOFTMAX_BARS).evaluate_all(
         "bars => bars.map(b => b.getAttribute('width'))")]

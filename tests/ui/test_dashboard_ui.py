@@ -672,3 +672,27 @@ def test_uploading_a_png_shows_its_prediction(dashboard, reference, tmp_path):
     assert caption(page) != before["caption"]
     expect(page.locator(NUMBER_BOX)).to_have_value("10000")  # added after the 10,000 test images
     assert "⚠" not in page.locator(STATUS).inner_text()
+
+
+def test_a_section_below_the_first_screen_is_built_when_the_student_scrolls_to_it(page, voila_server, cifar_test):
+    """At first paint section 11 is only its title, its text and a button; scrolling to it builds
+    it, and it shows the selected image's pictures."""
+    from conftest import RENDER_TIMEOUT_MS
+
+    page.goto(voila_server, wait_until="commit", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector("#loading", state="detached", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector(FEATURE_MONTAGE, state="visible", timeout=RENDER_TIMEOUT_MS)
+    heatmap = page.locator(".cnnviz-section-heatmap")
+    expect(heatmap.locator("h3")).to_have_text(re.compile("Where the network looks"))
+    expect(heatmap.locator(".cnnviz-lazy button")).to_have_text(re.compile("show this section"))
+    assert heatmap.locator("img.widget-image").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "test_lazy_first_screen.png"))
+    heatmap.scroll_into_view_if_needed()
+    pictures = heatmap.locator("img.widget-image")
+    expect(pictures).to_have_count(3, timeout=UPDATE_MS)
+    expect(heatmap.locator(".cnnviz-lazy")).to_have_count(0)
+    # The first picture is the selected image, named by its true class from the data set itself.
+    _, labels, names = cifar_test
+    index = int(page.locator(NUMBER_BOX).input_value())
+    expect(pictures.first).to_have_attribute("title", f"The picture: image {index:,} (a {names[int(labels[index])]})")
+    heatmap.screenshot(path=str(ARTIFACTS / "test_lazy_heatmap_built.png"))

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 import hub_server
-from conftest import WATCH
+from conftest import WATCH, show_every_section
 
 STUDENTS = ("ada", "grace", "alan")
 DASHBOARD = "voila/render/dashboard.ipynb"
@@ -96,6 +96,7 @@ class Student:
         self.page.wait_for_url(own, wait_until="commit", timeout=LOGIN_TIMEOUT_MS)
         self.page.wait_for_selector("#loading", state="detached", timeout=LOGIN_TIMEOUT_MS)
         self.page.wait_for_selector("#rendered_cells", state="visible", timeout=LOGIN_TIMEOUT_MS)
+        show_every_section(self.page)
         expect(self.page.locator(SOFTMAX_BARS)).to_have_count(10, timeout=UPDATE_MS)
 
     def shown(self) -> dict:
