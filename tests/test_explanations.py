@@ -152,6 +152,28 @@ def test_occlusion_equals_a_plain_loop(cifar_model, cifar_test, patch, stride):
     np.testing.assert_allclose(occlusion(cifar_model, x, None, patch, stride), total / count, atol=2e-5)
 
 
+def test_every_method_with_its_curves_takes_two_forward_batches_and_one_gradient_batch(cifar_model, cifar_test,
+                                                                                      monkeypatch):
+    from cnnviz_widgets.compute import Inspector, compare_methods
+
+    inspector = Inspector.for_model(cifar_model)
+    sizes = {"scores": [], "input_gradients": []}
+    for name in sizes:
+        real = getattr(inspector, name)
+        monkeypatch.setattr(inspector, name, lambda b, *a, real=real, name=name: sizes[name].append(len(b)) or real(b, *a))
+    x = _x(cifar_test, 2)
+    results = compare_methods(cifar_model, x, value_range=(0.0, 1.0))
+    # By hand: the image, its 15 × 15 occluded copies and the 64 masks of conv4_act's channels;
+    # then black and the 15 inner points of each of 7 methods' two curves; one gradient batch of the
+    # image, 25 noisy copies and 32 path points.
+    assert sizes == {"scores": [1 + 15 * 15 + 64, 1 + 7 * 2 * 15], "input_gradients": [1 + 25 + 32]}
+    probs = cifar_model(np.stack([x, np.zeros_like(x)]), training=False).numpy()
+    c = int(np.argmax(probs[0]))
+    for r in results.values():
+        np.testing.assert_allclose(r.deletion.probabilities[[0, -1]], probs[[0, 1], c], atol=1e-5)
+        np.testing.assert_allclose(r.insertion.probabilities[[0, -1]], probs[[1, 0], c], atol=1e-5)
+
+
 def test_curves_start_at_the_image_and_end_at_black(cifar_model, cifar_test):
     x = _x(cifar_test, 0)
     probs = cifar_model(np.stack([x, np.zeros_like(x)]), training=False).numpy()
