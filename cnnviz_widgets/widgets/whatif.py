@@ -272,14 +272,14 @@ class WhatIfLab(StateWidget):
         """The row and column boxes: bounded by the image, showing the patch's centre if any."""
         h, w = self.state.inspector.input_shape[:2]
         row, col = self.edits.patch if self.edits.patch is not None else (h // 2, w // 2)
-        self._syncing = True
+        syncing, self._syncing = self._syncing, True
         try:
             for box, top, value in ((self.patch_row, h - 1, row), (self.patch_col, w - 1, col)):
                 if box.max != top:
                     box.max = top
                 box.value = min(value, top)
         finally:
-            self._syncing = False
+            self._syncing = syncing
 
     def remove_patch(self):
         self.edits = dataclasses.replace(self.edits, patch=None)
