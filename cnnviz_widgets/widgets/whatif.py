@@ -104,9 +104,10 @@ class WhatIfLab(StateWidget):
         # column, typed or stepped with the arrow keys; they also show where a click put it.
         self.patch_row, self.patch_col = (
             widgets.BoundedIntText(value=0, min=0, max=0, description=name, tooltip=tip,
-                                   style={"description_width": "80px"}, layout=widgets.Layout(width="150px"))
-            for name, tip in (("patch row", "Row of the patch's centre, 0 at the top"),
-                              ("patch column", "Column of the patch's centre, 0 at the left")))
+                                   style={"description_width": label}, layout=widgets.Layout(width=width))
+            for name, tip, label, width in (
+                ("patch row", "Row of the patch's centre, 0 at the top", "70px", "140px"),
+                ("patch column", "Column of the patch's centre, 0 at the left", "100px", "175px")))
         self.place_button = widgets.Button(description="cover", icon="square", tooltip="Place the patch at this "
                                            "row and column", layout=widgets.Layout(width="90px"))
         self.attack = widgets.Dropdown(options=ATTACKS, value="none", description="attack",
