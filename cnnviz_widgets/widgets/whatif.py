@@ -104,9 +104,10 @@ class WhatIfLab(StateWidget):
         # column, typed or stepped with the arrow keys; they also show where a click put it.
         self.patch_row, self.patch_col = (
             widgets.BoundedIntText(value=0, min=0, max=0, description=name, tooltip=tip,
-                                   style={"description_width": "80px"}, layout=widgets.Layout(width="150px"))
-            for name, tip in (("patch row", "Row of the patch's centre, 0 at the top"),
-                              ("patch column", "Column of the patch's centre, 0 at the left")))
+                                   style={"description_width": label}, layout=widgets.Layout(width=width))
+            for name, tip, label, width in (
+                ("patch row", "Row of the patch's centre, 0 at the top", "70px", "140px"),
+                ("patch column", "Column of the patch's centre, 0 at the left", "100px", "175px")))
         self.place_button = widgets.Button(description="cover", icon="square", tooltip="Place the patch at this "
                                            "row and column", layout=widgets.Layout(width="90px"))
         self.attack = widgets.Dropdown(options=ATTACKS, value="none", description="attack",
@@ -272,14 +273,14 @@ class WhatIfLab(StateWidget):
         """The row and column boxes: bounded by the image, showing the patch's centre if any."""
         h, w = self.state.inspector.input_shape[:2]
         row, col = self.edits.patch if self.edits.patch is not None else (h // 2, w // 2)
-        self._syncing = True
+        syncing, self._syncing = self._syncing, True
         try:
             for box, top, value in ((self.patch_row, h - 1, row), (self.patch_col, w - 1, col)):
                 if box.max != top:
                     box.max = top
                 box.value = min(value, top)
         finally:
-            self._syncing = False
+            self._syncing = syncing
 
     def remove_patch(self):
         self.edits = dataclasses.replace(self.edits, patch=None)

@@ -6,12 +6,14 @@ edited here with a NumPy loop. Both tests share one page (``module_dashboard``).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 from test_dashboard_ui import NUMBER_BOX, STATUS, UPDATE_MS, tool
 
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 #: The first map of 10,000 images on a busy two-core machine (later runs read the disk cache).
 MAP_MS = 600_000
 
@@ -91,6 +93,7 @@ def test_the_patch_is_placed_with_the_keyboard_alone(page, cifar_model, cifar_te
         "els => els.map(e => parseFloat(e.getAttribute('height')))"))
     np.testing.assert_allclose(heights[1::2] / heights[1::2].sum(), expected, atol=0.005)
     assert "⚠" not in page.locator(STATUS).inner_text()
+    panel.screenshot(path=str(ARTIFACTS / "test_whatif_patch_by_keyboard.png"))
 
 
 def test_the_map_draws_every_image_and_a_click_opens_one(page, cifar_model, cifar_test):
