@@ -136,6 +136,7 @@ class FrameLog:
         self.frames: list = []
         self.models: dict = {}
         self.initial_state_bytes = 0
+        self.initial_models = 0
         #: Widgets made after the page connected (a section built as the student scrolls to it,
         #: a panel opened), and the bytes of their opening messages.
         self.opened_models = 0
@@ -160,6 +161,7 @@ class FrameLog:
             # the page connects.
             if data.get("method") == "update_states":
                 self.initial_state_bytes += size
+                self.initial_models += len(data.get("states") or {})
                 for model_id, entry in (data.get("states") or {}).items():
                     self.models[model_id] = entry.get("model_name", "?")
 

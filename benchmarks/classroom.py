@@ -185,7 +185,7 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
     picks = rng.choice(10_000, size=(n, rounds + 1), replace=False).tolist()
     go = asyncio.Event()
     out = {"page_s": [], "interactive_s": [], "repaint_ms": [], "complete": 0, "widgets": [], "state_kib": [],
-           "later_widgets": [], "later_kib": []}
+           "later_widgets": [], "later_kib": [], "first_screen_widgets": []}
 
     async def student(k, browser):
         context = await browser.new_context(viewport=VIEWPORT)
@@ -210,7 +210,8 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
                 arg=[CAPTION, before], timeout=CHANGE_TIMEOUT_MS)
             out["interactive_s"].append(time.time() - t0)
             out["complete"] += 1
-            out["widgets"].append(len(frames.models))
+            out["widgets"].append(frames.initial_models)
+            out["first_screen_widgets"].append(frames.opened_models)
             out["state_kib"].append(frames.initial_state_bytes / 1024)
         except Exception as exc:
             print(f"  student {k}: no interactive dashboard ({type(exc).__name__})", file=sys.stderr)
@@ -324,12 +325,14 @@ def report(args, rows, before: str, after: str) -> None:
             share = r["cpu_browsers_s"] / total if total else float("nan")
             widgets = statistics.median(r["widgets"]) if r["widgets"] else float("nan")
             state = statistics.median(r["state_kib"]) if r["state_kib"] else float("nan")
+            first = statistics.median(r["first_screen_widgets"]) if r["first_screen_widgets"] else float("nan")
             later = statistics.median(r["later_widgets"]) if r["later_widgets"] else float("nan")
             later_kib = statistics.median(r["later_kib"]) if r["later_kib"] else float("nan")
             print(f"- {r['mode']}, Chromium: until every page was interactive the browsers used "
                   f"{r['cpu_browsers_s']:.0f} CPU-s and the server with its kernels {r['cpu_server_s']:.0f} "
                   f"CPU-s ({share:.0%} browsers); a page receives {widgets:.0f} widgets, "
-                  f"{state:.0f} KiB of widget state when it connects, and {later:.0f} widgets, "
+                  f"{state:.0f} KiB of widget state when it connects, {first:.0f} widgets more until "
+                  f"it is interactive (sections in its first screen), and {later:.0f} widgets, "
                   f"{later_kib:.0f} KiB more as the student scrolls to section 8 (sections built on the way)")
         if r["mode"] == "classroom" and r["estimate"] and r["phase"] == "browser":
             print(f"- classroom warm-up: ready after {r['ready_s']:.0f} s; the command said: "
