@@ -279,7 +279,7 @@ class Dashboard(widgets.VBox):
             body = self.panels[key]
         else:
             # As tall as a small panel: the sections below stay out of sight until scrolled to.
-            body = self.deferred[key] = Deferred(lambda: self._build(key), "this section",
+            body = self.deferred[key] = Deferred(lambda: self._build(key), f"section {title}",
                                                  layout=widgets.Layout(min_height="320px"))
         box = section(title, note, body, layout=widgets.Layout(min_width="0"))
         box.add_class("cnnviz-section")
