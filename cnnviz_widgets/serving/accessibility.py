@@ -16,7 +16,7 @@ It runs again whenever widgets are added or changed (a MutationObserver), so pan
 (the advanced panels, built when opened) are covered by the same rules.
 
 One more thing it does for the student who scrolls: a section the dashboard builds only when it is
-opened (``widgets.base.Deferred``: a "show this section" button, which keyboard users reach and
+opened (``widgets.base.Deferred``: a "show section …" button named after its section, which keyboard users reach and
 press like any other) is opened as it comes within a quarter of a screen of the visible part of the page, so
 that scrolling down shows every section without a click.
 """
