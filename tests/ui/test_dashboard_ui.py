@@ -684,7 +684,7 @@ def test_a_section_below_the_first_screen_is_built_when_the_student_scrolls_to_i
     page.wait_for_selector(FEATURE_MONTAGE, state="visible", timeout=RENDER_TIMEOUT_MS)
     heatmap = page.locator(".cnnviz-section-heatmap")
     expect(heatmap.locator("h3")).to_have_text(re.compile("Where the network looks"))
-    expect(heatmap.locator(".cnnviz-lazy button")).to_have_text(re.compile("show this section"))
+    expect(heatmap.locator(".cnnviz-lazy button")).to_have_text("show section 11 · Where the network looks")
     assert heatmap.locator("img.widget-image").count() == 0
     page.screenshot(path=str(ARTIFACTS / "test_lazy_first_screen.png"))
     heatmap.scroll_into_view_if_needed()
