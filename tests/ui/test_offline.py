@@ -2,7 +2,9 @@
 
 Every request the page makes goes to the Voilà server, the buttons' icons draw from the server's own
 copy of Font Awesome, and neither the page nor the server's terminal shows TensorFlow's start-up
-lines.
+lines. The project's template also keeps Voilà's loading screen still: its turning logo and shining
+placeholders drew a new frame 60 times a second in every page for as long as the page loaded, on the
+cores a class's browsers share.
 """
 from __future__ import annotations
 
@@ -69,3 +71,33 @@ def test_no_tensorflow_start_up_lines_on_the_page_or_in_the_servers_terminal(mod
     # The log is this server's, and a kernel has run the dashboard (so TensorFlow started).
     assert "Kernel started" in log
     assert not TF_NOISE.search(log), log
+
+
+def test_the_loading_screen_stands_still(module_dashboard):
+    keyframes = module_dashboard.evaluate("""() => {
+        const names = new Set();
+        for (const sheet of document.styleSheets) {
+            let rules;
+            try { rules = sheet.cssRules; } catch (e) { continue; }
+            for (const rule of rules) { if (rule.type === CSSRule.KEYFRAMES_RULE) names.add(rule.name); }
+        }
+        return Array.from(names);
+    }""")
+    # The page holds the keyframes of the loading screen's animations (Voilà's base template,
+    # spinner.macro.html.j2: the logo turns, the placeholders shine) ...
+    assert {"rotation", "shine-avatar", "shine-lines"} <= set(keyframes), keyframes
+    # ... but a loading screen made as Voilà makes it (gone from the page once it has loaded) runs none.
+    names = module_dashboard.evaluate("""() => {
+        const screen = document.createElement('div');
+        screen.className = 'cnnviz-test-loading';
+        screen.innerHTML = '<svg class="spinner" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></svg>' +
+            '<div class="voila-skeleton-post"><div class="voila-skeleton-avatar"></div>' +
+            '<div class="voila-skeleton-line"></div></div>';
+        document.body.appendChild(screen);
+        const names = Array.from(screen.querySelectorAll('.spinner, .voila-skeleton-post > div'))
+            .map(e => getComputedStyle(e).animationName);
+        const running = document.getAnimations().filter(a => a.playState === 'running').length;
+        screen.remove();
+        return {names, running};
+    }""")
+    assert names == {"names": ["none", "none", "none"], "running": 0}
