@@ -13,8 +13,9 @@ For each mode a fresh server is started twice:
   ``--interval`` seconds for ``--rounds`` rounds, and each
   repaint (features and softmax redrawn, timed in the page as benchmarks/browser_latency.py
   does) is collected. After that: RSS and PSS of every kernel (``/proc/*/smaps_rollup``), the
-  peak of the whole server (Voilà and its kernels, PSS summed, sampled every second), the peak
-  number of kernels, CPU-seconds used by the browsers and by the server while the class opened
+  peak of the whole server (Voilà and its kernels, PSS summed, read when every page is up and
+  when the phase ends), the peak number of kernels (counted every second), CPU-seconds used by
+  the browsers (their renderers apart), by the server and by the benchmark itself while the class opened
   the page, and the widgets and bytes of widget state a page receives when it connects.
 
 Default mode is ``voila dashboard.ipynb`` with the project's voila.json (tests/ui/voila_server.py
@@ -46,7 +47,7 @@ sys.path.insert(0, str(REPO))
 import voila_server  # noqa: E402  (tests/ui, put on the path above)
 
 from benchmarks.browser_latency import (CAPTION, CHROMIUM, CHROMIUM_ARGS, NUMBER_BOX, PROBE_JS,  # noqa: E402
-                                        SLIDER_HANDLE, VIEWPORT, FrameLog, kernel_pids, show_decision_async)
+                                        SLIDER_HANDLE, VIEWPORT, FrameLog, show_decision_async)
 from benchmarks.common import machine_note  # noqa: E402
 from cnnviz_widgets.serving.capacity import cpu_seconds, pss_mib, rss_mib  # noqa: E402
 
@@ -54,6 +55,9 @@ PAGE_TIMEOUT_S = 600
 CHANGE_TIMEOUT_MS = 60_000
 READY_TIMEOUT_S = 1200
 #: Text in a page that means a cell did not finish (Voilà's and nbclient's wording).
+#: How often Playwright checks a page for the end of a change, in ms: its default, every animation
+#: frame, keeps 20 pages drawing 60 frames a second while they wait, on the cores they share.
+POLL = 100
 BROKEN_MARKS = ("Timeout waiting for IOPub", "Cell execution timed out", "DeadKernelError", "Traceback")
 
 
@@ -65,7 +69,7 @@ class Server:
     def __init__(self, mode: str, students: int, folder: Path):
         self.mode, self.students = mode, students
         self.log = folder / f"{mode}-{time.monotonic_ns()}.log"
-        self.peak_pss = self.peak_kernels = 0.0
+        self.peak_pss = self.peak_rss = self.peak_kernels = 0.0
         self._stop = threading.Event()
         self.ready_s = None
 
@@ -91,7 +95,7 @@ class Server:
                 time.sleep(0.5)
             self.estimate = [line for line in out.read_text().splitlines() if not line.startswith("ready:")]
         self.ready_s = time.perf_counter() - start
-        self._look()
+        self.look_pss()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
         return self
@@ -99,43 +103,89 @@ class Server:
     def __exit__(self, *exc):
         self._stop.set()
         self._sampler.join(timeout=5)
-        self._look()
+        self.look_pss()
         voila_server.stop(self.proc)
 
     def kernels(self) -> list:
-        return kernel_pids(self.proc.pid)
+        return [pid for pid, command in _descendants(self.proc.pid) if b"ipykernel" in command]
 
     def _sample(self):
+        # Cheap looks only: the number of kernels and the server's resident memory, from
+        # /proc/<pid>/status. Reading a kernel's smaps_rollup (its PSS) walks its ~2,000 mappings,
+        # about 25 ms of CPU per kernel: sampled every second for a class of 20 it took half a core
+        # from the browsers it measures. PSS is read by look_pss() when a phase ends instead
+        # (every kernel of the class exists then: the peak).
         while not self._stop.wait(1.0):
-            self._look()
+            pids = [self.proc.pid] + self.kernels()
+            self.peak_kernels = max(self.peak_kernels, len(pids) - 1)
+            self.peak_rss = max(self.peak_rss, _sum_memory(pids, rss_mib))
 
-    def _look(self):
-        """One sample of the server's memory (its PSS and its kernels', summed) and kernel count."""
+    def look_pss(self):
+        """The server's PSS now (Voilà and its kernels, summed), kept if it is the largest yet."""
         pids = [self.proc.pid] + self.kernels()
-        total = 0.0
-        for pid in pids:
-            try:
-                total += pss_mib(pid)
-            except (OSError, ValueError):
-                pass
-        self.peak_pss = max(self.peak_pss, total)
         self.peak_kernels = max(self.peak_kernels, len(pids) - 1)
+        self.peak_pss = max(self.peak_pss, _sum_memory(pids, pss_mib))
 
     def cpu(self) -> float:
         """CPU-seconds of the server and its kernels (the living ones)."""
-        return _tree_cpu(self.proc.pid)
+        return sum(_tree_cpu_by_kind(self.proc.pid).values())
 
 
-def _tree_cpu(root: int) -> float:
-    total, todo = 0.0, [root]
+def _sum_memory(pids, measure) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += measure(pid)
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def _descendants(root: int, skip: int | None = None) -> list:
+    """(pid, command line) of every living process below ``root`` and of ``root`` itself, from one
+    pass over /proc; ``skip`` and what is below it left out."""
+    parent, command = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces; the parent pid follows it.
+        parent[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    children = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        if pid == skip:
+            continue
+        if pid in command:
+            found.append((pid, command[pid]))
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _tree_cpu_by_kind(root: int, skip: int | None = None) -> dict:
+    """CPU-seconds of a process tree by kind: Chromium's renderers, Chromium's other processes
+    (browser, GPU, network, utilities), Playwright's driver (node) and anything else (this Python
+    process, Voilà, its kernels)."""
+    kinds = {}
+    for pid, command in _descendants(root, skip):
         try:
-            total += cpu_seconds(pid)
+            used = cpu_seconds(pid)
         except (OSError, ValueError):
             continue
-        todo.extend(voila_server.child_pids(pid))
-    return total
+        program = Path(command.split(b" ")[0].decode(errors="replace")).name
+        if "chrom" in program:
+            kind = "renderers" if b"--type=renderer" in command else "chromium"
+        else:
+            kind = "node" if program == "node" else "python"
+        kinds[kind] = kinds.get(kind, 0.0) + used
+    return kinds
 
 
 def _spread(values, q=(50, 100)) -> list:
@@ -191,7 +241,8 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
         context = await browser.new_context(viewport=VIEWPORT)
         page = await context.new_page()
         frames = FrameLog()
-        page.on("websocket", frames.on_websocket)
+        if k == 0:  # the widgets a page receives, counted on the first student's (all pages get the same)
+            page.on("websocket", frames.on_websocket)
         await page.goto("about:blank")
         await go.wait()
         t0 = time.time()
@@ -207,12 +258,13 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
             await box.press("Enter")
             await page.wait_for_function(
                 "([sel, old]) => { const c = document.querySelector(sel); return c && c.innerText !== old; }",
-                arg=[CAPTION, before], timeout=CHANGE_TIMEOUT_MS)
+                arg=[CAPTION, before], timeout=CHANGE_TIMEOUT_MS, polling=POLL)
             out["interactive_s"].append(time.time() - t0)
             out["complete"] += 1
-            out["widgets"].append(frames.initial_models)
-            out["first_screen_widgets"].append(frames.opened_models)
-            out["state_kib"].append(frames.initial_state_bytes / 1024)
+            if frames.initial_models:
+                out["widgets"].append(frames.initial_models)
+                out["first_screen_widgets"].append(frames.opened_models)
+                out["state_kib"].append(frames.initial_state_bytes / 1024)
         except Exception as exc:
             print(f"  student {k}: no interactive dashboard ({type(exc).__name__})", file=sys.stderr)
             await context.close()
@@ -221,8 +273,9 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
         # The probe watches the softmax chart, built when the student scrolls to section 8.
         opened = frames.opened_models, frames.opened_bytes
         await show_decision_async(page)
-        out["later_widgets"].append(frames.opened_models - opened[0])
-        out["later_kib"].append((frames.opened_bytes - opened[1]) / 1024)
+        if frames.initial_models:
+            out["later_widgets"].append(frames.opened_models - opened[0])
+            out["later_kib"].append((frames.opened_bytes - opened[1]) / 1024)
         await page.evaluate(PROBE_JS)
         await asyncio.sleep(rng.uniform(0, interval))  # students do not click in step
         for index in picks[k][1:]:
@@ -233,7 +286,7 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
                 await page.wait_for_function(
                     "() => { const p = window.__cnnvizProbe; "
                     "return p.t0 !== null && p.featureLoad !== null && p.softmax !== null; }",
-                    timeout=CHANGE_TIMEOUT_MS)
+                    timeout=CHANGE_TIMEOUT_MS, polling=POLL)
                 await page.wait_for_timeout(300)  # late mutations of the same change
                 probe = await page.evaluate("() => window.__cnnvizProbe")
                 out["repaint_ms"].append(max(probe["featureLoad"], probe["softmax"]) - probe["t0"])
@@ -247,13 +300,16 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         tasks = [asyncio.create_task(student(k, browser)) for k in range(n)]
         await asyncio.sleep(1.0)  # every context open and waiting
-        cpu_server, cpu_all = server.cpu(), _tree_cpu(os.getpid())
+        cpu_server, kinds = server.cpu(), _tree_cpu_by_kind(os.getpid(), skip=server.proc.pid)
         go.set()
         # A task that ends before the repaint rounds is a student whose page never came up.
         while len(out["interactive_s"]) + sum(t.done() for t in tasks) < n:
             await asyncio.sleep(0.2)
         out["cpu_server_s"] = server.cpu() - cpu_server
-        out["cpu_browsers_s"] = _tree_cpu(os.getpid()) - cpu_all
+        used = {k: v - kinds.get(k, 0.0) for k, v in _tree_cpu_by_kind(os.getpid(), skip=server.proc.pid).items()}
+        out["cpu_renderers_s"] = used.get("renderers", 0.0)
+        out["cpu_browsers_s"] = used.get("renderers", 0.0) + used.get("chromium", 0.0)
+        out["cpu_harness_s"] = used.get("node", 0.0) + used.get("python", 0.0)
         memory = []
         for pid in server.kernels():
             try:
@@ -261,6 +317,7 @@ async def browser_phase(server: Server, n: int, rounds: int, interval: float, se
             except (OSError, ValueError):
                 pass
         out["memory"] = memory
+        server.look_pss()
         interactive.set()
         await asyncio.gather(*tasks)
         await browser.close()
@@ -277,6 +334,7 @@ def run(args) -> list:
                 with Server(mode, args.students, Path(tmp)) as server:
                     print(f"{mode}: {args.students} students over HTTP at once ...", file=sys.stderr)
                     http = http_phase(server, args.students)
+                    server.look_pss()
                     rows.append(dict(mode=mode, phase="http", ready_s=server.ready_s, **http,
                                      peak_pss=server.peak_pss, peak_kernels=server.peak_kernels,
                                      estimate=getattr(server, "estimate", [])))
@@ -285,7 +343,7 @@ def run(args) -> list:
                     print(f"{mode}: {args.students} students in Chromium at once ...", file=sys.stderr)
                     browser = asyncio.run(browser_phase(server, args.students, args.rounds, args.interval,
                                                         args.seed))
-                    time.sleep(1.5)  # the sampler's last look
+                    server.look_pss()
                     rows.append(dict(mode=mode, phase="browser", ready_s=server.ready_s, **browser,
                                      peak_pss=server.peak_pss, peak_kernels=server.peak_kernels,
                                      estimate=getattr(server, "estimate", [])))
@@ -329,8 +387,9 @@ def report(args, rows, before: str, after: str) -> None:
             later = statistics.median(r["later_widgets"]) if r["later_widgets"] else float("nan")
             later_kib = statistics.median(r["later_kib"]) if r["later_kib"] else float("nan")
             print(f"- {r['mode']}, Chromium: until every page was interactive the browsers used "
-                  f"{r['cpu_browsers_s']:.0f} CPU-s and the server with its kernels {r['cpu_server_s']:.0f} "
-                  f"CPU-s ({share:.0%} browsers); a page receives {widgets:.0f} widgets, "
+                  f"{r['cpu_browsers_s']:.0f} CPU-s (their pages' renderers {r['cpu_renderers_s']:.0f}) and "
+                  f"the server with its kernels {r['cpu_server_s']:.0f} CPU-s ({share:.0%} browsers; the "
+                  f"benchmark itself, Playwright included, {r['cpu_harness_s']:.0f} CPU-s); a page receives {widgets:.0f} widgets, "
                   f"{state:.0f} KiB of widget state when it connects, {first:.0f} widgets more until "
                   f"it is interactive (sections in its first screen), and {later:.0f} widgets, "
                   f"{later_kib:.0f} KiB more as the student scrolls to section 8 (sections built on the way)")
