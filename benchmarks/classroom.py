@@ -54,10 +54,10 @@ from cnnviz_widgets.serving.capacity import cpu_seconds, pss_mib, rss_mib  # noq
 PAGE_TIMEOUT_S = 600
 CHANGE_TIMEOUT_MS = 60_000
 READY_TIMEOUT_S = 1200
-#: Text in a page that means a cell did not finish (Voilà's and nbclient's wording).
 #: How often Playwright checks a page for the end of a change, in ms: its default, every animation
 #: frame, keeps 20 pages drawing 60 frames a second while they wait, on the cores they share.
 POLL = 100
+#: Text in a page that means a cell did not finish (Voilà's and nbclient's wording).
 BROKEN_MARKS = ("Timeout waiting for IOPub", "Cell execution timed out", "DeadKernelError", "Traceback")
 
 
@@ -69,7 +69,7 @@ class Server:
     def __init__(self, mode: str, students: int, folder: Path):
         self.mode, self.students = mode, students
         self.log = folder / f"{mode}-{time.monotonic_ns()}.log"
-        self.peak_pss = self.peak_rss = self.peak_kernels = 0.0
+        self.peak_pss = self.peak_kernels = 0.0
         self._stop = threading.Event()
         self.ready_s = None
 
@@ -110,15 +110,12 @@ class Server:
         return [pid for pid, command in _descendants(self.proc.pid) if b"ipykernel" in command]
 
     def _sample(self):
-        # Cheap looks only: the number of kernels and the server's resident memory, from
-        # /proc/<pid>/status. Reading a kernel's smaps_rollup (its PSS) walks its ~2,000 mappings,
-        # about 25 ms of CPU per kernel: sampled every second for a class of 20 it took half a core
-        # from the browsers it measures. PSS is read by look_pss() when a phase ends instead
-        # (every kernel of the class exists then: the peak).
+        # A cheap look only: the number of kernels. Reading a kernel's smaps_rollup (its PSS) walks
+        # its ~2,000 mappings, about 25 ms of CPU per kernel: sampled every second for a class of 20
+        # it took half a core from the browsers it measures. PSS is read by look_pss() when a phase
+        # ends instead (every kernel of the class exists then: the peak).
         while not self._stop.wait(1.0):
-            pids = [self.proc.pid] + self.kernels()
-            self.peak_kernels = max(self.peak_kernels, len(pids) - 1)
-            self.peak_rss = max(self.peak_rss, _sum_memory(pids, rss_mib))
+            self.peak_kernels = max(self.peak_kernels, len(self.kernels()))
 
     def look_pss(self):
         """The server's PSS now (Voilà and its kernels, summed), kept if it is the largest yet."""
