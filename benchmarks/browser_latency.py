@@ -283,9 +283,8 @@ def notebook_steps(env) -> list:
 # --------------------------------------------------------------------------- measuring
 
 def measure(args, env) -> dict:
-    from playwright.sync_api import sync_playwright
-
     import numpy as np
+    from playwright.sync_api import sync_playwright
 
     result = {}
     with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="cnnviz-bench-") as tmp:

@@ -46,8 +46,17 @@ sys.path.insert(0, str(REPO))
 
 import voila_server  # noqa: E402  (tests/ui, put on the path above)
 
-from benchmarks.browser_latency import (CAPTION, CHROMIUM, CHROMIUM_ARGS, NUMBER_BOX, PROBE_JS,  # noqa: E402
-                                        SLIDER_HANDLE, VIEWPORT, FrameLog, show_decision_async)
+from benchmarks.browser_latency import (  # noqa: E402
+    CAPTION,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NUMBER_BOX,
+    PROBE_JS,
+    SLIDER_HANDLE,
+    VIEWPORT,
+    FrameLog,
+    show_decision_async,
+)
 from benchmarks.common import machine_note  # noqa: E402
 from cnnviz_widgets.serving.capacity import cpu_seconds, pss_mib, rss_mib  # noqa: E402
 
@@ -224,9 +233,8 @@ def http_phase(server: Server, n: int) -> dict:
 # --------------------------------------------------------------------------- browser phase
 
 async def browser_phase(server: Server, n: int, rounds: int, interval: float, seed: int) -> dict:
-    from playwright.async_api import async_playwright
-
     import numpy as np
+    from playwright.async_api import async_playwright
 
     rng = np.random.default_rng(seed)
     picks = rng.choice(10_000, size=(n, rounds + 1), replace=False).tolist()
@@ -386,7 +394,8 @@ def report(args, rows, before: str, after: str) -> None:
             print(f"- {r['mode']}, Chromium: until every page was interactive the browsers used "
                   f"{r['cpu_browsers_s']:.0f} CPU-s (their pages' renderers {r['cpu_renderers_s']:.0f}) and "
                   f"the server with its kernels {r['cpu_server_s']:.0f} CPU-s ({share:.0%} browsers; the "
-                  f"benchmark itself, Playwright included, {r['cpu_harness_s']:.0f} CPU-s); a page receives {widgets:.0f} widgets, "
+                  f"benchmark itself, Playwright included, {r['cpu_harness_s']:.0f} CPU-s); "
+                  f"a page receives {widgets:.0f} widgets, "
                   f"{state:.0f} KiB of widget state when it connects, {first:.0f} widgets more until "
                   f"it is interactive (sections in its first screen), and {later:.0f} widgets, "
                   f"{later_kib:.0f} KiB more as the student scrolls to section 8 (sections built on the way)")

@@ -49,7 +49,7 @@ def main(argv=None):
     def time_edits(attack: str) -> list:
         lab.attack.value = attack
         times = []
-        for k in range(args.edits):
+        for _ in range(args.edits):
             state.index = int(rng.integers(len(state.images)))
             value = round(float(rng.uniform(-0.4, 0.4)), 2)
             start = time.perf_counter()

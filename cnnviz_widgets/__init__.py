@@ -13,11 +13,33 @@ from .dashboard import Dashboard, StatusLine, friendly_errors
 from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file
 from .serving.accessibility import accessibility_support
 from .state import Inspection, ModelState
-from .widgets import (ChartDownload, CnnPrimer, ComparisonGrid, ConfidenceAnalysis, ConvArithmetic, DatasetMap,
-                      DenseBars, Download,
-                      ExplanationLab, FeatureGrid, FilterGrid, FilterOptimizer, HeatmapOverlay, ImagePicker,
-                      ImageUpload, LayerSelector, LayerStrip, MisclassificationExplorer, ModelUpload, SoftmaxChart,
-                      StatsTable, TopImages, TrainPanel, ViewLink, WhatIfLab)
+from .widgets import (
+                      ChartDownload,
+                      CnnPrimer,
+                      ComparisonGrid,
+                      ConfidenceAnalysis,
+                      ConvArithmetic,
+                      DatasetMap,
+                      DenseBars,
+                      Download,
+                      ExplanationLab,
+                      FeatureGrid,
+                      FilterGrid,
+                      FilterOptimizer,
+                      HeatmapOverlay,
+                      ImagePicker,
+                      ImageUpload,
+                      LayerSelector,
+                      LayerStrip,
+                      MisclassificationExplorer,
+                      ModelUpload,
+                      SoftmaxChart,
+                      StatsTable,
+                      TopImages,
+                      TrainPanel,
+                      ViewLink,
+                      WhatIfLab,
+)
 
 __all__ = [
     "load_cifar10", "load_image", "build_cifar_cnn", "load_default_model", "load_default_card",

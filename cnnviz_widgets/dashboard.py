@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from . import links
+from .serving.accessibility import REGION_CLASS
 from .serving.page_request import current_address, when_address_known
 from .widgets import (
     CnnPrimer,
@@ -33,7 +34,6 @@ from .widgets import (
     TrainPanel,
     WhatIfLab,
 )
-from .serving.accessibility import REGION_CLASS
 from .widgets.base import CRISP_CSS, Deferred, StateWidget, close_owned, section, share_looks, shared_layout
 from .widgets.panels import heatmap_choices
 from .widgets.settings import ColourSchemeSelector

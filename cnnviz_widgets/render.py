@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ def _colormap_tables() -> dict:
     return json.loads(COLORMAPS_FILE.read_text())["tables"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def colormap_lut(name: str, n: int = 256) -> np.ndarray:
     """An (n, 3) uint8 lookup table of one of the package's colormaps (viridis, turbo, RdBu_r,
     cividis, BuOr),
@@ -188,7 +188,7 @@ def palette_index(m) -> np.ndarray:
                    0, PALETTE_COLOURS - 1).astype(np.uint8)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _palette(name: str) -> list:
     lut = colormap_lut(name, PALETTE_COLOURS)
     return [*lut.reshape(-1).tolist(), GAP_VALUE, GAP_VALUE, GAP_VALUE]

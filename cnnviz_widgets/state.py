@@ -132,7 +132,7 @@ class ModelState(traitlets.HasTraits):
 
     # ----- construction -------------------------------------------------------------------------
     @classmethod
-    def from_default(cls, data_dir=None, split: str = "test", **kwargs) -> "ModelState":
+    def from_default(cls, data_dir=None, split: str = "test", **kwargs) -> ModelState:
         """The shipped CIFAR-10 model with the CIFAR-10 images of ``split``."""
         from .loading.cifar10 import load_cifar10
         from .loading.shipped_model import load_default_model

@@ -1,8 +1,8 @@
 """Write cnnviz_widgets/assets/colormaps.json: the colormap tables the renderer uses.
 
 The tables are Matplotlib's (viridis, turbo, RdBu_r, and for the colour-vision-safe scheme
-cividis and BuOr), resampled to 256 and 255 colours and rounded to uint8, so the package itself needs no Matplotlib (Keras imports matplotlib.pyplot
-whenever it is installed, which costs the dashboard about half a second at start-up).
+cividis and BuOr), resampled to 256 and 255 colours and rounded to uint8, so the package itself needs no
+Matplotlib (Keras imports matplotlib.pyplot whenever it is installed, which costs the dashboard about half a second at start-up).
 Run it with Matplotlib installed: ``python scripts/make_colormaps.py``.
 """
 import json

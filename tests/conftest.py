@@ -11,7 +11,6 @@ import pytest
 
 from cnnviz_widgets import load_cifar10
 
-
 # --------------------------------------------------------------------------- CIFAR-10
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz_widgets import load_model_file
-from cnnviz_widgets.widgets.base import StateWidget
-from cnnviz_widgets import ImageUpload, ModelUpload
+from cnnviz_widgets import ImageUpload, ModelUpload, load_model_file
 from cnnviz_widgets.loading import load_images, resize_images
 from cnnviz_widgets.state import ModelState
+from cnnviz_widgets.widgets.base import StateWidget
 
 #: Widget modules whose StateWidget classes must render after a model change.
 WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.uploads")
@@ -523,8 +522,8 @@ def test_refusal_messages_are_short_and_name_no_internal_config(saved):
 
 
 def test_picker_goes_back_to_its_images_and_counts_the_new_set(small_state, cifar_test):
-    from cnnviz_widgets.widgets.controls import ImagePicker
     from cnnviz_widgets import MisclassificationExplorer
+    from cnnviz_widgets.widgets.controls import ImagePicker
 
     images, labels, names = cifar_test
     home_images, home_labels = small_state.images, small_state.labels

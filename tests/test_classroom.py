@@ -9,8 +9,16 @@ import os
 
 import pytest
 
-from cnnviz_widgets.serving.capacity import (CpuMeter, admit, capacity_estimate, cpu_seconds, mem_available_mib,
-                                             pss_mib, refill_decision, rss_mib)
+from cnnviz_widgets.serving.capacity import (
+    CpuMeter,
+    admit,
+    capacity_estimate,
+    cpu_seconds,
+    mem_available_mib,
+    pss_mib,
+    refill_decision,
+    rss_mib,
+)
 from cnnviz_widgets.serving.classroom import kernel_dial_ip, voila_arguments
 
 MEMINFO = """MemTotal:       24576000 kB

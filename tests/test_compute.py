@@ -10,9 +10,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from references import hand_grad_cam
 
 from cnnviz_widgets import compute
-from references import hand_grad_cam
 
 GUIDE_LAYERS = [
     "conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",

@@ -12,14 +12,14 @@ import re
 
 import numpy as np
 import pytest
+from helpers import observers_of
 from PIL import Image
+from references import keras_probabilities
 
 from cnnviz_widgets.compute import stage_starts
+from cnnviz_widgets.state import ModelState
 from cnnviz_widgets.widgets.controls import ImagePicker, LayerSelector
 from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
-from cnnviz_widgets.state import ModelState
-from helpers import observers_of
-from references import keras_probabilities
 
 N_IMAGES = 1000  # the images of the `shared` state in conftest.py
 SPATIAL = ["conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",

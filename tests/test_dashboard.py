@@ -10,9 +10,19 @@ import pytest
 from helpers import TF_NOISE, environ_without_tf_log_level, notebook_streams, observers_of
 from nbclient import NotebookClient
 
-from cnnviz_widgets import (ComparisonGrid, Dashboard, DenseBars, FeatureGrid, FilterGrid,
-                            HeatmapOverlay, ImagePicker, LayerSelector, LayerStrip, SoftmaxChart,
-                            StatsTable)
+from cnnviz_widgets import (
+    ComparisonGrid,
+    Dashboard,
+    DenseBars,
+    FeatureGrid,
+    FilterGrid,
+    HeatmapOverlay,
+    ImagePicker,
+    LayerSelector,
+    LayerStrip,
+    SoftmaxChart,
+    StatsTable,
+)
 from cnnviz_widgets.dashboard import TEXTS, TOOLS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,8 +218,9 @@ def test_first_paint_makes_few_models_and_a_section_makes_its_own_when_opened(st
 
 
 def test_a_hidden_panel_skips_image_changes_and_catches_up_when_shown(state, cifar_model, monkeypatch):
-    from cnnviz_widgets.widgets.primer import CnnPrimer
     from references import keras_probabilities
+
+    from cnnviz_widgets.widgets.primer import CnnPrimer
 
     board = Dashboard(state)
     try:

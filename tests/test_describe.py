@@ -4,9 +4,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnviz_widgets.compute import (bars_text, channel_alt, comparison_alt, feature_maps_alt,
-                                     filters_alt, heatmap_alt, image_alt, place_of, stages_alt,
-                                     strongest_place, subject, thirds_shares, top_classes_text, verdict_mark)
+from cnnviz_widgets.compute import (
+    bars_text,
+    channel_alt,
+    comparison_alt,
+    feature_maps_alt,
+    filters_alt,
+    heatmap_alt,
+    image_alt,
+    place_of,
+    stages_alt,
+    strongest_place,
+    subject,
+    thirds_shares,
+    top_classes_text,
+    verdict_mark,
+)
 
 
 @pytest.mark.parametrize("row, col, expected", [
@@ -117,8 +130,10 @@ def test_subject_names_an_image_by_number_and_class():
 
 def test_methods_alt_names_each_method_and_where_its_map_is_strongest():
     from cnnviz_widgets.compute import methods_alt
-    a = np.zeros((9, 9)); a[0, 0] = 1            # upper left
-    b = np.zeros((9, 9)); b[4, 4] = 1            # centre
+    a = np.zeros((9, 9))
+    a[0, 0] = 1            # upper left
+    b = np.zeros((9, 9))
+    b[4, 4] = 1            # centre
     assert methods_alt(["Saliency", "Occlusion"], [a, b], "image 3 (a cat)", "class cat") == (
         "2 explanations of class cat for image 3 (a cat); where each is strongest: "
         "Saliency, upper left; Occlusion, centre")

@@ -10,8 +10,20 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from cnnviz_widgets.compute import (Edits, apply_edits, blur, brightness, contrast, fgsm, flip, noise, occlude,
-                                    rotate, shift, to_uint8)
+from cnnviz_widgets.compute import (
+    Edits,
+    apply_edits,
+    blur,
+    brightness,
+    contrast,
+    fgsm,
+    flip,
+    noise,
+    occlude,
+    rotate,
+    shift,
+    to_uint8,
+)
 
 
 @pytest.fixture(scope="module")

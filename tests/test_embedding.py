@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from cnnviz_widgets.compute import (MapCache, dataset_map, features_and_predictions, map_key, pca,
-                                    penultimate_layer, tsne)
+from cnnviz_widgets.compute import (
+    MapCache,
+    dataset_map,
+    features_and_predictions,
+    map_key,
+    pca,
+    penultimate_layer,
+    tsne,
+)
 
 
 @pytest.fixture(scope="module")

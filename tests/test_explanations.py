@@ -8,9 +8,23 @@ import numpy as np
 import pytest
 
 from cnnviz_widgets import ExplanationLab, HeatmapOverlay
-from cnnviz_widgets.compute import (grad_cam, grad_cam_plus_plus, insertion_curve, integrated_gradients,
-                                    normalize_map, occlusion, randomization_check, resize_map, saliency,
-                                    score_cam, smoothgrad, deletion_curve, spearman, METHODS, explain)
+from cnnviz_widgets.compute import (
+    METHODS,
+    deletion_curve,
+    explain,
+    grad_cam,
+    grad_cam_plus_plus,
+    insertion_curve,
+    integrated_gradients,
+    normalize_map,
+    occlusion,
+    randomization_check,
+    resize_map,
+    saliency,
+    score_cam,
+    smoothgrad,
+    spearman,
+)
 
 #: Test images: a cat, a ship, a ship, a plane, a frog (the first five of the test set).
 IMAGES = (0, 1, 2, 3, 4)

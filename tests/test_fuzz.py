@@ -14,11 +14,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cnnviz_widgets import load_image
-from cnnviz_widgets import ImageUpload, ModelUpload
-from cnnviz_widgets.widgets.charts import SoftmaxChart
+from cnnviz_widgets import ImageUpload, ModelUpload, load_image
 from cnnviz_widgets.compute import Inspector
 from cnnviz_widgets.state import ModelState
+from cnnviz_widgets.widgets.charts import SoftmaxChart
 
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -15,12 +15,11 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
+from references import assert_close_colours, colour_table, coloured_map, keras_layer, keras_probabilities, tile_at
 
+from cnnviz_widgets.state import ModelState
 from cnnviz_widgets.widgets.base import png_size
 from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
-from cnnviz_widgets.state import ModelState
-from references import (assert_close_colours, coloured_map, colour_table, keras_layer,
-                        keras_probabilities, tile_at)
 
 N_IMAGES = 1000  # the images of the `shared` state in conftest.py
 STAGES = ["conv1_act", "conv2_act", "conv3_act", "conv4_act"]

@@ -18,11 +18,11 @@ import keras
 import numpy as np
 import pytest
 import traitlets
+from helpers import observer_count
 
 import cnnviz_widgets
 from cnnviz_widgets import Dashboard, ModelState, TrainPanel
 from cnnviz_widgets.widgets.base import StateWidget
-from helpers import observer_count
 
 #: Resident memory the kernel may gain over 20 replaced models. Measured on the 2-core machine with
 #: these models: within a few MB of nothing once replaced models are freed, against 2 to 3 MB more

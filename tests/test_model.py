@@ -50,13 +50,13 @@ def test_shipped_model_matches_its_card(cifar_model, cifar_test):
 
 
 def test_shipped_model_is_small_and_has_no_optimizer_state(cifar_model):
-    from cnnviz_widgets.loading.shipped_model import DEFAULT_MODEL_PATH
-
     import io
     import json
     import zipfile
 
     import h5py
+
+    from cnnviz_widgets.loading.shipped_model import DEFAULT_MODEL_PATH
 
     assert DEFAULT_MODEL_PATH.stat().st_size < 5 * 2**20
     with zipfile.ZipFile(DEFAULT_MODEL_PATH) as archive:

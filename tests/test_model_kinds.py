@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 
 from cnnviz_widgets import compute
-from cnnviz_widgets.widgets.base import StateWidget
 from cnnviz_widgets.loading import resize_images
 from cnnviz_widgets.state import ModelState
+from cnnviz_widgets.widgets.base import StateWidget
 
 WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.uploads")
 #: The widgets of the dashboard's panels and side bar; the discovery below must find them all.
@@ -190,7 +190,7 @@ def test_every_widget_renders_and_follows_selections(kind):
         state.layer = layer
         state.class_index = class_index
         assert_no_error(state, f"{kind[0]} · index {index}, layer {layer}, class {class_index}")
-        for name, widget in built.items():
+        for widget in built.values():
             decoded_pngs(widget)
     for widget in built.values():
         widget.close()
@@ -300,7 +300,7 @@ def test_grad_cam_equals_a_hand_gradient_tape(kind):
     state = make_state(kind)
     if name == "nested_mobilenet":
         backbone = model.layers[0]
-        last_conv = [l.name for l in backbone.layers if type(l).__name__ in compute.CONV_CLASSES][-1]
+        last_conv = [layer.name for layer in backbone.layers if type(layer).__name__ in compute.CONV_CLASSES][-1]
         inner = [i.name for i in state.layers
                  if i.spatial and i.shape[0] > 1 and i.name.startswith(backbone.name + "/")][-1]
         layers = [f"{backbone.name}/{last_conv}", inner]

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from jupyter_client.manager import KernelManager
 from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 from packaging.requirements import Requirement
 from traitlets import Type
 from traitlets.utils.importstring import import_item
+from voila.app import Voila
 from voila.configuration import VoilaConfiguration
 from voila.execute import VoilaExecutor
-from voila.app import Voila
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,10 +14,10 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from references import assert_close_colours, colour_table, hand_grad_cam
 
 from cnnviz_widgets import compute
 from cnnviz_widgets.widgets.panels import HIGHLIGHT, HeatmapOverlay, StatsTable
-from references import assert_close_colours, colour_table, hand_grad_cam
 
 DEFAULT_ROWS = ["conv1_act", "conv2_act", "conv3_act", "conv4_act", "dense1_act"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from helpers import observers_of
 
 from cnnviz_widgets.widgets.primer import QUESTIONS, CnnPrimer
-from helpers import observers_of
 
 
 def _text(widget) -> str:

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from references import colour_table
 
 from cnnviz_widgets import render
-from references import colour_table
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

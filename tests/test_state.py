@@ -13,9 +13,9 @@ import pytest
 import traitlets
 
 from cnnviz_widgets import compute
+from cnnviz_widgets.state import ModelState
 from cnnviz_widgets.widgets.charts import DenseBars, SoftmaxChart
 from cnnviz_widgets.widgets.panels import HeatmapOverlay, StatsTable
-from cnnviz_widgets.state import ModelState
 
 WIDGETS = (SoftmaxChart, DenseBars, StatsTable, HeatmapOverlay)
 SOURCES = ("model", "images", "labels", "class_names", "preprocess_name")

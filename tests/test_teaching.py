@@ -13,7 +13,6 @@ import pytest
 from cnnviz_widgets import compute, train
 from cnnviz_widgets.loading.shipped_model import build_cifar_cnn
 
-
 # --------------------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
@@ -160,7 +159,7 @@ def test_maximize_activation_excites_the_channel(cifar_model, layer):
     for channel in range(6):
         calls = []
         img = compute.maximize_activation(cifar_model, layer, channel, steps=64,
-                                           progress=lambda s, t: calls.append((s, t)))
+                                           progress=lambda s, t, calls=calls: calls.append((s, t)))
         assert img.shape == (32, 32, 3) and img.dtype == np.float32
         assert img.min() >= 0.0 and img.max() <= 1.0
         assert calls == [(s, 64) for s in range(1, 65)]

@@ -10,13 +10,21 @@ import time
 import keras
 import numpy as np
 import pytest
-
-from cnnviz_widgets import (ConfidenceAnalysis, ConvArithmetic, FilterOptimizer, MisclassificationExplorer, TopImages,
-                            TrainPanel)
-from cnnviz_widgets import compute, render, train
-from cnnviz_widgets.widgets import JobBar
-from cnnviz_widgets.state import ModelState
 from helpers import observer_count
+
+from cnnviz_widgets import (
+    ConfidenceAnalysis,
+    ConvArithmetic,
+    FilterOptimizer,
+    MisclassificationExplorer,
+    TopImages,
+    TrainPanel,
+    compute,
+    render,
+    train,
+)
+from cnnviz_widgets.state import ModelState
+from cnnviz_widgets.widgets import JobBar
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -12,23 +12,98 @@ Every public name is re-exported here, so ``cnnviz_widgets.compute.<name>`` work
 """
 from ..arrays import resize_map
 from .arithmetic import conv_arithmetic, stage_of
-from .attribution import (METHODS, explain, explain_all, grad_cam_plus_plus, input_range, integrated_gradients, occlusion,
-                          saliency, score_cam, smoothgrad)
-from .faithfulness import (Curve, Explanation, RandomizationCheck, compare_methods, deletion_curve,
-                           insertion_curve, randomization_check, spearman, weighted_stages)
-from .edits import (Edits, apply_edits, blur, brightness, check_epsilon, contrast, fgsm, flip, preprocess_range,
-                    magnified_difference, noise, occlude, predict_and_explain, rotate, shift, to_uint8)
-from .embedding import (CacheError, DatasetMapResult, MapCache, dataset_map, default_cache_dir,
-                        features_and_predictions, map_key, pca, penultimate_layer, tsne)
+from .attribution import (
+                          METHODS,
+                          explain,
+                          explain_all,
+                          grad_cam_plus_plus,
+                          input_range,
+                          integrated_gradients,
+                          occlusion,
+                          saliency,
+                          score_cam,
+                          smoothgrad,
+)
+from .describe import (
+                          bars_text,
+                          channel_alt,
+                          comparison_alt,
+                          difference_alt,
+                          feature_maps_alt,
+                          filters_alt,
+                          heatmap_alt,
+                          image_alt,
+                          methods_alt,
+                          place_of,
+                          sanity_alt,
+                          stages_alt,
+                          strongest_place,
+                          subject,
+                          thirds_shares,
+                          top_classes_text,
+                          verdict_mark,
+)
+from .edits import (
+                          Edits,
+                          apply_edits,
+                          blur,
+                          brightness,
+                          check_epsilon,
+                          contrast,
+                          fgsm,
+                          flip,
+                          magnified_difference,
+                          noise,
+                          occlude,
+                          predict_and_explain,
+                          preprocess_range,
+                          rotate,
+                          shift,
+                          to_uint8,
+)
+from .embedding import (
+                          CacheError,
+                          DatasetMapResult,
+                          MapCache,
+                          dataset_map,
+                          default_cache_dir,
+                          features_and_predictions,
+                          map_key,
+                          pca,
+                          penultimate_layer,
+                          tsne,
+)
 from .export import STATS_COLUMNS, confusion_csv, csv_bytes, file_name, stats_csv
-from .describe import (bars_text, channel_alt, comparison_alt, feature_maps_alt, filters_alt, heatmap_alt,
-                       image_alt, place_of, stages_alt, strongest_place, subject, thirds_shares,
-                       top_classes_text, verdict_mark, methods_alt, sanity_alt, difference_alt)
+from .faithfulness import (
+                          Curve,
+                          Explanation,
+                          RandomizationCheck,
+                          compare_methods,
+                          deletion_curve,
+                          insertion_curve,
+                          randomization_check,
+                          spearman,
+                          weighted_stages,
+)
 from .gradcam import activation_map, grad_cam, normalize_map
-from .inspection import (CONV_CLASSES, SPARSITY_EPS, STAGE_CLASSES, Inspector, LayerInfo, check_class_index,
-                         check_image_model,
-                         conv_filters, conv_stages, last_spatial_layer, layer_outputs, layer_stats, layer_table,
-                         layers_by_kind, predict, stage_starts)
+from .inspection import (
+                          CONV_CLASSES,
+                          SPARSITY_EPS,
+                          STAGE_CLASSES,
+                          Inspector,
+                          LayerInfo,
+                          check_class_index,
+                          check_image_model,
+                          conv_filters,
+                          conv_stages,
+                          last_spatial_layer,
+                          layer_outputs,
+                          layer_stats,
+                          layer_table,
+                          layers_by_kind,
+                          predict,
+                          stage_starts,
+)
 from .statistics import confidence_examples, confusion_matrix, count_confusions, predict_batches, scale_images
 from .teaching import channel_means, layer_channel_means, layer_probe, maximize_activation, start_noise, top_images
 

@@ -13,7 +13,8 @@ else [0, 1]. The dashboard passes the range of its own preprocessing.
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -199,21 +200,21 @@ def _occlusion_plan(x, patch: int = 4, stride: int = 2, value_range=None) -> _Pl
         raise ValueError(f"patch must be 1..{min(h, w)} and stride at least 1 (got {patch}, {stride})")
     lo, hi = input_range(x, value_range)
     tops, lefts = _starts(h, patch, stride), _starts(w, patch, stride)
-    corners = [(t, l) for t in tops for l in lefts]
+    corners = [(t, left) for t in tops for left in lefts]
 
     def make(start, stop):
         batch = np.repeat(x[None], stop - start, axis=0)
-        for i, (t, l) in enumerate(corners[start:stop]):
-            batch[i, t:t + patch, l:l + patch] = (lo + hi) / 2.0
+        for i, (t, left) in enumerate(corners[start:stop]):
+            batch[i, t:t + patch, left:left + patch] = (lo + hi) / 2.0
         return batch
 
     def finish(c, first, rest):
         drops = first[c] - rest[:, c]
         total = np.zeros((h, w), np.float64)
         count = np.zeros((h, w), np.float64)
-        for drop, (t, l) in zip(drops, corners):
-            total[t:t + patch, l:l + patch] += drop
-            count[t:t + patch, l:l + patch] += 1
+        for drop, (t, left) in zip(drops, corners):
+            total[t:t + patch, left:left + patch] += drop
+            count[t:t + patch, left:left + patch] += 1
         return (total / count).astype(np.float32)
 
     return _Plan(len(corners), make, finish)

@@ -79,11 +79,11 @@ class Inspector:
         True when the model ends in a softmax (fused in its last layer or a separate layer).
     """
 
-    _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
     _lock = threading.Lock()
 
     @classmethod
-    def for_model(cls, model) -> "Inspector":
+    def for_model(cls, model) -> Inspector:
         with cls._lock:
             inspector = cls._cache.get(model)
             if inspector is None:

@@ -38,7 +38,7 @@ _SCRIPT = """
     try {
       // A Jupyter server behind JupyterHub wants the XSRF token with every request a cookie
       // authenticates; standalone Voila ignores it.
-      const xsrf = (document.cookie.match(/(?:^|;\s*)_xsrf=([^;]+)/) || [])[1] || '';
+      const xsrf = (document.cookie.match(/(?:^|;\\s*)_xsrf=([^;]+)/) || [])[1] || '';
       const reply = await fetch(url, {cache: 'no-store', headers: {'X-XSRFToken': decodeURIComponent(xsrf)}});
       gone = reply.status === 404;
       // Only a server that does not answer (or answers with its own failure) counts: a refusal

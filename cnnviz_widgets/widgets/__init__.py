@@ -10,8 +10,8 @@ and filters), ``charts`` (bar charts), ``panels`` (statistics table, heatmap ove
 from .charts import DenseBars, SoftmaxChart
 from .confidence import ConfidenceAnalysis
 from .controls import ImagePicker, LayerSelector
-from .datamap import DatasetMap
 from .conv_arithmetic import ConvArithmetic
+from .datamap import DatasetMap
 from .explanations import ExplanationLab
 from .filter_optimizer import FilterOptimizer
 from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip

@@ -11,12 +11,10 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import compute, render
-from ..compute import describe, stage_starts
-from .base import (CRISP_CSS, StateWidget, crisp_image, describe_subject, png_size, reports_errors,
-                   set_png)
+from ..compute import describe, file_name, stage_starts
+from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, png_size, reports_errors, set_png
 from .base import scheme_cmap as _cmap
 from .controls import shape_text
-from ..compute import file_name
 from .sharing import Download
 
 #: Gap in pixels between the panels of a strip or comparison (as ``render.strip_png`` draws them).

@@ -7,11 +7,10 @@ import html
 import ipywidgets as widgets
 
 from .. import compute, render
-from ..compute import describe
+from ..compute import describe, file_name, stats_csv
 from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, reports_errors, set_png
 from .base import scheme_cmap as _cmap
 from .charts import default_dense_layer
-from ..compute import file_name, stats_csv
 from .jobs import value_range
 from .sharing import Download
 

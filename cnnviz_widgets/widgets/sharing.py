@@ -92,7 +92,7 @@ class Download(widgets.HBox):
             self.button.disabled = not source.value
 
     @classmethod
-    def picture(cls, image: widgets.Image, filename, **kwargs) -> "Download":
+    def picture(cls, image: widgets.Image, filename, **kwargs) -> Download:
         """Save the PNG an ``ipywidgets.Image`` shows, at its own pixels (not as it is drawn)."""
         return cls(lambda: _picture_bytes(image), filename, label="PNG", mime="image/png", source=image, **kwargs)
 

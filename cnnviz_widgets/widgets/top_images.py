@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from .. import render
+from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .charts import default_dense_layer
 from .jobs import ToolWidget, stage_options

@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 import voila_server as voila
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

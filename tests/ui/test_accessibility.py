@@ -15,11 +15,9 @@ tests/ui/artifacts/.
 """
 from __future__ import annotations
 
-import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import expect
-
 from conftest import ARTIFACTS, full_page_screenshot
+from playwright.sync_api import expect
 
 #: axe-core's tags of the WCAG 2.0 and 2.1 success criteria at levels A and AA.
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import expect
-
 import voila_server as voila
 from conftest import RENDER_TIMEOUT_MS, full_page_screenshot, load_dashboard
 from linked_view import LINKED_QUERY, check_linked_view
+from playwright.sync_api import expect
 
 from cnnviz_widgets.serving.capacity import cpu_seconds
 from cnnviz_widgets.serving.classroom import FULL_MESSAGE

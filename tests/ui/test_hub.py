@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-import pytest
-from playwright.sync_api import expect
-
 import hub_server
+import pytest
 from conftest import WATCH, show_every_section
+from playwright.sync_api import expect
 
 STUDENTS = ("ada", "grace", "alan")
 DASHBOARD = "voila/render/dashboard.ipynb"

@@ -12,11 +12,11 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import ARTIFACTS, load_dashboard
 from linked_view import LINKED_QUERY, NUMBER_BOX, WRITTEN_QUERY, check_linked_view
 from PIL import Image
 from playwright.sync_api import expect
 
-from conftest import ARTIFACTS, load_dashboard
 from cnnviz_widgets.render import NUMBER_BAND
 
 UPDATE_MS = 60_000

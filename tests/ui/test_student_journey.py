@@ -10,11 +10,9 @@ import re
 
 import numpy as np
 import pytest
-from playwright.sync_api import expect
-
 from conftest import ARTIFACTS, load_dashboard
-from test_dashboard_ui import (CAPTION, FEATURE_MONTAGE, IMG_INFO_JS, JOB_MS, NUMBER_BOX, PNG_SIGNATURE,
-                               UPDATE_MS, tool)
+from playwright.sync_api import expect
+from test_dashboard_ui import CAPTION, FEATURE_MONTAGE, IMG_INFO_JS, JOB_MS, NUMBER_BOX, PNG_SIGNATURE, UPDATE_MS, tool
 
 
 @pytest.fixture(scope="module")

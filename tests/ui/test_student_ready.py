@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-
 from test_dashboard_ui import CAPTION, JOB_MS, NUMBER_BOX, UPDATE_MS, tool
 
 SIDEBAR = ".cnnviz-sidebar"
@@ -164,7 +163,6 @@ def test_training_is_on_a_copy_with_the_way_back_in_sight(page):
 
 def test_an_upload_joins_the_test_images_and_the_way_back_is_in_the_picker(page, cifar_test, tmp_path):
     from PIL import Image
-
     from test_dashboard_ui import upload
 
     images, labels, names = cifar_test
