@@ -15,6 +15,7 @@ from helpers import observer_count
 from cnnviz_widgets import (
     ConfidenceAnalysis,
     ConvArithmetic,
+    Download,
     FilterOptimizer,
     MisclassificationExplorer,
     TopImages,
@@ -357,6 +358,12 @@ def test_top_images_panel(small_state, closes_cleanly, monkeypatch):
     top.open_buttons[2].click()
     assert small_state.index == top.indices[2]
     assert top.open_buttons[2].description == f"open #{top.indices[2]}"
+    # The montage is saved under a name that says what it shows (a regression: the name's helper
+    # was once not imported, so the click showed an error instead of a link).
+    save = next(child for child in top.children if isinstance(child, Download))
+    save.button.click()
+    assert 'download="cnnviz-top-images-conv3_act-channel20.png"' in save.link.value, save.link.value
+    assert "data:image/png;base64," in save.link.value
 
 
 def test_top_images_captions_name_only_known_classes(cifar_model, cifar_test, monkeypatch):
