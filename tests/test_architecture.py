@@ -196,6 +196,40 @@ def private_api_uses(root: Path, allowed: str = "compat") -> list:
     return out
 
 
+BOXES = {"Box", "VBox", "HBox", "GridBox"}
+
+
+def box_hold_syncs(root: Path) -> list:
+    """``(module, line, class)`` for every ``self.hold_sync()`` in a class that is a box (ipywidgets'
+    boxes, or a class of the package built on one). A box's ``hold_sync`` batches only the box's own
+    traits, not its children's, so on a box it batches nothing the code changes."""
+    modules = modules_of(root)
+    trees = {name: ast.parse(path.read_text()) for name, path in modules.items()}
+    bases = {}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = {b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "")
+                                    for b in node.bases}
+    boxes = set(BOXES)
+    while True:
+        more = {c for c, b in bases.items() if b & boxes} - boxes
+        if not more:
+            break
+        boxes |= more
+    out = []
+    for name, tree in trees.items():
+        for cls in ast.walk(tree):
+            if not (isinstance(cls, ast.ClassDef) and cls.name in boxes):
+                continue
+            for node in ast.walk(cls):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "hold_sync" and isinstance(node.func.value, ast.Name)
+                        and node.func.value.id == "self"):
+                    out.append((name, node.lineno, cls.name))
+    return out
+
+
 # ----- the package follows them -------------------------------------------------------------------
 
 def test_compute_reaches_no_widget_library():
@@ -214,6 +248,10 @@ def test_no_module_over_the_line_limit():
 
 def test_no_private_names_across_modules():
     assert private_imports(PACKAGE) == []
+
+
+def test_hold_sync_only_on_what_changes_together():
+    assert box_hold_syncs(PACKAGE) == []
 
 
 def test_private_apis_of_other_packages_only_in_compat():
@@ -277,3 +315,15 @@ def test_checks_find_a_private_api_outside_compat(tmp_path):
     })
     assert sorted((m, w) for m, _, w in private_api_uses(root)) == [
         ("pkg.loading", "keras.src.saving"), ("pkg.state", "_trait_values")]
+
+
+def test_checks_find_hold_sync_on_a_box_but_not_on_a_mark(tmp_path):
+    root = _package(tmp_path, {
+        "base.py": "import ipywidgets as widgets\n\nclass Panel(widgets.VBox):\n    pass\n",
+        "grid.py": ("from .base import Panel\n\nclass Grid(Panel):\n    def render(self):\n"
+                    "        with self.hold_sync():\n            pass\n"),
+        "mark.py": ("import ipywidgets as widgets\n\nclass Slider(widgets.IntSlider):\n    def f(self):\n"
+                    "        with self.hold_sync():\n            pass\n\n"
+                    "class Chart(widgets.HBox):\n    def g(self):\n        with self.bars.hold_sync():\n            pass\n"),
+    })
+    assert box_hold_syncs(root) == [("pkg.grid", 5, "Grid")]

@@ -197,11 +197,10 @@ class DenseBars(StateWidget):
         name = self.dense_layer()
         values = np.asarray(self.state.inspection.outputs[name], dtype=float).reshape(-1)
         stats = compute.layer_stats(values)
-        with self.hold_sync():
-            set_bar_axes(self.x_axis, self.y_axis, len(values), values.min(), values.max())
-            with self.bars.hold_sync():
-                self.bars.x = np.arange(len(values))
-                self.bars.y = values
+        set_bar_axes(self.x_axis, self.y_axis, len(values), values.min(), values.max())
+        with self.bars.hold_sync():
+            self.bars.x = np.arange(len(values))
+            self.bars.y = values
         self.title.value = f"<b>{name}</b>: {len(values)} neurons"
         self.summary.value = (
             f"mean {stats['mean']:.3f} · max {stats['max']:.3f} · "

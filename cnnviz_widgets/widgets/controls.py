@@ -263,11 +263,10 @@ class ImagePicker(StateWidget):
 
     # ----- state → controls ---------------------------------------------------------------------
     def _on_index(self, change):
-        with self.hold_sync():
-            if self.slider.value != change["new"]:
-                self.slider.value = change["new"]
-            if self.number.value != change["new"]:
-                self.number.value = change["new"]
+        if self.slider.value != change["new"]:
+            self.slider.value = change["new"]
+        if self.number.value != change["new"]:
+            self.number.value = change["new"]
         self._follow_class(change["new"])
 
     @reports_errors
@@ -307,26 +306,26 @@ class ImagePicker(StateWidget):
         index = state.index
         self._syncing = True
         try:
-            with self.hold_sync():
-                # A smaller max clamps a control's value; _syncing keeps that clamped value
-                # from reaching the state, which has already chosen its index.
-                for control in (self.slider, self.number):
+            # A smaller max clamps a control's value; _syncing keeps that clamped value
+            # from reaching the state, which has already chosen its index.
+            for control in (self.slider, self.number):
+                with control.hold_sync():
                     control.max = last
                     control.value = index
-                self.count.value = f"<span class='cnnviz-note'>of {last + 1:,} (0 … {last:,})</span>"
-                chosen = self.class_filter.value
-                options = self._class_options()
-                self.class_filter.options = options
-                labelled = state.labels is not None
-                self.class_filter.value = chosen if labelled and chosen < len(state.class_names) else ALL_CLASSES
-                self.class_filter.disabled = not labelled
-                self.misclassified_button.disabled = not labelled
-                no_labels = "These images have no true classes"
-                self.class_filter.tooltip = "" if labelled else no_labels
-                self.misclassified_button.tooltip = (
-                    "Jump to the next image whose predicted class is not its true class"
-                    if labelled else f"{no_labels}, so no prediction can be called wrong")
-                self.home_button.layout.display = None if state.images is not self._home[0] else "none"
+            self.count.value = f"<span class='cnnviz-note'>of {last + 1:,} (0 … {last:,})</span>"
+            chosen = self.class_filter.value
+            options = self._class_options()
+            self.class_filter.options = options
+            labelled = state.labels is not None
+            self.class_filter.value = chosen if labelled and chosen < len(state.class_names) else ALL_CLASSES
+            self.class_filter.disabled = not labelled
+            self.misclassified_button.disabled = not labelled
+            no_labels = "These images have no true classes"
+            self.class_filter.tooltip = "" if labelled else no_labels
+            self.misclassified_button.tooltip = (
+                "Jump to the next image whose predicted class is not its true class"
+                if labelled else f"{no_labels}, so no prediction can be called wrong")
+            self.home_button.layout.display = None if state.images is not self._home[0] else "none"
         finally:
             self._syncing = False
 
@@ -339,11 +338,11 @@ class ImagePicker(StateWidget):
         names = self.state.class_names
         alt = describe.image_alt(insp.index, None if insp.label is None else names[insp.label],
                                  names[insp.predicted], insp.confidence)
-        with self.hold_sync():
+        with self.image.hold_sync():
             set_png(self.image, render.image_png(insp.image, self.thumbnail_size), alt=alt)
-            self.caption.value = f"<div class='{style}'>{text}</div>"
-            mark = describe.verdict_mark(insp.correct)
-            self.verdict.value = f"<div class='cnnviz-verdict'>{mark}</div>" if mark else ""
+        self.caption.value = f"<div class='{style}'>{text}</div>"
+        mark = describe.verdict_mark(insp.correct)
+        self.verdict.value = f"<div class='cnnviz-verdict'>{mark}</div>" if mark else ""
 
 
 def _next_after(pool, index: int, direction: int) -> int:
@@ -417,7 +416,7 @@ class LayerSelector(StateWidget):
         any_spatial = any(i.spatial for i in layers)
         self._syncing = True
         try:
-            with self.hold_sync():
+            with self.spatial_only.hold_sync(), self.dropdown.hold_sync():
                 self.spatial_only.disabled = not any_spatial
                 if self.spatial_only.value and (not any_spatial or (current is not None and not current.spatial)):
                     self.spatial_only.value = False

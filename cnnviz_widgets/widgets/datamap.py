@@ -175,20 +175,19 @@ class DatasetMap(ToolWidget):
         self._indices = {"right": np.flatnonzero(~wrong), "wrong": np.flatnonzero(wrong)}
         lo, hi = result.coords.min(axis=0), result.coords.max(axis=0)
         pad = 0.03 * (hi - lo + 1e-6)
-        with self.hold_sync():
-            with self.colour_scale.hold_sync():
-                self.colour_scale.domain = [float(i) for i in range(k + 1)]
-                self.colour_scale.colors = class_colours(k) + [UNKNOWN_COLOUR]
-            with self.x_scale.hold_sync(), self.y_scale.hold_sync():
-                self.x_scale.min, self.x_scale.max = float(lo[0] - pad[0]), float(hi[0] + pad[0])
-                self.y_scale.min, self.y_scale.max = float(lo[1] - pad[1]), float(hi[1] + pad[1])
-            for name, mark in (("right", self.right), ("wrong", self.wrong)):
-                idx = self._indices[name]
-                with mark.hold_sync():
-                    mark.x = result.coords[idx, 0].astype(float)
-                    mark.y = result.coords[idx, 1].astype(float)
-                    mark.color = colour_of[idx]
-                    mark.selected = None
+        with self.colour_scale.hold_sync():
+            self.colour_scale.domain = [float(i) for i in range(k + 1)]
+            self.colour_scale.colors = class_colours(k) + [UNKNOWN_COLOUR]
+        with self.x_scale.hold_sync(), self.y_scale.hold_sync():
+            self.x_scale.min, self.x_scale.max = float(lo[0] - pad[0]), float(hi[0] + pad[0])
+            self.y_scale.min, self.y_scale.max = float(lo[1] - pad[1]), float(hi[1] + pad[1])
+        for name, mark in (("right", self.right), ("wrong", self.wrong)):
+            idx = self._indices[name]
+            with mark.hold_sync():
+                mark.x = result.coords[idx, 0].astype(float)
+                mark.y = result.coords[idx, 1].astype(float)
+                mark.color = colour_of[idx]
+                mark.selected = None
         self._render_current()
         self._render_legend(known, wrong)
         source = "read from the cache" if result.from_cache else "computed"

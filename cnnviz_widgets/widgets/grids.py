@@ -115,7 +115,8 @@ class FeatureGrid(StateWidget):
         self._outputs = out
         self._syncing = True
         try:
-            with self.hold_sync():
+            # The slider's max and value travel together: the page never sees a value above its max.
+            with self.n_features.hold_sync():
                 showing_all = self.n_features.value == self.n_features.max
                 self.n_features.max = channels
                 if showing_all or self.n_features.value > channels:
@@ -249,7 +250,7 @@ class FilterGrid(StateWidget):
         options = self.MODES if inputs == 3 else self.MODES[1:]
         self._syncing = True
         try:
-            with self.hold_sync():
+            with self.mode.hold_sync(), self.input_channel.hold_sync():
                 if self.mode.options != options:
                     self.mode.options = options
                 self.mode.value = "rgb" if inputs == 3 else "mean"

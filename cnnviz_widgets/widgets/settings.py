@@ -44,7 +44,7 @@ class ColourSchemeSelector(StateWidget):
 
     def _render(self):
         scheme = self.state.colour_scheme
-        with self.hold_sync():
+        with self.dropdown.hold_sync():
             if self.dropdown.value != scheme:
                 self.dropdown.value = scheme
             self.dropdown.tooltip = SCHEME_HELP[scheme]
