@@ -153,6 +153,17 @@ class ModelState(traitlets.HasTraits):
             preprocess = self.preprocess_name if self.preprocess_name != "custom" else self._preprocess
         self._apply(*self._check(model, images, labels, class_names, preprocess))
 
+    def restore_shipped_model(self) -> str:
+        """Go back to the shipped CIFAR-10 model, its class names and preprocessing, showing the
+        pictures at its input size again (``use_model``); the message ``use_model`` returns.
+
+        Raises what loading or ``use_model`` raises, with the state unchanged.
+        """
+        from .loading.cifar10 import CIFAR10_CLASSES
+        from .loading.shipped_model import load_default_model
+
+        return self.use_model(load_default_model(), class_names=list(CIFAR10_CLASSES), preprocess="[0, 1]")
+
     def use_model(self, model, class_names=None, preprocess=None) -> str:
         """Make ``model`` the state's model, showing the same pictures at its input size.
 

@@ -265,3 +265,15 @@ def test_set_model_with_every_widget_alive(moved, untrained_cnn, runs):
     finally:
         for w in widgets:
             w.close()
+
+
+def test_restore_shipped_model_brings_back_the_cifar_model_and_its_names(moved, untrained_cnn, cifar_model):
+    moved.set_model(untrained_cnn, class_names=[f"class {i}" for i in range(10)], preprocess="[-1, 1]")
+    message = moved.restore_shipped_model()
+    assert isinstance(message, str)
+    assert moved.model is not untrained_cnn and moved.model.name == cifar_model.name
+    assert moved.class_names == CIFAR_NAMES and moved.preprocess_name == "[0, 1]"
+    # The model on screen answers as the shipped one, loaded apart by the test session.
+    x = moved.images[moved.index].astype(np.float32) / 255.0
+    np.testing.assert_allclose(moved.inspection.probabilities,
+                               cifar_model(x[None], training=False).numpy()[0], atol=1e-5)

@@ -222,12 +222,7 @@ class TrainPanel(ToolWidget):
     @reports_errors
     def restore_shipped(self):
         """Go back to the shipped CIFAR-10 model (the trained model stays available)."""
-        from ..loading.cifar10 import CIFAR10_CLASSES
-        from ..loading.shipped_model import load_default_model
-
-        # use_model, not set_model: after a model with another input size the pictures are
-        # resized back from their originals.
-        self.state.use_model(load_default_model(), class_names=list(CIFAR10_CLASSES), preprocess="[0, 1]")
+        self.state.restore_shipped_model()
         self.state.status = "The shipped CIFAR-10 model is back in every panel."
 
     def _render_comparison(self):

@@ -11,7 +11,6 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from ..loading.cifar10 import CIFAR10_CLASSES
 from ..loading.images import MAX_IMAGE_FILE_BYTES, load_images
 from ..loading.model_files import MAX_MODEL_BYTES, format_mib, load_model_file, short_error
 from ..state import PREPROCESSORS, UNKNOWN
@@ -182,10 +181,8 @@ class ModelUpload(StateWidget):
 
     def reset_to_default(self) -> bool:
         """Go back to the shipped CIFAR-10 model (images resized back when needed); never raises."""
-        from ..loading.shipped_model import load_default_model
-
         try:
-            self._use_model(load_default_model(), list(CIFAR10_CLASSES), "[0, 1]")
+            self._report(self.state.restore_shipped_model(), error=False)
         except Exception as exc:  # Keep whatever model is there.
             self._report(f"the default model was not loaded: {short_error(exc)}", error=True)
             return False
