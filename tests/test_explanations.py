@@ -101,11 +101,13 @@ def test_grad_cam_plus_plus_equals_tf_keras_vis(cifar_model, cifar_test, tkv, i)
     c = int(np.argmax(_logits(cifar_model, x[None])))
     # tf-keras-vis's own upsampling (scipy zoom) differs from ours at the border, so its map is
     # compared at the layer's 8×8 and brought to 32×32 by our resize: the weights and the sum
-    # must then agree up to float rounding.
+    # must then agree up to float rounding. Gradcam++'s weights divide by sums of squared and
+    # cubed gradients in float32; on one 2-core machine a corner cell differed by 1.1e-4 of the
+    # map's range (relative 1.4e-3) with summation order alone, so 1e-3 of the range is the bound.
     raw = tkv["GradcamPlusPlus"](_score(c), x[None], penultimate_layer="conv4_act",
                                  seek_penultimate_conv_layer=False, expand_cam=False, normalize_cam=False)[0]
     expected = normalize_map(resize_map(raw, (32, 32)))
-    np.testing.assert_allclose(grad_cam_plus_plus(cifar_model, x, c, "conv4_act"), expected, atol=1e-4)
+    np.testing.assert_allclose(grad_cam_plus_plus(cifar_model, x, c, "conv4_act"), expected, atol=1e-3)
 
 
 @pytest.mark.parametrize("i", IMAGES[:3])
