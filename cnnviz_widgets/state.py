@@ -153,6 +153,11 @@ class ModelState(traitlets.HasTraits):
             preprocess = self.preprocess_name if self.preprocess_name != "custom" else self._preprocess
         self._apply(*self._check(model, images, labels, class_names, preprocess))
 
+    def input_range(self) -> tuple:
+        """``(low, high)`` of the model's input: the preprocessing applied to a black and a white
+        pixel, ``(0.0, 1.0)`` when it maps both to one value (``compute.preprocess_range``)."""
+        return compute.preprocess_range(self.preprocess, self.inspector.input_shape[2])
+
     def restore_shipped_model(self) -> str:
         """Go back to the shipped CIFAR-10 model, its class names and preprocessing, showing the
         pictures at its input size again (``use_model``); the message ``use_model`` returns.

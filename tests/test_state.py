@@ -277,3 +277,9 @@ def test_restore_shipped_model_brings_back_the_cifar_model_and_its_names(moved, 
     x = moved.images[moved.index].astype(np.float32) / 255.0
     np.testing.assert_allclose(moved.inspection.probabilities,
                                cifar_model(x[None], training=False).numpy()[0], atol=1e-5)
+
+
+def test_input_range_is_what_the_preprocessing_makes_of_black_and_white(moved, untrained_cnn):
+    assert moved.input_range() == (0.0, 1.0)  # x / 255
+    moved.set_model(untrained_cnn, preprocess="[-1, 1]")
+    assert moved.input_range() == (-1.0, 1.0)  # x / 127.5 - 1

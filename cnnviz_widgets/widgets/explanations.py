@@ -12,7 +12,7 @@ import numpy as np
 from .. import compute, render
 from ..render import labelled_montage
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
-from .jobs import ToolWidget, value_range
+from .jobs import ToolWidget
 from .sharing import Download
 
 #: One colour per method, in the order of ``compute.METHODS`` (Okabe-Ito, safe for colour blindness).
@@ -146,7 +146,7 @@ class ExplanationLab(ToolWidget):
     def _render(self):
         insp = self.state.inspection
         c = self.class_index()
-        span = value_range(self.state)
+        span = self.state.input_range()
         # A new image with a class chosen changes the inspection and resets the class at once:
         # two notifications for one change, and the second must not compute everything again.
         if self._shown == (insp, c, span):
@@ -193,7 +193,7 @@ class ExplanationLab(ToolWidget):
         """Run the cascading randomisation check for every method in the background."""
         insp = self.state.inspection
         model, x, c = self.state.model, insp.x, self.class_index()
-        version, index, span = self.state.version, insp.index, value_range(self.state)
+        version, index, span = self.state.version, insp.index, self.state.input_range()
 
         def work(progress):
             return compute.randomization_check(model, x, list(compute.METHODS), c, value_range=span,

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
-from .jobs import ToolWidget, stage_options, value_range
+from .jobs import ToolWidget, stage_options
 from .sharing import Download
 
 
@@ -99,7 +99,7 @@ class FilterOptimizer(ToolWidget):
         job starts: an image made for a model that was replaced meanwhile is not cached."""
         cache = self.state.cache
         generation = cache.generation
-        model, input_range = self.state.model, value_range(self.state)
+        model, input_range = self.state.model, self.state.input_range()
 
         def ascent(channel, progress):
             return cache.get(self._key(layer, channel, steps), lambda: compute.maximize_activation(
@@ -154,7 +154,7 @@ class FilterOptimizer(ToolWidget):
                 alt=f"The image gradient ascent made for channel {channel} of {layer}, "
                     f"after {self.steps.value} steps from grey noise")
         self.image.layout.display = None
-        noise = compute.start_noise(self.state.inspector.input_shape, value_range(self.state))
+        noise = compute.start_noise(self.state.inspector.input_shape, self.state.input_range())
         means = compute.channel_means(self.state.model, np.stack([img, noise]), layer)[:, channel]
         self.caption.value = (f"<b>{layer}</b>, channel {channel}, {self.steps.value} steps<br>"
                               f"mean activation: <b>{means[0]:.3f}</b> for this image, "

@@ -13,7 +13,6 @@ import threading
 import time
 
 import ipywidgets as widgets
-import numpy as np
 
 from .. import compute
 from .base import StateWidget, close_owned
@@ -227,10 +226,3 @@ def stage_options(state) -> list:
     return compute.conv_stages(state.model)
 
 
-def value_range(state) -> tuple:
-    """(low, high) of the model's input: the preprocessing applied to black and white."""
-    c = state.inspector.input_shape[2]
-    ends = np.asarray(state.preprocess(np.array([0, 255], np.uint8).reshape(2, 1, 1, 1).repeat(c, axis=3)),
-                      dtype=np.float32)
-    lo, hi = float(ends.min()), float(ends.max())
-    return (lo, hi) if hi > lo else (0.0, 1.0)

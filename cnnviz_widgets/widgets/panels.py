@@ -11,7 +11,6 @@ from ..compute import describe, file_name, stats_csv
 from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, reports_errors, set_png
 from .base import scheme_cmap as _cmap
 from .charts import default_dense_layer
-from .jobs import value_range
 from .sharing import Download
 
 #: Background of the selected layer's row.
@@ -301,7 +300,7 @@ class HeatmapOverlay(StateWidget):
                 of = f"of <b>{html.escape(layer)}</b> ({shape})"
             else:
                 heat = compute.normalize_map(compute.explain(self.state.model, insp.x, name, c,
-                                                             value_range(self.state)))
+                                                             self.state.input_range()))
                 of = "of the input pixels"
                 fell_back = False
             label = compute.METHODS[name][0]

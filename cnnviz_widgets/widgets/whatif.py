@@ -198,14 +198,10 @@ class WhatIfLab(StateWidget):
         self._render()
 
     # ----- settings -------------------------------------------------------------------------------
-    def value_range(self) -> tuple:
-        """(low, high) of the model's input."""
-        return compute.preprocess_range(self.state.preprocess, self.state.inspector.input_shape[2])
-
     def epsilon_value(self) -> float:
         """ε in the model's input units, from the box (grey levels out of 255 of the input range);
         a ValueError saying the allowed range when it is outside it."""
-        lo, hi = self.value_range()
+        lo, hi = self.state.input_range()
         levels = float(self.epsilon.value)
         if not np.isfinite(levels) or not 0 <= levels <= 255:
             raise ValueError(f"ε must be between 0 and 255 grey levels (the whole input range "
@@ -348,7 +344,7 @@ class WhatIfLab(StateWidget):
         state = self.state
         insp = state.inspection
         model = state.model
-        lo, hi = self.value_range()
+        lo, hi = self.state.input_range()
         edited = compute.apply_edits(insp.image, edits)
         x = np.asarray(state.preprocess(edited[None]), dtype=np.float32)[0]
         attack = self.attack.value
