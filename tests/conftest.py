@@ -11,6 +11,17 @@ import pytest
 
 from cnnviz_widgets import load_cifar10
 
+UI_TESTS = Path(__file__).resolve().parent / "ui"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under ``tests/ui`` (a real Voilà server and Chromium) ``ui``, so that
+    ``pytest -m "not ui"`` runs the rest alone."""
+    for item in items:
+        if UI_TESTS in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.ui)
+
+
 # --------------------------------------------------------------------------- CIFAR-10
 
 @pytest.fixture(scope="session")
