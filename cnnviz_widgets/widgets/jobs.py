@@ -224,5 +224,3 @@ class ToolWidget(StateWidget):
 
 def stage_options(state) -> list:
     return compute.conv_stages(state.model)
-
-

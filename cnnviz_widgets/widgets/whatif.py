@@ -344,7 +344,7 @@ class WhatIfLab(StateWidget):
         state = self.state
         insp = state.inspection
         model = state.model
-        lo, hi = self.state.input_range()
+        lo, hi = state.input_range()
         edited = compute.apply_edits(insp.image, edits)
         x = np.asarray(state.preprocess(edited[None]), dtype=np.float32)[0]
         attack = self.attack.value
