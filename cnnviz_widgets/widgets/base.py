@@ -7,7 +7,7 @@ import io
 import ipywidgets as widgets
 import traitlets
 
-from .. import render
+from .. import compat, render
 from ..compute import describe
 
 #: CSS that keeps upscaled small images crisp in the browser; added once per widget tree.
@@ -267,9 +267,8 @@ def _named_widgets(tree) -> set:
     list of children is reachable through its parent's children only."""
     named = set()
     for widget in tree:
-        for name, value in vars(widget).items():
-            if name != "_trait_values":
-                named.update(id(w) for w in _widgets_in(value))
+        for value in compat.own_attributes(widget).values():
+            named.update(id(w) for w in _widgets_in(value))
     return named
 
 
