@@ -20,6 +20,9 @@ that changes one fails there, by name:
   that stores a new value and notifies without traitlets' ``old == new`` (which compares two image
   arrays element by element). The notification goes through the public ``notify_change``, not the
   private ``_notify_trait`` it wraps.
+* ``HasTraits._trait_values`` (traitlets) — ``own_attributes``: traitlets keeps an object's trait
+  values in this one entry of the instance's ``__dict__``; leaving it out of ``vars(obj)`` leaves
+  the attributes the object's own code set.
 """
 from __future__ import annotations
 
@@ -70,3 +73,9 @@ def set_by_identity(trait, obj, value) -> None:
     obj._trait_values[trait.name] = new
     if old is not new:
         obj.notify_change(Bunch(name=trait.name, old=old, new=new, owner=obj, type="change"))
+
+
+def own_attributes(obj) -> dict:
+    """``vars(obj)`` of the HasTraits ``obj`` without traitlets' store of its trait values: the
+    attributes its own code set (``self.body = ...``), and traitlets' other bookkeeping."""
+    return {name: value for name, value in vars(obj).items() if name != "_trait_values"}

@@ -6,7 +6,9 @@
   cycle hides);
 * no module longer than ``MAX_LINES`` lines;
 * no ``from X import _private`` (nor ``module._private``) from one module of the package into another;
-* the private APIs of Keras and traitlets (``PRIVATE_APIS``, ``keras.src``) appear in ``compat.py`` only.
+* the private APIs of Keras and traitlets (``PRIVATE_APIS``, ``PRIVATE_TRAITLETS``, ``keras.src``) appear
+  in ``compat.py`` only, as attributes or as strings (``getattr(obj, "_trait_values")``);
+* only ``serving/voila_adapter.py`` imports Voilà or jupyter_server (``SERVER_LIBRARIES``).
 
 Each rule is also run on a small package written to a temporary folder that breaks it, so the
 checks are shown to find what they look for.
@@ -26,8 +28,16 @@ WIDGET_LIBRARIES = ("ipywidgets", "bqplot")
 #: Private attributes of Keras and traitlets objects that only ``compat.py`` may use.
 PRIVATE_APIS = ("_run_through_graph", "_keras_history", "_inbound_nodes", "_trait_values", "_notify_trait",
                 "_validate")
+#: Other private names of traitlets' ``HasTraits`` that no module but ``compat.py`` may use (compat uses
+#: none of them today).
+PRIVATE_TRAITLETS = ("_trait_notifiers", "_trait_validators", "_cross_validation_lock",
+                     "_static_immutable_initial_values")
 #: Private modules of other packages that only ``compat.py`` may import.
 PRIVATE_MODULES = ("keras.src",)
+#: The server libraries whose API and internals only the adapter module may use.
+SERVER_LIBRARIES = ("voila", "jupyter_server")
+#: That module, relative to the package.
+SERVER_ADAPTER = "serving.voila_adapter"
 
 
 # ----- reading a package --------------------------------------------------------------------------
@@ -180,8 +190,9 @@ def private_imports(root: Path) -> list:
 
 
 def private_api_uses(root: Path, allowed: str = "compat") -> list:
-    """``(module, line, what)`` for every use of ``PRIVATE_APIS`` or import of ``PRIVATE_MODULES``
-    outside the module named ``allowed``."""
+    """``(module, line, what)`` for every use of ``PRIVATE_APIS`` or ``PRIVATE_TRAITLETS`` (an
+    attribute, or a string naming one) or import of ``PRIVATE_MODULES`` outside the module named
+    ``allowed``."""
     modules = modules_of(root)
     out = []
     for name, path in modules.items():
@@ -191,8 +202,24 @@ def private_api_uses(root: Path, allowed: str = "compat") -> list:
             if any(target == m or target.startswith(m + ".") for m in PRIVATE_MODULES):
                 out.append((name, line, target))
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Attribute) and node.attr in PRIVATE_APIS:
+            if isinstance(node, ast.Attribute) and node.attr in PRIVATE_APIS + PRIVATE_TRAITLETS:
                 out.append((name, node.lineno, node.attr))
+            elif isinstance(node, ast.Constant) and node.value in PRIVATE_APIS + PRIVATE_TRAITLETS:
+                out.append((name, node.lineno, repr(node.value)))
+    return out
+
+
+def server_library_imports(root: Path, adapter: str = SERVER_ADAPTER) -> list:
+    """``(module, line, imported module)`` for every import of ``SERVER_LIBRARIES`` (module level or
+    inside a function) by a module of the package other than ``adapter``."""
+    modules = modules_of(root)
+    out = []
+    for name in modules:
+        if name == f"{root.name}.{adapter}":
+            continue
+        for target, _, line in imports_of(name, modules):
+            if target.split(".")[0] in SERVER_LIBRARIES:
+                out.append((name, line, target))
     return out
 
 
@@ -261,6 +288,14 @@ def test_private_apis_of_other_packages_only_in_compat():
     assert all(name in text for name in PRIVATE_APIS + PRIVATE_MODULES)
 
 
+def test_only_the_adapter_imports_voila_or_jupyter_server():
+    assert server_library_imports(PACKAGE) == []
+    # The rule has something to look at: the adapter itself reaches both libraries.
+    adapter = f"{PACKAGE.name}.{SERVER_ADAPTER}"
+    modules = modules_of(PACKAGE)
+    assert {t.split(".")[0] for t, _, _ in imports_of(adapter, modules)} >= set(SERVER_LIBRARIES)
+
+
 # ----- and the checks find a broken package -------------------------------------------------------
 
 def _package(tmp_path: Path, files: dict) -> Path:
@@ -312,9 +347,28 @@ def test_checks_find_a_private_api_outside_compat(tmp_path):
         "compat.py": "def f(t):\n    return t._keras_history\n",
         "state.py": "def g(obj):\n    return obj._trait_values\n",
         "loading.py": "from keras.src.saving import serialization_lib\n",
+        "base.py": ("def own(w):\n    return {k: v for k, v in vars(w).items() if k != '_trait_values'}\n\n"
+                    "def observers(w):\n    return w._trait_notifiers\n"),
+        "fine.py": "def f(w):\n    return w._trait_values_seen, '_trait_value'\n",
     })
     assert sorted((m, w) for m, _, w in private_api_uses(root)) == [
+        ("pkg.base", "'_trait_values'"), ("pkg.base", "_trait_notifiers"),
         ("pkg.loading", "keras.src.saving"), ("pkg.state", "_trait_values")]
+
+
+def test_checks_find_voila_or_jupyter_server_imported_outside_the_adapter(tmp_path):
+    root = _package(tmp_path, {
+        "serving/__init__.py": "",
+        "serving/voila_adapter.py": ("from jupyter_server.services.kernels.kernelmanager import M\n\n"
+                                     "def f():\n    from voila.utils import wait_for_request\n"),
+        "serving/classroom.py": ("from .voila_adapter import f\n"
+                                 "from jupyter_server.services.kernels.kernelmanager import M\n"),
+        "serving/page.py": "def g():\n    import voila.app\n    return voila.app\n",
+        "helpers.py": "import voila_server\nimport jupyter_client\n",
+    })
+    assert server_library_imports(root) == [
+        ("pkg.serving.classroom", 2, "jupyter_server.services.kernels.kernelmanager"),
+        ("pkg.serving.page", 2, "voila.app")]
 
 
 def test_checks_find_hold_sync_on_a_box_but_not_on_a_mark(tmp_path):

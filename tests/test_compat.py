@@ -5,6 +5,7 @@ against the installed versions. A failure here names what a new release changed:
 * ``KerasTensor._keras_history``, ``Operation._inbound_nodes`` -> compat.input_tensor_of
 * ``keras.src.saving.serialization_lib.SafeModeScope``         -> compat.safe_mode_scope
 * ``TraitType._validate``, ``HasTraits._trait_values``         -> compat.set_by_identity
+* ``HasTraits._trait_values``                                   -> compat.own_attributes
 """
 from __future__ import annotations
 
@@ -143,3 +144,27 @@ def test_set_by_identity_notifies_for_a_new_object_only_and_never_compares():
     with pytest.raises(traitlets.TraitError, match="negative"):
         counted.n = -1
     assert counted.n == 3
+
+
+class _Owner(traitlets.HasTraits):
+    held = traitlets.Any()
+
+
+def test_own_attributes_leave_out_the_trait_values_only():
+    """Relies on ``HasTraits._trait_values``: traitlets keeps trait values in the instance's
+    ``__dict__``, so ``vars`` reaches a trait's value as well as the object's own attributes."""
+    in_trait, in_attribute = object(), object()
+    owner = _Owner(held=in_trait)
+    owner.mine = in_attribute
+
+    def reaches(mapping, target):
+        return any(v is target or (isinstance(v, dict) and any(x is target for x in v.values()))
+                   for v in mapping.values())
+
+    # What the function exists for: the trait's value is reachable through vars().
+    assert reaches(vars(owner), in_trait)
+    own = compat.own_attributes(owner)
+    assert own["mine"] is in_attribute
+    assert not reaches(own, in_trait)
+    # Only the store of values is left out: every other entry of vars() stays.
+    assert len(vars(owner)) - len(own) == 1

@@ -14,6 +14,7 @@ healthy when a whole class opens the link in the same minute:
 
 The decisions are pure functions (:func:`admit`, :func:`refill_decision`,
 :func:`capacity_estimate`) fed with numbers read from ``/proc``, so they can be checked by hand.
+Voilà and jupyter_server are reached only through :mod:`.voila_adapter`.
 """
 from __future__ import annotations
 
@@ -25,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import tornado.web
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from traitlets import Float, Int, Unicode
 
 from .capacity import (
@@ -42,6 +41,13 @@ from .capacity import (
     pss_mib,
     refill_decision,
 )
+from .voila_adapter import (
+    KernelRefused,
+    kernel_env_to_reach,
+    kernel_manager_base,
+    pooled_kernel_manager_class,
+    voila_app_class,
+)
 
 #: What a student sees when the server has no room for one more kernel (an HTTP reason phrase,
 #: hence plain ASCII).
@@ -50,13 +56,7 @@ FULL_MESSAGE = "The server is full - every seat is taken. Please try again in a 
 
 # --------------------------------------------------------------------------- the kernel managers
 
-def _kernel_pid(manager, kernel_id: str) -> int | None:
-    """Process id of a local kernel, or None when it is not a local process."""
-    provisioner = getattr(manager.get_kernel(kernel_id), "provisioner", None)
-    return getattr(provisioner, "pid", None)
-
-
-class GuardedKernelManager(AsyncMappingKernelManager):
+class GuardedKernelManager(kernel_manager_base()):
     """Voilà's kernel manager with admission, prompt freeing and dead-kernel clean-up.
 
     * A kernel the machine has no room for (:func:`admit`) is refused with HTTP 503 and
@@ -101,50 +101,44 @@ class GuardedKernelManager(AsyncMappingKernelManager):
                      max_kernels=self.max_kernels,
                      max_starting=self.max_starting or 15 * (os.cpu_count() or 1))
 
-    async def start_kernel(self, *, kernel_id=None, path=None, **kwargs):
+    async def guard_start(self, start):
         decision = self.admission()
         if not decision.ok:
             self.log.warning("Refusing a new kernel: %s", decision.reason)
-            raise tornado.web.HTTPError(503, decision.reason, reason=FULL_MESSAGE)
+            raise KernelRefused(decision.reason, FULL_MESSAGE)
         self._launching += 1
         try:
-            kernel_id = await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+            kernel_id = await start()
         finally:
             self._launching -= 1
         self._started_at[kernel_id] = time.monotonic()
         return kernel_id
 
-    def notify_connect(self, kernel_id):
-        super().notify_connect(kernel_id)
+    def page_connected(self, kernel_id):
         self._disconnected_at.pop(kernel_id, None)
 
-    def notify_disconnect(self, kernel_id):
-        super().notify_disconnect(kernel_id)
-        if kernel_id in self and self.kernel_model(kernel_id)["connections"] <= 0:
-            self._disconnected_at[kernel_id] = time.monotonic()
+    def page_gone(self, kernel_id):
+        self._disconnected_at[kernel_id] = time.monotonic()
 
-    def remove_kernel(self, kernel_id):
+    def kernel_removed(self, kernel_id):
         self._started_at.pop(kernel_id, None)
         self._disconnected_at.pop(kernel_id, None)
-        return super().remove_kernel(kernel_id)
 
-    async def cull_kernels(self):
-        await super().cull_kernels()
+    async def periodic_check(self):
         now = time.monotonic()
         for kernel_id in list(self._disconnected_at):
-            if now - self._disconnected_at[kernel_id] > self.disconnect_grace and kernel_id in self:
+            if now - self._disconnected_at[kernel_id] > self.disconnect_grace and self.knows_kernel(kernel_id):
                 self.log.info("Shutting down kernel %s: its page went away %.0f s ago", kernel_id,
                               now - self._disconnected_at[kernel_id])
                 await self._shutdown_quietly(kernel_id)
-        for kernel_id in self.list_kernel_ids():
-            kernel = self.get_kernel(kernel_id)
-            if getattr(kernel, "has_kernel", False) and not await kernel.is_alive():
+        for kernel_id in self.kernel_ids():
+            if await self.kernel_died(kernel_id):
                 self.log.warning("Kernel %s died; shutting it down so its page can say so", kernel_id)
                 await self._shutdown_quietly(kernel_id)
 
     async def _shutdown_quietly(self, kernel_id: str):
         try:
-            await self.shutdown_kernel(kernel_id, now=True)
+            await self.shut_down_now(kernel_id)
         except Exception:  # a kernel gone between the check and the shutdown needs nothing more
             self.log.debug("kernel %s already gone", kernel_id, exc_info=True)
         self._started_at.pop(kernel_id, None)
@@ -156,8 +150,8 @@ class GuardedKernelManager(AsyncMappingKernelManager):
 def kernel_dial_ip(listen_ip: str) -> str:
     """The address a kernel on this machine reaches a server listening on ``listen_ip`` at.
 
-    A pre-heated kernel asks the server for its page's request (``voila.utils.wait_for_request``)
-    at ``VOILA_APP_IP``, which Voilà leaves unset (127.0.0.1): a server listening on one other
+    A pre-heated kernel asks the server for its page's request
+    (:func:`.voila_adapter.wait_for_page_request`) at an address Voilà leaves unset (127.0.0.1): a server listening on one other
     address (``--ip 192.168.1.20``) is not there, and every link would open on the first view.
 
     >>> kernel_dial_ip("0.0.0.0"), kernel_dial_ip("192.168.1.20"), kernel_dial_ip("::")
@@ -172,14 +166,7 @@ def kernel_dial_ip(listen_ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
-def _pooled_base():
-    """Voilà's pre-heating kernel manager on top of :class:`GuardedKernelManager`."""
-    from voila.voila_kernel_manager import voila_kernel_manager_factory
-
-    return voila_kernel_manager_factory(GuardedKernelManager, True, 0)
-
-
-class ClassroomKernelManager(_pooled_base()):
+class ClassroomKernelManager(pooled_kernel_manager_class(GuardedKernelManager)):
     """A pool of warm kernels sized to the class, refilled without starving working students.
 
     Voilà's own pool refills every kernel a student takes at once (``fill_delay`` later), which
@@ -204,8 +191,6 @@ class ClassroomKernelManager(_pooled_base()):
     url = "http://127.0.0.1:8866/"
 
     def __init__(self, **kwargs):
-        self._fill_request = None
-        self._taken = 0
         self._meter = CpuMeter(window=5.0)
         self._measured_mib = None
         self._ready = False
@@ -213,50 +198,22 @@ class ClassroomKernelManager(_pooled_base()):
         super().__init__(**kwargs)
         self._refiller = asyncio.get_event_loop().create_task(self._refill_loop())
 
-    def fill_if_needed(self, delay=None, notebook_name=None, **kwargs):
-        # Called by Voilà when the manager starts and each time a student takes a warm kernel:
-        # remember what to start; the refill loop decides when.
-        self._fill_request = (notebook_name, kwargs)
-
-    async def get_rendered_notebook(self, *args, **kwargs):
-        result = await super().get_rendered_notebook(*args, **kwargs)
-        self._taken += 1
-        return result
-
     def pool_counts(self) -> tuple:
         """(warm, starting) kernels of the pool: warm ones have run the dashboard."""
-        warm = starting = 0
-        for task in self._pool():
-            if task.done() and not task.exception() and task.result()["task"].done():
-                warm += 1
-            else:
-                starting += 1
-        return warm, starting
-
-    def _pool(self) -> list:
-        name = self._fill_request[0] if self._fill_request else None
-        # Voilà keeps the pool as a list of tasks per notebook; this class is the one place that reads it.
-        return self._pools.get(name, [])
+        states = [kernel.state for kernel in self.pool_kernels()]
+        warm = states.count("warm")
+        return warm, len(states) - warm
 
     def _drop_failed(self) -> None:
-        for task in list(self._pool()):
-            if task.done() and task.exception() is not None:
-                self.log.error("A warm kernel failed to start: %s", task.exception())
-                self._pool().remove(task)
+        for error in self.drop_failed_pool_kernels():
+            self.log.error("A warm kernel failed to start: %s", error)
 
     def kernel_env(self) -> dict:
         """What a warm kernel's environment gets beyond Voilà's own: where to ask for its request."""
-        return {"VOILA_APP_IP": kernel_dial_ip(self.server_ip)}
+        return kernel_env_to_reach(kernel_dial_ip(self.server_ip))
 
     def _start_one(self) -> None:
-        name, kwargs = self._fill_request
-        kwargs = {**kwargs, "extra_kernel_env_variables": {**kwargs.get("extra_kernel_env_variables", {}),
-                                                           **self.kernel_env()}}
-        size = len(self._pool()) + 1
-        # Voilà's fill starts kernels up to the configured pool size: ask it for exactly one more.
-        self.kernel_pools_config = {"default": {"pool_size": size,
-                                                "kernel_env_variables": self.default_env_variables}}
-        super().fill_if_needed(delay=0, notebook_name=name, **kwargs)
+        self.start_pool_kernel(self.kernel_env())
 
     async def _refill_loop(self) -> None:
         while True:
@@ -268,7 +225,9 @@ class ClassroomKernelManager(_pooled_base()):
 
     def _refill_once(self) -> None:
         self._meter.sample()
-        if self._fill_request is None:
+        # Voilà asks for a fill when the manager starts and each time a student takes a warm
+        # kernel; until then there is nothing to warm. This loop decides when a kernel starts.
+        if not self.fill_requested:
             return
         self._drop_failed()
         warm, starting = self.pool_counts()
@@ -296,7 +255,7 @@ class ClassroomKernelManager(_pooled_base()):
             return
         # Measured once every warm kernel exists: a kernel's PSS splits the shared libraries
         # between all kernels, so the first kernel alone would look half as big again.
-        pids = [_kernel_pid(self, t.result()["kernel_id"]) for t in self._pool()]
+        pids = [self.kernel_pid(kernel.kernel_id) for kernel in self.pool_kernels() if kernel.kernel_id]
         pids = [pid for pid in pids if pid is not None]
         if pids:
             self._measured_mib = statistics.median(pss_mib(pid) for pid in pids)
@@ -313,28 +272,13 @@ class ClassroomKernelManager(_pooled_base()):
         await super().shutdown_all(*args, **kwargs)
 
 
-def _classroom_app_class():
-    from voila.app import Voila
-
-    class ClassroomVoila(Voila):
-        """Voilà with a :class:`ClassroomKernelManager` in place of its own pool."""
-
-        def init_settings(self):
-            # Voilà builds its kernel manager here from a class of its own making; with a pool of
-            # size 0 that one starts nothing and is replaced by the classroom's.
-            settings = super().init_settings()
-            unused = self.kernel_manager
-            self.kernel_manager = ClassroomKernelManager(
-                parent=self, connection_dir=self.connection_dir,
-                kernel_spec_manager=self.kernel_spec_manager,
-                allowed_message_types=unused.allowed_message_types)
-            self.kernel_manager.url = self.display_url.strip()
-            self.kernel_manager.server_ip = self.ip
-            self.kernel_manager.announce = lambda line: print(line, flush=True)
-            settings["kernel_manager"] = self.kernel_manager
-            return settings
-
-    return ClassroomVoila
+def _classroom_manager(server, **kwargs) -> ClassroomKernelManager:
+    """The classroom's kernel manager for the Voilà server at ``server`` (a ``ServerAddress``)."""
+    manager = ClassroomKernelManager(**kwargs)
+    manager.url = server.url
+    manager.server_ip = server.ip
+    manager.announce = lambda line: print(line, flush=True)
+    return manager
 
 
 def voila_arguments(notebook: str, students: int, port: int, ip: str) -> list:
@@ -369,7 +313,7 @@ def main(argv=None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     print(f"cnnviz classroom: warming {args.students} kernels, one per core at a time "
           f"(about {KERNEL_CPU_SECONDS:.0f} CPU-seconds each) ...", flush=True)
-    _classroom_app_class().launch_instance(
+    voila_app_class(_classroom_manager).launch_instance(
         argv=voila_arguments(args.notebook, args.students, args.port, args.ip))
 
 

@@ -3,7 +3,7 @@
 Voilà starts a kernel for each page and puts the page's request (its query, host and path) in
 the kernel's environment. A pre-heated kernel (``voila --preheat_kernel=True``, the classroom
 mode) runs the dashboard before any page asks for it, so the request reaches it only later, and
-only if it waits for it (``voila.utils.wait_for_request``). Waiting in a notebook cell would hold
+only if it waits for it (``voila_adapter.wait_for_page_request``). Waiting in a notebook cell would hold
 the warm kernel "not ready" until a student arrives; here a background thread waits instead, and
 the result is applied on the kernel's own thread.
 """
@@ -15,12 +15,10 @@ import os
 import threading
 
 from ..links import PageAddress, page_address
+from . import voila_adapter
+from .voila_adapter import REQUEST_VARIABLES
 
 log = logging.getLogger(__name__)
-
-#: What Voilà puts in a pre-heated kernel's environment once a page takes it.
-REQUEST_VARIABLES = ("QUERY_STRING", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME", "PATH_INFO",
-                     "SERVER_PROTOCOL", "SERVER_SOFTWARE")
 #: Seconds between two tries to reach the server, at first and at most.
 RETRY_SECONDS = (1.0, 30.0)
 
@@ -32,7 +30,7 @@ def current_address() -> PageAddress:
 
 def preheated() -> bool:
     """True in a kernel Voilà pre-heated, whose page's request may not be known yet."""
-    return os.environ.get("VOILA_PREHEAT") == "True"
+    return voila_adapter.preheated()
 
 
 class PageRequest:
@@ -60,27 +58,25 @@ class PageRequest:
         self._checked_inherited = True
 
     def wait(self) -> None:
-        """Block until Voilà has sent this kernel its page's request (``voila.utils.wait_for_request``).
+        """Block until Voilà has sent this kernel its page's request
+        (``voila_adapter.wait_for_page_request``).
 
         Voilà's wait gives up silently when it cannot reach the server (refused, a timeout, a
         dropped connection), and a kernel may stay warm for many minutes before a student takes
         it: so it tries again, less often each time. Voilà keeps a request that came while no
         kernel listened and hands it over on the next connection, so nothing is lost in between.
         """
-        from voila.utils import wait_for_request
-
         pause, longest = RETRY_SECONDS
         while not self.received.is_set():
             try:
-                wait_for_request()
+                voila_adapter.wait_for_page_request()
             except Exception:  # a dropped connection: the next try reconnects
                 log.warning("waiting for the page's request failed; trying again", exc_info=True)
             if os.environ.get("QUERY_STRING") is not None:
                 self.received.set()
             else:
                 log.warning("the page's request did not reach this kernel (server %s:%s); trying again "
-                            "in %.0f s", os.environ.get("VOILA_APP_IP", "127.0.0.1"),
-                            os.environ.get("VOILA_APP_PORT", "8866"), pause)
+                            "in %.0f s", *voila_adapter.server_of_kernel(), pause)
                 self.received.wait(pause)
                 pause = min(2 * pause, longest)
 
