@@ -89,11 +89,11 @@ def main(argv=None) -> None:
         classroom.main(["--students", str(args.classroom), "--port", str(args.port),
                         "--ip", args.ip or "0.0.0.0", "--notebook", str(notebook)])
         return
-    from voila.app import Voila
+    from .serving.voila_adapter import serve
 
     print(f"cnnviz: serving {notebook.name} on http://{args.ip or 'localhost'}:{args.port}/ "
           "(the first page takes about 10 seconds; Ctrl+C stops)", flush=True)
-    Voila.launch_instance(argv=voila_arguments(notebook, args.port, args.ip or "localhost", not args.no_browser))
+    serve(voila_arguments(notebook, args.port, args.ip or "localhost", not args.no_browser))
 
 
 if __name__ == "__main__":

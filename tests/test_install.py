@@ -80,32 +80,52 @@ def test_the_installed_package_finds_its_files_in_itself_not_in_a_checkout(insta
     assert installed in package.parents and ROOT not in package.parents
 
 
-def test_cnnviz_serves_the_dashboard_from_a_folder_outside_the_repository(installed, tmp_path):
+def _serve(installed: Path, folder: Path, *args: str, ready: str = "") -> tuple[str, str]:
+    """(the page, the command's output) of ``cnnviz *args`` run in ``folder``; the page is asked
+    for once the output holds ``ready``."""
     port = _free_port()
-    log = tmp_path / "cnnviz.log"
+    log = folder / "cnnviz.log"
     env = environ_without_tf_log_level(CNNVIZ_CIFAR10_DIR=os.environ["CNNVIZ_CIFAR10_DIR"])
     env.pop("JUPYTER_CONFIG_PATH", None)
     # The borrowed dependencies' data files (Voilà's own templates, which cnnviz's extends) are in
     # this environment's share/jupyter, where a full install would have put them beside cnnviz's.
     env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(installed / "bin" / "cnnviz"), "--no-browser", f"--port={port}", "--ip=127.0.0.1"],
-                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([str(installed / "bin" / "cnnviz"), f"--port={port}", "--ip=127.0.0.1", *args],
+                                cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        deadline = time.monotonic() + 240
+        while ready not in log.read_text(errors="replace") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
         page = _get(f"http://127.0.0.1:{port}/", proc, log)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+    return page, log.read_text(errors="replace")
+
+
+def _assert_the_dashboard_as_configured(page: str, folder: Path) -> None:
     # The dashboard ran: its widget is on the page, and nothing went wrong on the way.
     assert WIDGET_VIEW in page and '"text/plain": "Dashboard(children=' in page
     assert "Traceback" not in page and "application/vnd.jupyter.stderr" not in page
     # The project's voila.json applied although the folder has none: the cnnviz template (no CDN
     # fonts, unlike Voilà's lab template) and no code on screen.
-    assert not (tmp_path / "voila.json").exists()
+    assert not (folder / "voila.json").exists()
     assert CDN_FONT not in page
     assert "ModelState.from_default()" not in page
-    text = log.read_text(errors="replace")
-    assert "serving dashboard.ipynb on http://127.0.0.1:" in text
+
+
+def test_cnnviz_serves_the_dashboard_from_a_folder_outside_the_repository(installed, tmp_path):
+    page, output = _serve(installed, tmp_path, "--no-browser")
+    _assert_the_dashboard_as_configured(page, tmp_path)
+    assert "serving dashboard.ipynb on http://127.0.0.1:" in output
+
+
+def test_cnnviz_serves_a_class_from_a_folder_outside_the_repository(installed, tmp_path):
+    page, output = _serve(installed, tmp_path, "--classroom", "1", ready="ready: 1 students")
+    _assert_the_dashboard_as_configured(page, tmp_path)
+    # The page came from the kernel warmed before it was asked for.
+    assert "warming 1 kernels" in output and "ready: 1 students, http://127.0.0.1:" in output
 
 
 def test_cli_rejects_impossible_settings_with_a_sentence(capsys):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from traitlets import Float, Int, Unicode
 
+from ..cli import AppFilesMissing, app_files, voila_environment
 from .capacity import (
     KERNEL_CPU_SECONDS,
     KERNEL_MIB,
@@ -302,11 +303,18 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=8866, help="port to serve on (default 8866)")
     parser.add_argument("--ip", default="0.0.0.0",
                         help="address to listen on (default 0.0.0.0: every network interface)")
-    parser.add_argument("--notebook", default="dashboard.ipynb",
-                        help="the dashboard notebook (default: dashboard.ipynb in this folder)")
+    parser.add_argument("--notebook", default=None,
+                        help="the dashboard notebook (default: the one the package ships, with its settings)")
     args = parser.parse_args(argv)
     if args.students < 1:
         parser.error("--students must be at least 1")
+    if args.notebook is None:
+        try:
+            notebook, settings_dir = app_files()
+        except AppFilesMissing as error:
+            parser.error(str(error))
+        args.notebook = str(notebook)
+        os.environ.update(voila_environment(settings_dir))
     if not Path(args.notebook).is_file():
         parser.error(f"{args.notebook} not found: run the command in the folder that holds "
                      "dashboard.ipynb, or name it with --notebook")

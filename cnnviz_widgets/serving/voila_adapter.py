@@ -31,6 +31,8 @@ Voilà (internals, no stable API):
 * ``voila.app.Voila.init_settings`` and the ``Voila.kernel_manager`` it builds (its
   ``allowed_message_types``; ``connection_dir``, ``kernel_spec_manager``, ``display_url``,
   ``ip``) — :func:`voila_app_class`: replaces Voilà's kernel manager with ours.
+* ``voila.app.Voila.launch_instance(argv=...)`` — :func:`serve`: Voilà's application as its own
+  command line starts it (the ``cnnviz`` command).
 * ``voila.utils.wait_for_request()`` — :func:`wait_for_page_request`: a pre-heated kernel asks
   the server for its page's request, which Voilà then writes into ``os.environ``.
 * The kernel environment Voilà sets: ``VOILA_PREHEAT`` ("True" in a pre-heated kernel), the
@@ -285,3 +287,10 @@ def voila_app_class(make_manager):
             return settings
 
     return VoilaWithOwnKernelManager
+
+
+def serve(argv: list) -> None:
+    """Run Voilà's own application with the command line ``argv`` (the ``cnnviz`` command)."""
+    from voila.app import Voila
+
+    Voila.launch_instance(argv=argv)
