@@ -5,9 +5,7 @@ package with the project's Voilà settings (``voila.json``: the cnnviz template,
 the guarded kernel manager). ``cnnviz --classroom N`` serves a class of N students, as
 ``cnnviz-classroom --students N`` does.
 
-The notebook and the settings have one source each, ``dashboard.ipynb`` and ``voila.json`` at the
-top of the repository: a wheel carries copies of both inside the package (pyproject.toml's
-``force-include``); an editable install finds them beside the package folder.
+The notebook and its settings: :mod:`cnnviz_widgets.app_files`.
 """
 from __future__ import annotations
 
@@ -16,38 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-NOTEBOOK = "dashboard.ipynb"
-SETTINGS = "voila.json"
-
-
-class AppFilesMissing(RuntimeError):
-    """Neither the package nor the folder around it holds the dashboard notebook and its settings."""
-
-
-def app_files(package_dir: Path = PACKAGE_DIR) -> tuple[Path, Path]:
-    """(the dashboard notebook, the folder holding its voila.json).
-
-    Inside the package in an installed wheel; in the repository folder around the package in an
-    editable install or a checkout.
-    """
-    for folder in (package_dir, package_dir.parent):
-        if (folder / NOTEBOOK).is_file() and (folder / SETTINGS).is_file():
-            return folder / NOTEBOOK, folder
-    raise AppFilesMissing(
-        f"cnnviz cannot find {NOTEBOOK} and {SETTINGS}: they ship inside the package when it is "
-        "installed with `pip install .`; reinstall it that way")
-
-
-def voila_environment(settings_dir: Path, environ=None) -> dict:
-    """The environment to serve in: Voilà reads voila.json from every folder on JUPYTER_CONFIG_PATH,
-    so the project's folder goes first there, whatever the folder the command runs in."""
-    env = dict(os.environ if environ is None else environ)
-    paths = [str(settings_dir)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
-    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(dict.fromkeys(paths))
-    # The kernels inherit it: TensorFlow's C++ start-up logs are noise to a student.
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return env
+from .app_files import AppFilesMissing, app_files, voila_environment
 
 
 def voila_arguments(notebook: Path, port: int, ip: str, open_browser: bool) -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from helpers import environ_without_tf_log_level
 
-from cnnviz_widgets import cli
+from cnnviz_widgets import app_files, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -72,7 +72,7 @@ def test_the_wheel_carries_the_notebook_and_settings_of_the_repository(wheel):
 def test_the_installed_package_finds_its_files_in_itself_not_in_a_checkout(installed, tmp_path):
     out = subprocess.run(
         [str(installed / "bin" / "python"), "-c",
-         "from cnnviz_widgets.cli import app_files; import cnnviz_widgets, json;"
+         "from cnnviz_widgets.app_files import app_files; import cnnviz_widgets, json;"
          "print(json.dumps([str(p) for p in app_files()] + [cnnviz_widgets.__file__]))"],
         cwd=tmp_path, capture_output=True, text=True, check=True)
     notebook, settings_dir, package = map(Path, json.loads(out.stdout))
@@ -139,12 +139,12 @@ def test_cli_rejects_impossible_settings_with_a_sentence(capsys):
 
 def test_app_files_say_how_to_fix_a_package_without_them(tmp_path):
     (tmp_path / "pkg").mkdir()
-    with pytest.raises(cli.AppFilesMissing, match="pip install ."):
-        cli.app_files(tmp_path / "pkg")
+    with pytest.raises(app_files.AppFilesMissing, match="pip install ."):
+        app_files.app_files(tmp_path / "pkg")
 
 
 def test_voila_environment_puts_the_project_settings_first_once():
-    env = cli.voila_environment(Path("/app"), {"JUPYTER_CONFIG_PATH": os.pathsep.join(["/a", "/app"])})
+    env = app_files.voila_environment(Path("/app"), {"JUPYTER_CONFIG_PATH": os.pathsep.join(["/a", "/app"])})
     assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == ["/app", "/a"]
     assert env["TF_CPP_MIN_LOG_LEVEL"] == "3"
 

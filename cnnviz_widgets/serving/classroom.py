@@ -28,7 +28,7 @@ from pathlib import Path
 
 from traitlets import Float, Int, Unicode
 
-from ..cli import AppFilesMissing, app_files, voila_environment
+from ..app_files import AppFilesMissing, app_files, voila_environment
 from .capacity import (
     KERNEL_CPU_SECONDS,
     KERNEL_MIB,
