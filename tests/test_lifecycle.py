@@ -13,7 +13,7 @@ import gc
 import threading
 import weakref
 
-import ipywidgets as widgets
+import ipywidgets.widgets.widget as widget_registry
 import keras
 import numpy as np
 import pytest
@@ -55,8 +55,9 @@ def small_model(seed: int):
 
 
 def open_widgets() -> int:
-    """How many widgets are open in this kernel: ipywidgets' registry."""
-    return len(widgets.Widget._active_widgets)
+    """How many widgets are open in this kernel: ipywidgets' registry (its module-level dict; the
+    class attribute that returned it is deprecated)."""
+    return len(widget_registry._instances)
 
 
 # =========================================================================== models are freed

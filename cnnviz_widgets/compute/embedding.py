@@ -179,7 +179,8 @@ class MapCache:
         if not path.exists():
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
+            # Opened here, so that a file numpy cannot read is closed all the same.
+            with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
                 stored = str(data["key"])
                 fmt = int(data["format"])
                 coords = np.asarray(data["coords"], dtype=np.float32)

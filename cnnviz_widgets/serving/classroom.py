@@ -197,7 +197,7 @@ class ClassroomKernelManager(pooled_kernel_manager_class(GuardedKernelManager)):
         self._ready = False
         self.announce = print
         super().__init__(**kwargs)
-        self._refiller = asyncio.get_event_loop().create_task(self._refill_loop())
+        self._refiller = _server_loop().create_task(self._refill_loop())
 
     def pool_counts(self) -> tuple:
         """(warm, starting) kernels of the pool: warm ones have run the dashboard."""
@@ -271,6 +271,16 @@ class ClassroomKernelManager(pooled_kernel_manager_class(GuardedKernelManager)):
     async def shutdown_all(self, *args, **kwargs):
         self._refiller.cancel()
         await super().shutdown_all(*args, **kwargs)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop:
+    """The event loop the server runs: the running one, or, while Voilà builds its kernel manager
+    before starting the loop, the loop set for this thread (asyncio.get_event_loop() outside a
+    running loop is deprecated)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.get_event_loop_policy().get_event_loop()
 
 
 def _classroom_manager(server, **kwargs) -> ClassroomKernelManager:

@@ -95,7 +95,7 @@ class SoftmaxChart(StateWidget):
         self.labels = bq.Label(x=[], y=[], text=[], scales={"x": self.y_scale, "y": self.x_scale},
                                x_offset=4, default_size=11, font_weight="normal", align="start",
                                colors=["#222"], enable_move=False)
-        ax_x = bq.Axis(scale=self.x_scale, orientation="vertical", grid_lines="none")
+        ax_x = bq.Axis(scale=self.x_scale, side="left", grid_lines="none")
         # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
         ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
                        label="probability")
@@ -161,7 +161,7 @@ class DenseBars(StateWidget):
                             tooltip=bq.Tooltip(fields=["x", "y"], labels=["neuron", "activation"],
                                                formats=["", ".3f"]))
         self.x_axis = bq.Axis(scale=self.x_scale, label="neuron index", tick_format="d", tick_values=[0])
-        self.y_axis = bq.Axis(scale=self.y_scale, orientation="vertical", label="activation",
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="activation",
                               tick_values=[0.0, 1.0], tick_format=".1f")
         self.figure = bq.Figure(
             marks=[self.bars], axes=[self.x_axis, self.y_axis],

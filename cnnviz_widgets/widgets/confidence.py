@@ -49,7 +49,7 @@ class ConfidenceAnalysis(ToolWidget):
             x_scale = bq.LinearScale(min=-0.5, max=0.5)
             bars = bq.Bars(x=[], y=[], scales={"x": x_scale, "y": self.y_scale}, colors=[BLUE], padding=0.1)
             axes = (bq.Axis(scale=x_scale, tick_format="d", tick_values=[0], label="neuron"),
-                    bq.Axis(scale=self.y_scale, orientation="vertical", tick_values=[0.0, 1.0],
+                    bq.Axis(scale=self.y_scale, side="left", tick_values=[0.0, 1.0],
                             tick_format=".1f"))
             figure = bq.Figure(marks=[bars], axes=list(axes),
                                fig_margin={"top": 5, "bottom": 35, "left": 40, "right": 20},

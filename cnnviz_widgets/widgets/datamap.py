@@ -72,7 +72,7 @@ class DatasetMap(ToolWidget):
         # (the message names the point's index, which the hovered_point trait does not reliably).
         self.hover_card = widgets.VBox([self.thumbnail, self.hover_caption],
                                        layout=widgets.Layout(padding="4px", width="140px"))
-        common = dict(scales=scales, default_size=14, stroke_width=0, default_opacities=[0.8],
+        common = dict(scales=scales, default_size=14, stroke_width=0, opacities=[0.8],
                       tooltip=self.hover_card, interactions={"click": "select", "hover": "tooltip"},
                       selected_style={"opacity": 1.0}, unselected_style={"opacity": 0.8})
         self.right = bq.Scatter(x=np.zeros(0), y=np.zeros(0), color=np.zeros(0), marker="circle",
@@ -87,7 +87,7 @@ class DatasetMap(ToolWidget):
         self.figure = bq.Figure(
             marks=[self.right, self.wrong, self.current],
             axes=[bq.Axis(scale=self.x_scale, num_ticks=0, label="t-SNE 1"),
-                  bq.Axis(scale=self.y_scale, orientation="vertical", num_ticks=0, label="t-SNE 2")],
+                  bq.Axis(scale=self.y_scale, side="left", num_ticks=0, label="t-SNE 2")],
             fig_margin={"top": 10, "bottom": 30, "left": 30, "right": 10}, animation_duration=0,
             layout=widgets.Layout(width="640px", height="560px"),
         )

@@ -74,7 +74,7 @@ class ExplanationLab(ToolWidget):
         self.check_note = widgets.HTML()
         self.children = [
             widgets.HTML(CRISP_CSS),
-            widgets.HBox([self.target, self.title], layout=widgets.Layout(align_items="center", gap="12px")),
+            widgets.HBox([self.target, self.title], layout=widgets.Layout(align_items="center")),
             self.maps,
             Download.picture(self.maps, lambda: compute.file_name("cnnviz-explanations", f"image{self.state.index}",
                                                                   suffix=".png")),
@@ -101,7 +101,7 @@ class ExplanationLab(ToolWidget):
 
     def _figure(self, lines, label) -> bq.Figure:
         axes = [bq.Axis(scale=self.x_scale, label=label, tick_format=".0%", num_ticks=5),
-                bq.Axis(scale=self.y_scale, orientation="vertical", label="probability",
+                bq.Axis(scale=self.y_scale, side="left", label="probability",
                         tick_format=".1f", num_ticks=6)]
         # No padding: bqplot pads the marks' range (2.5 % by default) but not the axis, which
         # would draw every probability a little off its tick.

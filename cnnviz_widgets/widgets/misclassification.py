@@ -86,7 +86,7 @@ class MisclassificationExplorer(ToolWidget):
             marks=[self.heatmap, self.counts],
             axes=[bq.Axis(scale=self.col_scale, label="predicted class", tick_rotate=-35),
                   # Far enough left of the row names ("automobile") not to run into them.
-                  bq.Axis(scale=self.row_scale, orientation="vertical", label="true class",
+                  bq.Axis(scale=self.row_scale, side="left", label="true class",
                           label_offset="80px")],
             fig_margin={"top": 10, "bottom": 80, "left": 100, "right": 10},
             layout=widgets.Layout(width="530px", height="470px"),

@@ -168,7 +168,7 @@ class HeatmapOverlay(StateWidget):
         pictures = widgets.HBox([
             _captioned(self.original, "image"), _sign("+"), _captioned(self.heatmap, "heatmap"),
             _sign("="), _captioned(self.image, "overlay"),
-        ], layout=widgets.Layout(gap="8px", flex_flow="row wrap", align_items="center"))
+        ], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.children = [widgets.HTML(CRISP_CSS), widgets.HBox([self.mode, self.target, self.method],
                                                                layout=widgets.Layout(flex_flow="row wrap")),
                          self.alpha, pictures, self.note, Download.picture(self.image, lambda: file_name(

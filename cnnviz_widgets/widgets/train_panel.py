@@ -85,13 +85,13 @@ class TrainPanel(ToolWidget):
                                           display_legend=True)
         # Whole epochs only: without explicit ticks a two-epoch axis reads "1 1 1 1 1 2 2 2".
         self.epoch_axis = bq.Axis(scale=self.x_scale, label="epoch", tick_format="d", tick_values=[1, 2])
-        self.loss_axis = bq.Axis(scale=self.loss_scale, orientation="vertical", label="loss", side="left",
+        self.loss_axis = bq.Axis(scale=self.loss_scale, label="loss", side="left",
                                  tick_values=[0.0, 0.5, 1.0, 1.5, 2.0, 2.5], tick_format=".1f")
         self.figure = bq.Figure(
             marks=list(self.lines.values()),
             axes=[self.epoch_axis, self.loss_axis,
                   # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
-                  bq.Axis(scale=self.acc_scale, orientation="vertical", label="accuracy", side="right",
+                  bq.Axis(scale=self.acc_scale, label="accuracy", side="right",
                           tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0])],
             legend_location="top-right", fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 55},
             layout=widgets.Layout(width="100%", max_width="640px", height="300px"),

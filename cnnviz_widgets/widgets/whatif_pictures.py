@@ -51,7 +51,7 @@ class EditPictures:
         self.figure = bq.Figure(
             marks=[self.bars],
             axes=[bq.Axis(scale=self.x_scale, tick_rotate=-30),
-                  bq.Axis(scale=self.y_scale, orientation="vertical", tick_format=".0%",
+                  bq.Axis(scale=self.y_scale, side="left", tick_format=".0%",
                           tick_values=[0.0, 0.25, 0.5, 0.75, 1.0], label="probability")],
             legend_location="top-right", fig_margin={"top": 10, "bottom": 55, "left": 55, "right": 10},
             layout=widgets.Layout(width="100%", max_width="560px", height="260px"),
