@@ -8,8 +8,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from cnnviz_widgets import load_cifar10
+
+# Examples per property test: "quick" in the everyday run and CI, "full" for a thorough run
+# (`pytest --hypothesis-profile=full`, README "Tests"). The tests' own settings name no count.
+settings.register_profile("quick", max_examples=100)
+settings.register_profile("full", max_examples=500)
+settings.load_profile("quick")
 
 UI_TESTS = Path(__file__).resolve().parent / "ui"
 

@@ -103,6 +103,7 @@ def execute_without_tensorflow_logs(nb, folder: Path, capfd) -> None:
     assert not TF_NOISE.search(notebook_streams(nb)), notebook_streams(nb)
 
 
+@pytest.mark.slow
 def test_notebook_runs_headless(capfd):
     nb = nbformat.read(ROOT / "dashboard.ipynb", as_version=4)
     execute_without_tensorflow_logs(nb, ROOT, capfd)
@@ -114,6 +115,7 @@ def test_notebook_runs_headless(capfd):
     assert "could not start" not in texts
 
 
+@pytest.mark.slow
 def test_embedding_example_runs_headless(capfd):
     nb = nbformat.read(ROOT / "examples" / "embed.ipynb", as_version=4)
     execute_without_tensorflow_logs(nb, ROOT / "examples", capfd)

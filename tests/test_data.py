@@ -463,7 +463,7 @@ _SEEDS = {
 }
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     fmt=st.sampled_from(sorted(_SEEDS)),
     edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),

@@ -1,7 +1,8 @@
 """Property-based tests: hostile files and random sequences of selections never break the state.
 
-Hypothesis runs 500 examples per test, derandomized (the same examples on every run and in CI)
-and without an example database, so a failure here is reproducible by running the test again.
+Hypothesis runs the profile's examples per test (tests/conftest.py: 100, or 500 with
+``--hypothesis-profile=full``), derandomized (the same examples on every run and in CI) and without
+an example database, so a failure here is reproducible by running the test again.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from cnnviz_widgets.compute import Inspector
 from cnnviz_widgets.state import ModelState
 from cnnviz_widgets.widgets.charts import SoftmaxChart
 
-FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None, print_blob=True,
+FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 #: How the state turns uint8 pixels into model input, written out independently of state.py.
 SCALING = {"[0, 1]": lambda a: a / 255.0, "[-1, 1]": lambda a: a / 127.5 - 1.0, "none": lambda a: a}

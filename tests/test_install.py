@@ -28,6 +28,8 @@ from helpers import environ_without_tf_log_level
 from cnnviz_widgets import app_files, cli
 
 ROOT = Path(__file__).resolve().parents[1]
+# Builds a wheel and serves two dashboards from it: tens of seconds.
+pytestmark = pytest.mark.slow
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CDN_FONT = "cdn.jsdelivr.net/npm/@fortawesome"
 

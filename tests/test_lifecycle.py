@@ -62,6 +62,7 @@ def open_widgets() -> int:
 
 # =========================================================================== models are freed
 
+@pytest.mark.slow
 def test_twenty_replaced_models_are_freed(cifar_test):
     images, labels, names = cifar_test
     state = ModelState(small_model(100), images[:64], labels[:64], names)
@@ -196,6 +197,7 @@ def _assert_consistent(state):
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_completion_and_an_image_change_at_the_same_moment(cifar_model, cifar_test):
     images, labels, names = cifar_test
     result = {}

@@ -171,6 +171,7 @@ def assert_no_error(state, what):
     assert not state.status.startswith("⚠"), f"{what}: {state.status}"
 
 
+@pytest.mark.slow
 def test_every_widget_renders_and_follows_selections(kind):
     state = make_state(kind)
     observers_before = _observer_counts(state)

@@ -41,6 +41,7 @@ def test_the_readme_has_its_two_python_examples():
     assert "ModelState.from_default()" in BLOCKS[0] and 'load_model_file("my_model.keras")' in BLOCKS[1]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("cifar_dir")
 def test_the_shipped_model_example_runs(tmp_path, capfd):
     nb = run_in_a_fresh_kernel(BLOCKS[0], "print(state.index, len(state.images))", tmp_path, capfd)
@@ -48,6 +49,7 @@ def test_the_shipped_model_example_runs(tmp_path, capfd):
     assert notebook_streams(nb) == "42 10000\n"
 
 
+@pytest.mark.slow
 def test_the_own_model_example_runs_and_defines_every_name_it_uses(tmp_path, capfd, cifar_dir, cifar_test):
     readback = "import numpy\nnumpy.save('state_images.npy', state.images)\nprint(state.class_names, len(state.images))"
     nb = run_in_a_fresh_kernel(BLOCKS[1], readback, tmp_path, capfd)

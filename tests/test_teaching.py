@@ -269,6 +269,7 @@ def test_guide_architecture_and_copy(cifar_model, nested_model):
         train.copy_guide_model(nested_model)
 
 
+@pytest.mark.slow
 def test_train_epochs_reports_each_epoch_and_stops(subset):
     images, labels, _ = subset
     keras.utils.set_random_seed(0)

@@ -29,6 +29,7 @@ def run_python(code: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [None, "3"], ids=["level unset", "level 3 set by the user"])
 def test_the_package_and_its_first_model_run_print_no_tensorflow_logs(cifar_dir, level):
     # TF_CPP_MIN_LOG_LEVEL=3 alone does not keep those lines away (they come before TensorFlow
@@ -43,6 +44,7 @@ def test_the_package_and_its_first_model_run_print_no_tensorflow_logs(cifar_dir,
     assert run.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_log_level_the_user_chose_is_kept_and_shows_the_logs():
     # The counterpart of the test above: on this machine TensorFlow does print those lines when
     # asked to, so their absence above is the package's doing.

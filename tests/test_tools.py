@@ -386,6 +386,7 @@ def test_top_images_captions_name_only_known_classes(cifar_model, cifar_test, mo
 
 # --------------------------------------------------------------------------- training
 
+@pytest.mark.slow
 def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_test, monkeypatch):
     images, labels, names = cifar_test
     mixed = labels[:100].copy()
@@ -407,6 +408,7 @@ def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_
     panel.close()
 
 
+@pytest.mark.slow
 def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar_test, closes_cleanly):
     images, labels, _ = cifar_test
     old_model, old_version = small_state.model, small_state.version

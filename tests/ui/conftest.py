@@ -9,13 +9,16 @@ shared ``module_dashboard``, or pages it opens itself with ``browser.new_context
 
 - the test fails if a page wrote an error to the browser console (``console.error``, a resource
   that failed to load) or threw an uncaught exception, with the messages in the failure;
-- after the test, every page still open is saved as tests/ui/artifacts/<test name>.png.
+- when the test fails, every page still open is saved as tests/ui/artifacts/<test name>.png; with
+  ``CNNVIZ_SCREENSHOTS=all`` in the environment, after every test (to look at them all). Tests that
+  look at a picture on purpose save their own, always.
 
 A test that makes a page log errors on purpose takes them itself with ``page_watch.take_errors()``
 and asserts on them; whatever it leaves is reported.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -40,6 +43,8 @@ VIEWPORT = {"width": 1366, "height": 768}
 RENDER_TIMEOUT_MS = 180_000
 #: Voilà scrolls inside this element, not the document, so a "full page" is as tall as its content.
 SCROLLER = "#rendered_cells"
+#: Save every test's pages, not only a failing test's (``CNNVIZ_SCREENSHOTS=all``).
+SCREENSHOT_EVERY_TEST = os.environ.get("CNNVIZ_SCREENSHOTS") == "all"
 
 
 # --------------------------------------------------------------------------- Voilà server
@@ -173,10 +178,17 @@ def pytest_runtest_call(item):
         if errors:
             exc.add_note(WATCH.report(errors))
         raise
-    # The screenshots are a round trip to every page, so the console messages a page sent
-    # before it are in by now.
-    screenshot_open_pages(item)
-    WATCH.check(WATCH.take_errors())
+    # A round trip to every page (a screenshot, or an empty script), so the console messages a
+    # page sent before it are in by now.
+    if SCREENSHOT_EVERY_TEST:
+        screenshot_open_pages(item)
+    else:
+        for page in WATCH.open_pages:
+            page.evaluate("0")
+    errors = WATCH.take_errors()
+    if errors:
+        screenshot_open_pages(item)
+    WATCH.check(errors)
     return result
 
 

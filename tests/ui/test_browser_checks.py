@@ -1,11 +1,13 @@
 """The checks tests/ui/conftest.py gives every browser test, checked on pages that misbehave on purpose.
 
 Whatever way a test opens a page, an error in its console or an uncaught exception fails the test
-with the message in the failure, and the page is saved as a screenshot. These tests make pages
+with the message in the failure, and the page is saved as a screenshot (a passing test's pages only
+with CNNVIZ_SCREENSHOTS=all). These tests make pages
 that log errors and show that the check catches each of them, so the check cannot be silently off.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -89,16 +91,20 @@ def module_page(browser):
 '''
 
 
-def test_a_test_whose_page_logs_an_error_fails_and_every_test_leaves_a_screenshot(tmp_path):
+@pytest.mark.parametrize("screenshots", ["failures", "all"])
+def test_a_test_whose_page_logs_an_error_fails_and_leaves_a_screenshot(tmp_path, screenshots):
     """Runs pytest on four small browser tests with this folder's conftest, in a fresh process."""
     for name in ("conftest.py", "voila_server.py"):
         (tmp_path / name).write_text((UI_DIR / name).read_text())
     (tmp_path / "test_inner.py").write_text(INNER_TESTS)
     report = tmp_path / "report.xml"
+    env = {k: v for k, v in os.environ.items() if k != "CNNVIZ_SCREENSHOTS"}
+    if screenshots == "all":
+        env["CNNVIZ_SCREENSHOTS"] = "all"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
          f"--rootdir={tmp_path}", f"--junitxml={report}", "test_inner.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
     )
     assert report.exists(), run.stdout + run.stderr
     cases = {case.get("name").removesuffix("[chromium]"): case
@@ -121,4 +127,7 @@ def test_a_test_whose_page_logs_an_error_fails_and_every_test_leaves_a_screensho
 
     for name in cases:
         shot = tmp_path / "artifacts" / f"{name}_chromium.png"
-        assert shot.read_bytes()[:8] == PNG_SIGNATURE, name
+        if screenshots == "all" or failure_text(name) is not None:
+            assert shot.read_bytes()[:8] == PNG_SIGNATURE, name
+        else:
+            assert not shot.exists(), name
