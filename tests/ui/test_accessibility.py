@@ -174,7 +174,7 @@ def test_keyboard_only_walk_through_image_layer_channel_and_gradcam_class(module
     assert int(focused(page)["value"].split(".")[0]) == int(float(slider["value"])) + 1
 
     # The layer: the layer dropdown, changed with the arrow keys (up: the dashboard opens on the
-    # last convolution stage). Its options read "conv · conv4_act — 8×8×64".
+    # first convolution stage, after conv1 and conv1_bn). Its options read "conv · conv1_act — 32×32×32".
     select = tab_to(page, lambda f: f["tag"] == "select" and "layer" in f["section"])
     before = select["value"].split(" · ")[1].split(" — ")[0]
     feature_note = ".cnnviz-section-features .cnnviz-widget .cnnviz-note"
