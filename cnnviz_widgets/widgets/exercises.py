@@ -11,7 +11,7 @@ import numpy as np
 import traitlets
 
 from .. import compute
-from .base import StateWidget
+from .base import StateWidget, shared_layout
 from .jobs import JobBar
 
 #: CSS class of the list; the dashboard's style sheet sizes its controls.
@@ -201,10 +201,13 @@ class ExercisePath(StateWidget):
         self.checks, self.buttons, self.texts = {}, {}, {}
         rows = []
         for n in self.exercises:
-            self.checks[n] = widgets.Checkbox(False, description=f"{n} done", indent=False)
+            # The kernel's shared layout: these never change theirs (the style sheet sizes them).
+            self.checks[n] = widgets.Checkbox(False, description=f"{n} done", indent=False,
+                                              layout=shared_layout())
             self.buttons[n] = widgets.ToggleButton(False, description="answer", icon="lightbulb-o",
                                                    tooltip=f"Show the answer of exercise {n}, worked out "
-                                                           "from the model and the images")
+                                                           "from the model and the images",
+                                                   layout=shared_layout())
             self.texts[n] = widgets.HTML()
             self.checks[n].observe(self._on_check, names="value")
             self.buttons[n].observe(self._on_answer_button, names="value")
