@@ -393,7 +393,7 @@ def test_heatmap_switches_between_activation_and_grad_cam(dashboard):
 
 def test_misclassification_explorer_shows_the_confusion_matrix(dashboard, reference):
     page = dashboard
-    panel = tool(page, "Exercise 1 · Find misclassifications")
+    panel = tool(page, "Exercise 4 · Find misclassifications")
     panel.locator("button", has_text="compute confusion matrix").click()
     summary = panel.locator(".widget-html-content", has_text="accuracy")
     expect(summary).to_be_visible(timeout=JOB_MS)
