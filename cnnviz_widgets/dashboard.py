@@ -75,6 +75,7 @@ DASHBOARD_CSS = """
 .cnnviz-start {background: #f3f6fb; border: 1px solid #d5deeb; padding: 2px 10px 6px; margin-bottom: 8px;
   box-sizing: border-box;}
 .cnnviz-start p {margin: 2px 0;}
+.cnnviz-start .widget-html-content {line-height: 1.4;}
 .cnnviz-exercises .widget-checkbox {width: 78px; flex: 0 0 auto;}
 .cnnviz-exercises .widget-toggle-button {width: 92px; flex: 0 0 auto;}
 .cnnviz-exercises .widget-hbox > .widget-html {flex: 1 1 auto; min-width: 0;}
