@@ -210,6 +210,11 @@ def test_keyboard_only_walk_through_image_layer_channel_and_gradcam_class(module
 
 def test_the_colour_vision_safe_scheme_is_chosen_by_keyboard_and_every_panel_follows(module_dashboard):
     page = module_dashboard
+    # The page opens on conv1_act, whose filters are drawn in their own colours (RGB) whatever the
+    # scheme: on conv2_act every picture below is drawn with the scheme's colour maps.
+    page.locator(".cnnviz-section-layer select").select_option(label="conv · conv2_act — 16×16×32")
+    expect(page.locator(".cnnviz-section-filters")).to_contain_text("conv2", timeout=UPDATE_MS)
+    expect(page.locator(".cnnviz-section-features")).to_contain_text("conv2_act 16×16×32", timeout=UPDATE_MS)
     # The last picture of each section: for the heatmap, the overlay (the first is the plain image).
     sources = ("() => ['features', 'filters', 'strip', 'compare', 'heatmap'].map(k => Array.from("
                "document.querySelectorAll('.cnnviz-section-' + k + ' img.widget-image')).pop().src)")
