@@ -35,6 +35,7 @@ from .widgets import (
     WhatIfLab,
 )
 from .widgets.base import CRISP_CSS, Deferred, StateWidget, close_owned, section, share_looks, shared_layout
+from .widgets.exercises import EXERCISES, ExercisePath
 from .widgets.panels import heatmap_choices
 from .widgets.settings import ColourSchemeSelector
 from .widgets.sharing import ViewLink
@@ -71,6 +72,15 @@ DASHBOARD_CSS = """
 .cnnviz-dashboard .jupyter-widget-Collapse-open > .jupyter-widget-Collapse-header {color: #1f1f1f;
   background: #dde7f7;}
 .cnnviz-title {font-size: 1.5em; margin: 4px 0;}
+.cnnviz-start {background: #f3f6fb; border: 1px solid #d5deeb; padding: 2px 10px 6px; margin-bottom: 8px;
+  box-sizing: border-box;}
+.cnnviz-start p {margin: 2px 0;}
+.cnnviz-start .widget-html-content {line-height: 1.4;}
+.cnnviz-exercises .widget-checkbox {width: 78px; flex: 0 0 auto;}
+.cnnviz-exercises .widget-toggle-button {width: 92px; flex: 0 0 auto;}
+.cnnviz-exercises .widget-hbox > .widget-html {flex: 1 1 auto; min-width: 0;}
+.cnnviz-exercises .widget-html-content {line-height: 1.35; white-space: normal;}
+.cnnviz-answer {margin: 2px 0 4px; padding-left: 8px; border-left: 3px solid #0b57d0;}
 /* At 200 % zoom a 1366-pixel screen is 683 CSS pixels wide: the side bar goes above the panels
    and nothing is wider than the page, so it scrolls vertically only. */
 @media (max-width: 900px) {
@@ -87,26 +97,24 @@ DASHBOARD_CSS = """
 
 #: (section title, two or three sentences for the student), in the guide's order.
 TEXTS = {
-    "picker": ("Pick an image",
+    "picker": ("1 · Pick an image",
                "This is the picture the network will look at. The caption compares the true class with "
                "what the network guessed and how sure it is; ✗ (and red) means the guess is wrong."),
-    "layer": ("Choose a layer",
+    "layer": ("2 · Choose a layer",
               "Every panel below shows the layer you pick here. Early layers keep a lot of spatial "
               "detail; later layers are smaller but mean more."),
-    "colours": ("Colours",
+    "colours": ("3 · Colours",
                 "Every picture follows this choice. The colour-vision-safe scheme keeps maps, heatmaps "
                 "and weights readable with a red–green colour deficiency (about one man in twelve)."),
     "features": ("4 · Feature maps: what each layer sees",
                  "Each small square is the output of one filter for this image. Bright means the filter "
                  "found its pattern there, dark means it did not. Deeper layers are smaller and more "
-                 "abstract. <i>Exercise 2: pick conv1_act, find a map that lights up along horizontal "
-                 "edges, then look up the same filter number in the filters below.</i>"),
+                 "abstract."),
     "filters": ("5 · Learned filters: what each layer looks for",
                 "These are the weights themselves. The first layer's 3×3×3 filters can be drawn in colour "
                 "and often look like edges or colour blobs; deeper filters mix many channels, so you see "
                 "one channel or their mean (one colour for positive weights, another for negative: the "
-                "line above the grid says which). <i>Exercise 2: which conv1 "
-                "filters look for blue, which for red, which for vertical edges?</i>"),
+                "line above the grid says which)."),
     "strip": ("6 · Layer by layer",
               "The image shrinks from 32×32 to 8×8 while the number of channels grows. Each picture "
               "is the average of a stage's maps: detail fades and meaning builds up."),
@@ -119,7 +127,7 @@ TEXTS = {
     "compare": ("9 · Comparing images",
                 "Several images side by side, stage by stage. Early stages look alike for every picture; "
                 "the last stage differs most between classes — that is where the network tells them "
-                "apart. <i>Exercise 4: at which stage can you first tell the five images apart?</i>"),
+                "apart."),
     "stats": ("10 · Statistics per layer",
               "Numbers behind the pictures: the spread of each layer's values and how many of them are "
               "switched off (sparsity). Deeper layers tend to be sparser."),
@@ -128,16 +136,17 @@ TEXTS = {
                 "score of a class (Grad-CAM, the guide's advanced topic: switch to it above the "
                 "picture; a class you choose there is for this image, the next image starts from its own "
                 "prediction). The note under the pictures says which colours mean important and which "
-                "mean ignored. <i>Exercise 3: for a "
-                "plane, a cat and a ship (class filter in the picker), does the network look where you "
-                "would — the wings, the face, the ship or the water?</i>"),
+                "mean ignored."),
 }
+
+#: The sections of the side bar, steps 1 to 3; the others follow in the main column.
+SIDEBAR = ("picker", "layer", "colours")
 
 #: The exercises and advanced topics, each built only when the student opens it.
 TOOLS = [
     ("How a CNN works · common questions", CnnPrimer,
      "The guide's explanation, with this model's sizes and this image's scores."),
-    ("Exercise 1 · Find misclassifications", MisclassificationExplorer,
+    ("Exercise 4 · Find misclassifications", MisclassificationExplorer,
      "The confusion matrix of the whole image set. Click a cell to list the images the network mixed "
      "up, then open one to see why."),
     ("Exercise 5 · Confident or unsure?", ConfidenceAnalysis,
@@ -242,13 +251,15 @@ class Dashboard(widgets.VBox):
                                        layout=widgets.Layout(width="100%"))
         self.link = ViewLink(self.view_query, current_address,
                              watch=[(state, ["index", "layer", "class_index"]), (self.tools, ["selected_index"])])
-        sidebar = widgets.VBox([sections["picker"], sections["layer"], sections["colours"], self.link],
+        sidebar = widgets.VBox([*(sections[key] for key in SIDEBAR), self.link],
                                layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
         sidebar.add_class("cnnviz-sidebar")
         self.tools.observe(self._on_tool_opened, names="selected_index")
         self.tool_panels: dict = {}
+        #: The exercises' list with their done marks, in the start-here block.
+        self.exercises = ExercisePath(state)
         main = widgets.VBox(
-            [sections["features"], sections["filters"], sections["strip"],
+            [self._start_here(), sections["features"], sections["filters"], sections["strip"],
              widgets.HBox([sections["dense"], sections["softmax"]],
                           layout=widgets.Layout(width="100%", flex_flow="row wrap")),
              sections["compare"], sections["stats"], sections["heatmap"],
@@ -263,6 +274,25 @@ class Dashboard(widgets.VBox):
                          columns]
         share_looks(self)
 
+    def _start_here(self):
+        """What the page is, the order of its numbered blocks and the exercises: plain text and
+        controls that cost no model work, so the first screen is as quick as without it."""
+        def steps(keys):
+            return ", ".join(TEXTS[key][0].split(":")[0] for key in keys)
+
+        below = [key for key in TEXTS if key not in SIDEBAR]
+        text = widgets.HTML(
+            "<h2 class='cnnviz-title' style='font-size:1.25em'>Start here</h2>"
+            "<p>This page shows what a trained convolutional network does with one picture: what each "
+            "layer sees, what it looks for, and how it decides which of the classes it is.</p>"
+            f"<p><b>Follow the numbers.</b> In the side bar: {steps(SIDEBAR)}. Then below, top to bottom: "
+            f"{steps(below)}. The five exercises go along the way, each also in the section it uses; "
+            "4 and 5 are panels at the bottom of the page. Tick each one when you are done.</p>")
+        box = widgets.VBox([text, self.exercises])
+        box.add_class("cnnviz-start")
+        box.add_class(REGION_CLASS)
+        return box
+
     def _tools_region(self):
         region = widgets.VBox([
             widgets.HTML("<h3>Exercises, advanced topics and your own data</h3>"
@@ -275,6 +305,7 @@ class Dashboard(widgets.VBox):
 
     def _section(self, key):
         title, note = TEXTS[key]
+        note = " ".join([note, *(ex.note() for ex in EXERCISES if ex.section == key)])
         if key in self.panels:
             body = self.panels[key]
         else:
@@ -316,6 +347,7 @@ class Dashboard(widgets.VBox):
             return
         _, cls, note = TOOLS[i]
         name = cls.__name__
+        note = " ".join([note, *(ex.note() for ex in EXERCISES if ex.panel == name)])
         try:
             panel = cls(self.state)
         except Exception as exc:  # A panel that cannot start must not break the others.

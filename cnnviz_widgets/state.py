@@ -342,12 +342,15 @@ class ModelState(traitlets.HasTraits):
             self._update_inspection()
 
     def default_layer(self) -> str:
-        """The last conv stage, else the last layer with a spatial output, else the first layer."""
+        """The first conv stage, else the first layer with a spatial output, else the first layer.
+
+        The page opens where its first exercise starts: the first stage's maps still look like the
+        picture, and its filters are the 3×3 colour patches a student can read."""
         stages = compute.conv_stages(self.model)
         if stages:
-            return stages[-1]
+            return stages[0]
         spatial = [i.name for i in self.layers if i.spatial]
-        return spatial[-1] if spatial else self.layers[0].name
+        return spatial[0] if spatial else self.layers[0].name
 
     def default_compare(self, count: int = 5) -> tuple:
         """The guide's five images (a cat, a dog, a ship, a plane, a truck) when those classes

@@ -283,7 +283,8 @@ class TestLayerSelector:
         assert labels["conv1_act"] == "conv · conv1_act — 32×32×32"
         assert labels["conv3_bn"] == "conv · conv3_bn — 16×16×64"
         assert labels["conv4"] == "conv · conv4 — 8×8×64"
-        assert selector.dropdown.value == st.layer == "conv4_act"
+        # The state opens on the first conv stage.
+        assert selector.dropdown.value == st.layer == "conv1_act"
 
     def test_all_layers_when_unticked(self, st, opened):
         selector = LayerSelector(st)
@@ -295,7 +296,7 @@ class TestLayerSelector:
         assert labels["flatten"] == "Flatten · flatten — 4096"
         assert labels["dense1_act"] == "dense · dense1_act — 128"
         assert labels["predictions"] == "dense · predictions — 10"
-        assert st.layer == "conv4_act"
+        assert st.layer == "conv1_act"
 
     def test_drives_and_reflects_state_layer(self, st, opened):
         selector = LayerSelector(st)
@@ -324,8 +325,9 @@ class TestLayerSelector:
         assert selector.dropdown.value == fresh.layer == "c1"
         selector.spatial_only.value = False
         assert [v for _, v in selector.dropdown.options] == ["c1", "pool", "flat", "out"]
+        # c1 is no layer of the guide's CNN: back to its first conv stage.
         fresh.set_model(cifar_model)
-        assert selector.dropdown.value == fresh.layer == "conv4_act"
+        assert selector.dropdown.value == fresh.layer == "conv1_act"
         assert fresh.status == ""
 
 

@@ -139,11 +139,12 @@ class TestFeatureGrid:
         before = grid.renders
         st.index = 5
         assert len(sent) == 1 and grid.renders == before + 1
-        maps = layer_of(st.model, "conv4_act", st.images[5])
-        assert_montage(grid.image.value, maps, cols=8, factor=4)
-        st.layer = "conv1_act"
+        maps = layer_of(st.model, "conv1_act", st.images[5])  # the state opens on the first conv stage
+        assert_montage(grid.image.value, maps, cols=8, factor=1)
+        st.layer = "conv4_act"
         assert len(sent) == 2 and grid.renders == before + 2
-        st.layer = "conv1_act"
+        assert_montage(grid.image.value, layer_of(st.model, "conv4_act", st.images[5]), cols=8, factor=4)
+        st.layer = "conv4_act"
         st.class_index = 3
         st.compare = (1, 2)
         assert len(sent) == 2 and grid.renders == before + 2

@@ -108,7 +108,7 @@ def test_stats_all_layers_and_highlight(state):
     table = StatsTable(state)
     try:
         highlighted = [cells[0] for attrs, cells in _table_rows(table.table.value) if HIGHLIGHT in attrs]
-        assert highlighted == ["conv4_act"]
+        assert highlighted == ["conv1_act"]  # the selected layer: the state opens on the first conv stage
         table.all_layers.value = True
         assert [name for name, _ in table.rows()] == [i.name for i in state.layers]
         assert len(_table_rows(table.table.value)) == 18
@@ -125,6 +125,7 @@ def test_stats_all_layers_and_highlight(state):
 # =========================================================================== HeatmapOverlay
 
 def test_heat_is_grad_cam_of_the_selected_layer(state, cifar_model):
+    state.layer = "conv4_act"
     overlay = HeatmapOverlay(state)
     try:
         state.index = 40
@@ -142,6 +143,7 @@ def test_heat_is_grad_cam_of_the_selected_layer(state, cifar_model):
 
 
 def test_target_dropdown_writes_the_class_selection(state, cifar_model):
+    state.layer = "conv4_act"
     overlay = HeatmapOverlay(state)
     try:
         x = _x(state, 0)
@@ -178,6 +180,7 @@ def test_heat_in_activation_mode_is_the_channel_mean(state, probe):
 
 @pytest.mark.parametrize("mode", ["grad-cam", "activation"])
 def test_a_layer_without_maps_falls_back_to_the_last_spatial_layer(state, mode):
+    state.layer = "conv4_act"  # the heat the fallback must show again
     overlay = HeatmapOverlay(state, mode=mode)
     try:
         before = overlay.heat

@@ -167,7 +167,7 @@ def test_the_link_field_shows_the_page_address_of_the_current_view(st, monkeypat
         assert board.link.field is None
         board.link.button.click()
         field = board.link.field.value
-        assert "value=\"http://127.0.0.1:8866/?image=0&amp;layer=conv4_act&amp;heatmap=activation\"" in field
+        assert "value=\"http://127.0.0.1:8866/?image=0&amp;layer=conv1_act&amp;heatmap=activation\"" in field
         assert "readonly" in field
         # While shown it follows the view.
         st.index = 42

@@ -82,11 +82,11 @@ def test_a_layer_change_is_no_forward_pass(state, alive, runs, cams):
     state.layer = "dense1_act"
     state.layer = "conv1"
     assert runs == []
-    # Grad-CAM of a newly selected spatial layer needs its gradients once: conv2_act and conv1
-    # (dense1_act falls back to conv4_act, which is cached).
-    assert [layer for layer, _ in cams] == ["conv2_act", "conv1"]
+    # Grad-CAM of a layer not shown before needs its gradients once: conv2_act, conv4_act (where
+    # dense1_act, which has no maps, falls back) and conv1; the state opened on conv1_act.
+    assert [layer for layer, _ in cams] == ["conv2_act", "conv4_act", "conv1"]
     state.layer = "conv2_act"
-    assert runs == [] and len(cams) == 2
+    assert runs == [] and len(cams) == 3
     assert state.status == ""
 
 
@@ -224,14 +224,15 @@ def test_selection_errors_list_the_valid_choices(state):
     assert str(err.value).endswith("dense1_dropout, predictions")
     with pytest.raises(traitlets.TraitError, match=r"class index 10 is out of range 0\.\.9"):
         state.class_index = 10
-    assert (state.index, state.layer, state.class_index) == (0, "conv4_act", None)
+    assert (state.index, state.layer, state.class_index) == (0, "conv1_act", None)
 
 
 def test_from_default(cifar_dir):
     state = ModelState.from_default()
     assert state.images.shape == (10000, 32, 32, 3) and state.images.dtype == np.uint8
     assert state.class_names == CIFAR_NAMES
-    assert state.layer == "conv4_act" and state.index == 0
+    # The first conv stage, where the first exercise starts.
+    assert state.layer == "conv1_act" and state.index == 0
     assert [i.name for i in state.layers][-1] == "predictions"
     assert state.inspection.probabilities.shape == (10,)
     assert state.inspection.probabilities.sum() == pytest.approx(1.0, abs=1e-5)

@@ -168,6 +168,36 @@ def test_misclassification_explorer(small_state, probabilities, closes_cleanly):
     assert again == []
 
 
+def test_misclassification_explorer_draws_no_empty_grid_and_opens_a_clicked_picture(small_state, probabilities):
+    import io
+
+    from PIL import Image
+
+    explorer = MisclassificationExplorer(small_state, blocking=True)
+    try:
+        # Before "compute": a line that says what the button does, and no chart.
+        assert explorer.chart_box.children == ()
+        assert "Press “compute confusion matrix”" in explorer.summary.value
+        explorer.compute()
+        assert explorer.chart_box.children == (explorer.figure,)
+        shown = list(explorer.shown)
+        assert len(shown) > 10
+        # The pictures: 32-pixel images drawn at 64 pixels over a 16-pixel caption, 8 a row, 4-pixel
+        # gaps. The 11th is in row 1, column 2: from (136, 84) to (200, 148).
+        montage = np.asarray(Image.open(io.BytesIO(explorer.montage.value)).convert("RGB"))
+        np.testing.assert_array_equal(montage[84:148:2, 136:200:2], small_state.images[shown[10]])
+        before = small_state.index
+        explorer._on_montage_click({"type": "click", "dataX": 202, "dataY": 90})  # the gap after it
+        assert small_state.index == before
+        explorer._on_montage_click({"type": "click", "dataX": 150, "dataY": 100})
+        assert small_state.index == shown[10] and small_state.status == ""
+        # A new model: back to the line, no chart.
+        small_state.set_model(small_state.model)
+        assert explorer.chart_box.children == ()
+    finally:
+        explorer.close()
+
+
 def test_misclassification_explorer_leaves_out_images_of_unknown_class(cifar_model, cifar_test, probabilities):
     images, labels, names = cifar_test
     mixed = labels[:500].copy()

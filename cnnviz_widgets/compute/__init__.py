@@ -73,6 +73,16 @@ from .embedding import (
                           penultimate_layer,
                           tsne,
 )
+from .exercises import (
+                          ClassMistakes,
+                          FilterPicks,
+                          SureMistakes,
+                          class_mistakes,
+                          filter_picks,
+                          heat_place,
+                          stage_similarity,
+                          sure_mistakes,
+)
 from .export import STATS_COLUMNS, confusion_csv, csv_bytes, file_name, stats_csv
 from .faithfulness import (
                           Curve,
@@ -122,6 +132,8 @@ __all__ = [
     "CacheError", "DatasetMapResult", "MapCache", "dataset_map", "default_cache_dir", "features_and_predictions",
     "map_key", "pca", "penultimate_layer", "tsne",
     "csv_bytes", "confusion_csv", "stats_csv", "STATS_COLUMNS", "file_name",
+    "ClassMistakes", "FilterPicks", "SureMistakes", "class_mistakes", "filter_picks", "heat_place",
+    "stage_similarity", "sure_mistakes",
     "place_of", "strongest_place", "thirds_shares", "subject", "image_alt", "verdict_mark",
     "feature_maps_alt", "channel_alt", "heatmap_alt", "filters_alt", "stages_alt", "comparison_alt",
     "top_classes_text", "bars_text", "methods_alt", "sanity_alt", "difference_alt",

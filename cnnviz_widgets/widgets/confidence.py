@@ -78,7 +78,7 @@ class ConfidenceAnalysis(ToolWidget):
         self.children = [
             widgets.HTML(CRISP_CSS),
             section("Confident or unsure?",
-                    "Exercise 5 of the guide. Each example shows the image, the last conv stage "
+                    "Exercise 5. Each example shows the image, the last conv stage "
                     "(mean over its channels) and where Grad-CAM says the network looked; below, "
                     "the dense layer's neurons on one shared scale.",
                     widgets.HBox([self.find_button, self.job])),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
+from ipyevents import Event
 
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
@@ -54,6 +55,8 @@ class MisclassificationExplorer(ToolWidget):
     """
 
     MAX_SHOWN = 48
+    #: Columns and pixel size of the pictures listed under the matrix.
+    COLS, TILE = 8, 48
 
     def __init__(self, state, blocking: bool = False, **kwargs):
         super().__init__(state, blocking=blocking, **kwargs)
@@ -91,19 +94,26 @@ class MisclassificationExplorer(ToolWidget):
             fig_margin={"top": 10, "bottom": 80, "left": 100, "right": 10},
             layout=widgets.Layout(width="530px", height="470px"),
         )
+        # No empty 10 × 10 grid before "compute": the chart joins the page with its counts. It is
+        # left out of the page rather than hidden, since bqplot cannot lay out a hidden figure.
+        self.chart_box = widgets.Box(layout=widgets.Layout(min_height="0"))
         self.summary = widgets.HTML()
         self.list_caption = widgets.HTML()
         self.montage = crisp_image()
+        self.montage.layout.cursor = "pointer"
+        # ipyevents reports a click's position in the picture's own pixels (dataX, dataY).
+        self.montage_clicks = Event(source=self.montage, watched_events=["click"])
+        self.montage_clicks.on_dom_event(self._on_montage_click)
         self.choices = widgets.Select(options=[], rows=8, description="open",
                                       layout=widgets.Layout(width="360px"))
         self.children = [
             widgets.HTML(CRISP_CSS),
             section("Where does the model go wrong?",
-                    "Exercise 1 of the guide. Rows are true classes, columns predicted classes; the "
+                    "Exercise 4. Rows are true classes, columns predicted classes; the "
                     "colour saturates on the diagonal so the mistakes stand out. Click a cell to see "
                     "its images, then pick one to open it.",
                     widgets.HBox([self.compute_button, self.job])),
-            self.figure, self.summary,
+            self.chart_box, self.summary,
             Download(lambda: compute.confusion_csv(self.matrix, self.state.class_names),
                      "cnnviz-confusion-matrix.csv", label="CSV"),
             widgets.HBox([self.only_wrong, self.true_class, self.predicted_class]),
@@ -141,6 +151,7 @@ class MisclassificationExplorer(ToolWidget):
             self.heatmap.selected = None
         with self.counts.hold_sync():
             self.counts.x, self.counts.y, self.counts.text = [], [], []
+        self.chart_box.children = ()
         labels = self.state.labels
         self.compute_button.disabled = labels is None
         if labels is None:
@@ -149,7 +160,8 @@ class MisclassificationExplorer(ToolWidget):
                                   "picker), or add your pictures to them.</i>")
         else:
             unknown = int((labels < 0).sum())
-            self.summary.value = ("<i>Press “compute” to run the model on every image"
+            self.summary.value = ("<i>Press “compute confusion matrix” to run the network on every image "
+                                  "and count, for each true class, what it guessed"
                                   + (f" ({unknown:,} of unknown class will be left out)" if unknown else "")
                                   + ".</i>")
         self._render_list()
@@ -181,6 +193,7 @@ class MisclassificationExplorer(ToolWidget):
             self.counts.y = cells[0].ravel()
             self.counts.text = [str(v) for v in cm.ravel()]
             self.counts.colors = [text_colour(matrix_colour(v / top)) for v in cm.ravel()]
+        self.chart_box.children = (self.figure,)
         names = self.state.class_names
         pairs = np.dstack(np.unravel_index(np.argsort(-off, axis=None)[:5], off.shape))[0]
         worst = ", ".join(f"{names[t]} → {names[p]} ({off[t, p]})" for t, p in pairs if off[t, p] > 0)
@@ -246,14 +259,15 @@ class MisclassificationExplorer(ToolWidget):
             self.montage.layout.display = "none"
             return
         more = f"; the first {len(self.shown)} are shown" if len(idx) > len(self.shown) else ""
-        self.list_caption.value = f"<b>{len(idx):,}</b> images match{more}, most confident first."
+        self.list_caption.value = (f"<b>{len(idx):,}</b> images match{more}, most confident first. "
+                                   "Click a picture (or choose it in the list) to open it.")
         if len(self.shown) == 0:
             self.montage.layout.display = "none"
             return
         predicted = self.probabilities.argmax(axis=1)
         colours = [GREEN if predicted[i] == self.state.labels[i] else RED for i in self.shown]
-        png = render.labelled_montage(self.state.images[self.shown], [f"#{i}" for i in self.shown], cols=8,
-                               size=48, colors=colours)
+        png = render.labelled_montage(self.state.images[self.shown], [f"#{i}" for i in self.shown],
+                                      cols=self.COLS, size=self.TILE, colors=colours)
         self.montage.layout.display = None
         right = sum(predicted[i] == self.state.labels[i] for i in self.shown)
         set_png(self.montage, png, alt=(
@@ -261,6 +275,26 @@ class MisclassificationExplorer(ToolWidget):
                 f"#{i} {names[self.state.labels[i]]} as {names[predicted[i]]}" for i in self.shown[:12])
             + (" …" if len(self.shown) > 12 else "")
             + f"; {right} right (green frame), {len(self.shown) - right} wrong (red frame)"))
+
+    def tile_at(self, x: float, y: float) -> int | None:
+        """The position in ``shown`` of the picture at pixel (x, y) of the montage, or None for a
+        gap between pictures (``render.labelled_montage``: tiles of the upscaled image over a
+        one-line caption, 4-pixel gaps)."""
+        h, w = self.state.images.shape[1:3]
+        factor = render.tile_factor(h, w, self.TILE)
+        tile_w, tile_h, gap = w * factor, h * factor + 16, 4
+        col, dx = divmod(int(x), tile_w + gap)
+        row, dy = divmod(int(y), tile_h + gap)
+        k = row * self.COLS + col
+        if x < 0 or y < 0 or col >= self.COLS or dx >= tile_w or dy >= tile_h or k >= len(self.shown):
+            return None
+        return k
+
+    @reports_errors
+    def _on_montage_click(self, event):
+        k = self.tile_at(event.get("dataX", -1), event.get("dataY", -1))
+        if k is not None and self.state.index != int(self.shown[k]):
+            self.state.index = int(self.shown[k])
 
     @reports_errors
     def _on_choice(self, change):

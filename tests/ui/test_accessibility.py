@@ -174,7 +174,7 @@ def test_keyboard_only_walk_through_image_layer_channel_and_gradcam_class(module
     assert int(focused(page)["value"].split(".")[0]) == int(float(slider["value"])) + 1
 
     # The layer: the layer dropdown, changed with the arrow keys (up: the dashboard opens on the
-    # last convolution stage). Its options read "conv · conv4_act — 8×8×64".
+    # first convolution stage, after conv1 and conv1_bn). Its options read "conv · conv1_act — 32×32×32".
     select = tab_to(page, lambda f: f["tag"] == "select" and "layer" in f["section"])
     before = select["value"].split(" · ")[1].split(" — ")[0]
     feature_note = ".cnnviz-section-features .cnnviz-widget .cnnviz-note"
@@ -210,6 +210,11 @@ def test_keyboard_only_walk_through_image_layer_channel_and_gradcam_class(module
 
 def test_the_colour_vision_safe_scheme_is_chosen_by_keyboard_and_every_panel_follows(module_dashboard):
     page = module_dashboard
+    # The page opens on conv1_act, whose filters are drawn in their own colours (RGB) whatever the
+    # scheme: on conv2_act every picture below is drawn with the scheme's colour maps.
+    page.locator(".cnnviz-section-layer select").select_option(label="conv · conv2_act — 16×16×32")
+    expect(page.locator(".cnnviz-section-filters")).to_contain_text("conv2", timeout=UPDATE_MS)
+    expect(page.locator(".cnnviz-section-features")).to_contain_text("conv2_act 16×16×32", timeout=UPDATE_MS)
     # The last picture of each section: for the heatmap, the overlay (the first is the plain image).
     sources = ("() => ['features', 'filters', 'strip', 'compare', 'heatmap'].map(k => Array.from("
                "document.querySelectorAll('.cnnviz-section-' + k + ' img.widget-image')).pop().src)")

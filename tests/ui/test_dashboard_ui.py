@@ -355,21 +355,24 @@ def test_layer_selector_changes_feature_grid(dashboard):
     page = dashboard
     select = page.locator(".cnnviz-section-layer select")
     options = select.locator("option").all_text_contents()
-    label = next(o for o in options if re.search(r"\bconv1_act\b", o))
-    assert select.evaluate("el => el.selectedOptions[0].textContent") != label
-    montage = page.locator(FEATURE_MONTAGE)
-    old = img_info(montage)
-    select.select_option(label=label)
-    expect(montage).not_to_have_attribute("src", old["src"], timeout=UPDATE_MS)
+    # The page opens on the first conv stage, where the first exercise starts.
+    assert re.search(r"\bconv1_act\b", select.evaluate("el => el.selectedOptions[0].textContent"))
     note = page.locator(".cnnviz-section-features .cnnviz-note", has_text="feature maps of")
-    expect(note).to_contain_text("conv1_act 32×32×32: 32 feature maps of 32×32", timeout=UPDATE_MS)
-    new = img_info(montage)
-    assert new["head"] == PNG_SIGNATURE
-    # 32 maps of 32×32 make a larger montage than 64 maps of 8×8 at the same tile size.
-    assert new["natural"] != old["natural"]
-    # The learned filters follow the layer: conv1 reads RGB, so its filters are drawn in colour.
+    expect(note).to_contain_text("conv1_act 32×32×32: 32 feature maps of 32×32")
+    # conv1 reads RGB, so its filters are drawn in colour.
     expect(page.locator(".cnnviz-section-filters")).to_contain_text("conv1", timeout=UPDATE_MS)
     expect(page.locator(".cnnviz-section-filters .widget-toggle-button", has_text="RGB")).to_be_visible()
+    montage = page.locator(FEATURE_MONTAGE)
+    old = img_info(montage)
+    select.select_option(label=next(o for o in options if re.search(r"\bconv4_act\b", o)))
+    expect(montage).not_to_have_attribute("src", old["src"], timeout=UPDATE_MS)
+    expect(note).to_contain_text("conv4_act 8×8×64: 64 feature maps of 8×8", timeout=UPDATE_MS)
+    new = img_info(montage)
+    assert new["head"] == PNG_SIGNATURE
+    # 64 maps of 8×8 make another montage than 32 maps of 32×32.
+    assert new["natural"] != old["natural"]
+    # The learned filters follow the layer.
+    expect(page.locator(".cnnviz-section-filters")).to_contain_text("conv4", timeout=UPDATE_MS)
 
 
 def test_heatmap_switches_between_activation_and_grad_cam(dashboard):
@@ -390,7 +393,7 @@ def test_heatmap_switches_between_activation_and_grad_cam(dashboard):
 
 def test_misclassification_explorer_shows_the_confusion_matrix(dashboard, reference):
     page = dashboard
-    panel = tool(page, "Exercise 1 · Find misclassifications")
+    panel = tool(page, "Exercise 4 · Find misclassifications")
     panel.locator("button", has_text="compute confusion matrix").click()
     summary = panel.locator(".widget-html-content", has_text="accuracy")
     expect(summary).to_be_visible(timeout=JOB_MS)

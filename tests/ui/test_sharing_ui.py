@@ -164,7 +164,7 @@ def test_a_hostile_link_opens_the_first_view_and_says_why(page, voila_server):
     assert status.locator("script, img").count() == 0
     assert page.evaluate("() => window.pwned === undefined")
     expect(page.locator(NUMBER_BOX)).to_have_value("0")
-    assert "conv4_act" in page.locator(".cnnviz-section-layer select").input_value()
+    assert "conv1_act" in page.locator(".cnnviz-section-layer select").input_value()  # the first view's layer
     assert page.locator(".jupyter-widget-Collapse-contents:visible").count() == 0
 
 

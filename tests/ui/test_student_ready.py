@@ -119,7 +119,7 @@ def overlaps(a, b) -> bool:
 
 
 def test_confusion_matrix_counts_are_readable(page):
-    panel = tool(page, "Exercise 1 · Find misclassifications")
+    panel = tool(page, "Exercise 4 · Find misclassifications")
     panel.locator("button", has_text="compute confusion matrix").click()
     expect(panel.locator(".widget-html-content", has_text="accuracy")).to_be_visible(timeout=JOB_MS)
     figure = panel.locator(".bqplot").first
