@@ -64,7 +64,8 @@ def test_softmax_colours_right_and_wrong(state, cifar_test, first_predictions):
         state.index = wrong
         predicted, label = int(first_predictions[wrong]), int(labels[wrong])
         expected = [GREY] * 10
-        expected[label], expected[predicted] = RED, GREEN
+        # The wrong guess in red, the class it missed in green.
+        expected[label], expected[predicted] = GREEN, RED
         assert list(chart.bars.colors) == expected
         state.index = right
         expected = [GREY] * 10

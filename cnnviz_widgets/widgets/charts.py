@@ -5,12 +5,12 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import compute
+from .. import colours, compute
 from ..compute import describe
 from .base import CRISP_CSS, StateWidget, reports_errors
 from .sharing import ChartDownload
 
-GREEN, RED, GREY = "#2e7d32", "#c62828", "#90a4ae"
+GREEN, RED, GREY = colours.RIGHT, colours.WRONG, colours.QUIET
 
 
 def nice_axis(low: float, high: float, count: int = 4) -> tuple:
@@ -76,7 +76,8 @@ def index_ticks(n: int, count: int = 5) -> list:
 class SoftmaxChart(StateWidget):
     """Bars of the class probabilities of the selected image, with percentages.
 
-    The predicted class is green; when the prediction is wrong the true class is red.
+    Right and wrong as everywhere (``colours``): a right guess is green; a wrong guess is red,
+    and the true class it missed green. With no true class known, the guess is plain blue.
 
     >>> chart = SoftmaxChart(state)   # doctest: +SKIP
     >>> chart.bars.y                  # the probabilities  # doctest: +SKIP
@@ -94,7 +95,7 @@ class SoftmaxChart(StateWidget):
         # A Label's x is always horizontal, so on horizontal bars it takes the probability scale.
         self.labels = bq.Label(x=[], y=[], text=[], scales={"x": self.y_scale, "y": self.x_scale},
                                x_offset=4, default_size=11, font_weight="normal", align="start",
-                               colors=["#222"], enable_move=False)
+                               colors=[colours.INK], enable_move=False)
         ax_x = bq.Axis(scale=self.x_scale, orientation="vertical", grid_lines="none")
         # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
         ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
@@ -117,9 +118,9 @@ class SoftmaxChart(StateWidget):
         names = list(self.state.class_names)
         probs = insp.probabilities.astype(float)
         colors = [GREY] * len(names)
-        if insp.label is not None and insp.label != insp.predicted:
-            colors[insp.label] = RED
-        colors[insp.predicted] = GREEN
+        if insp.label is not None:
+            colors[insp.label] = GREEN
+        colors[insp.predicted] = colours.BARS if insp.correct is None else GREEN if insp.correct else RED
         with self.bars.hold_sync(), self.labels.hold_sync():
             self.bars.x = names
             self.bars.y = probs
@@ -157,7 +158,7 @@ class DenseBars(StateWidget):
         self.x_scale = bq.LinearScale(min=-0.5, max=0.5)
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.bars = bq.Bars(x=[], y=[], scales={"x": self.x_scale, "y": self.y_scale},
-                            colors=["#1565c0"], padding=0.1,
+                            colors=[colours.BARS], padding=0.1,
                             tooltip=bq.Tooltip(fields=["x", "y"], labels=["neuron", "activation"],
                                                formats=["", ".3f"]))
         self.x_axis = bq.Axis(scale=self.x_scale, label="neuron index", tick_format="d", tick_values=[0])

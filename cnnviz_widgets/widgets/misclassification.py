@@ -5,17 +5,17 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import compute, render
+from .. import colours, compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget
 from .sharing import Download
 
-GREEN, RED = "#2e7d32", "#c62828"
+GREEN, RED = colours.RIGHT, colours.WRONG
 
 
 #: The confusion matrix's colours, from no image to the most common mistake (and beyond: the
 #: diagonal saturates). Two stops, so the colour of a cell is a straight line between them.
-MATRIX_COLOURS = ("#f7fbff", "#08306b")
+MATRIX_COLOURS = colours.COUNT_SCALE
 
 
 def matrix_colour(t: float) -> tuple:
@@ -37,7 +37,7 @@ def text_colour(background) -> str:
     """Black or white, whichever contrasts more with ``background`` (r, g, b): at least 4.58 to 1
     on any colour, above WCAG's 4.5 for normal text."""
     lum = relative_luminance(background)
-    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+    return colours.BLACK if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else colours.WHITE
 
 
 class MisclassificationExplorer(ToolWidget):
@@ -76,10 +76,10 @@ class MisclassificationExplorer(ToolWidget):
             color=np.zeros((k, k)), scales={"row": self.row_scale, "column": self.col_scale,
                                             "color": self.color_scale},
             display_format=None, interactions={"click": "select"},
-            selected_style={"stroke": RED, "stroke-width": "3"}, stroke="white",
+            selected_style={"stroke": colours.SELECTED, "stroke-width": "3"}, stroke="white",
         )
         self.counts = bq.Label(x=[], y=[], text=[], scales={"x": self.col_scale, "y": self.row_scale},
-                               default_size=11, font_weight="normal", align="middle", colors=["#000000"],
+                               default_size=11, font_weight="normal", align="middle", colors=[colours.BLACK],
                                apply_clip=False)
         self.counts.enable_move = False
         self.figure = bq.Figure(

@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as widgets
 
-from .. import compute, render
+from .. import colours, compute, render
 from ..compute import describe, file_name, stats_csv
 from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, reports_errors, set_png
 from .base import scheme_cmap as _cmap
@@ -14,12 +14,12 @@ from .charts import default_dense_layer
 from .sharing import Download
 
 #: Background of the selected layer's row.
-HIGHLIGHT = "#fff3c4"
+HIGHLIGHT = colours.SELECTED_BACKGROUND
 TABLE_CSS = (
     "<style>.cnnviz-stats {border-collapse: collapse; font-size: 0.9em;} "
-    ".cnnviz-stats th, .cnnviz-stats td {padding: 2px 8px; border-bottom: 1px solid #ddd;} "
+    ".cnnviz-stats th, .cnnviz-stats td {padding: 2px 8px; border-bottom: 1px solid " + colours.RULE + ";} "
     ".cnnviz-stats td.num {text-align: right; font-family: monospace;} "
-    ".cnnviz-stats th {text-align: left; background: #eceff1;}</style>"
+    ".cnnviz-stats th {text-align: left; background: " + colours.HEADER + ";}</style>"
 )
 COLUMNS = ("Layer", "Shape", "Mean", "Std", "Min", "Max", "Sparsity (%)")
 #: The heatmap's modes, as (label, value) of the ToggleButtons; "method" shows the one chosen in

@@ -10,13 +10,14 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import train
+from .. import colours, train
 from .base import reports_errors, section
 from .charts import nice_axis
 from .jobs import Cancelled, ToolWidget
 from .sharing import ChartDownload
 
-BLUE, ORANGE, LIGHT_BLUE, LIGHT_ORANGE = "#1565c0", "#ef6c00", "#64b5f6", "#ffb74d"
+BLUE, ORANGE, LIGHT_BLUE, LIGHT_ORANGE = (colours.TRAIN, colours.VALIDATION, colours.LIGHT_TRAIN,
+                                          colours.LIGHT_VALIDATION)
 
 
 class TrainPanel(ToolWidget):
