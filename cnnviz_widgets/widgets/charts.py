@@ -11,6 +11,20 @@ from .base import CRISP_CSS, StateWidget, reports_errors
 from .sharing import ChartDownload
 
 GREEN, RED, GREY = colours.RIGHT, colours.WRONG, colours.QUIET
+#: The rule that names a guess, by the probability of its top class: at least ``CONFIDENT`` is
+#: confident, at least ``UNSURE`` unsure, below that confused. Every text that names a guess says so.
+CONFIDENT, UNSURE = 0.8, 0.4
+
+
+def confidence_word(p: float) -> str:
+    """"confident", "unsure" or "confused" for a top-class probability ``p`` (``CONFIDENT``, ``UNSURE``)."""
+    return "confident" if p >= CONFIDENT else "unsure" if p >= UNSURE else "confused"
+
+
+def confidence_rule() -> str:
+    """The rule of ``confidence_word`` in one line for the student."""
+    return (f"confident from {100 * CONFIDENT:.0f} %, unsure from {100 * UNSURE:.0f} %, "
+            f"confused below")
 
 
 def nice_axis(low: float, high: float, count: int = 4) -> tuple:
@@ -129,15 +143,16 @@ class SoftmaxChart(StateWidget):
             self.labels.y = names
             self.labels.text = [f"{100 * p:.1f}%" for p in probs]
         entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum())
-        kind = ("a confident" if insp.confidence >= 0.8 else
-                "an uncertain" if insp.confidence >= 0.4 else "a confused")
+        kind = confidence_word(insp.confidence)
         verdict = describe.verdict_mark(insp.correct)
         truth = ("" if insp.correct is not False else
                  f"; the true class, {names[insp.label]}, has {100 * probs[insp.label]:.1f} %")
         self.summary.value = (
-            f"<b>{names[insp.predicted]}</b> {100 * insp.confidence:.1f} % — {kind} prediction "
-            f"(entropy {entropy:.2f} of at most {np.log(len(names)):.2f})"
+            f"<b>{names[insp.predicted]}</b> {100 * insp.confidence:.1f}&nbsp;%: {kind}"
             + (f" · <b>{verdict}</b>{truth}" if verdict else "")
+            + f"<br><span class='cnnviz-note'>The rule: {confidence_rule()}. How spread out the "
+            f"guess is (entropy): {entropy:.2f}, from 0 (all on one class) to {np.log(len(names)):.2f} "
+            f"(even over all {len(names)}).</span>"
             + f"<br>{describe.top_classes_text(names, probs)}"
         )
 

@@ -190,9 +190,11 @@ class DatasetMap(ToolWidget):
         self._render_current()
         self._render_legend(known, wrong)
         source = "read from the cache" if result.from_cache else "computed"
-        self.summary.value = (f"{n:,} images, {source}: the {result.layer} features (PCA to "
-                              f"{embedding.PCA_COMPONENTS}, then t-SNE). <b>{int(wrong.sum()):,}</b> "
-                              "misclassified (crosses).")
+        self.summary.value = (f"{n:,} images, {source}. Images the network sees alike lie close "
+                              f"together. <b>{int(wrong.sum()):,}</b> misclassified (crosses).<br>"
+                              f"<span class='cnnviz-note'>How: the {result.layer} numbers of each image, "
+                              f"squeezed to {embedding.PCA_COMPONENTS} (PCA), then laid out flat "
+                              "(t-SNE).</span>")
         self.brushed = np.zeros(0, np.int64)
         self._render_list()
 

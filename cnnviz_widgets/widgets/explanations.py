@@ -235,5 +235,6 @@ class ExplanationLab(ToolWidget):
             lines.append(f"<li><b>{html.escape(label)}</b>: r = {result.correlations[0]:.2f} with "
                          f"{html.escape(top)} random; {where}</li>")
         self.check_note.value = (
-            f"<div class='cnnviz-note'>r is the rank correlation with the trained network's map. Green: "
-            f"changed (r &lt; {CHANGED_BELOW}), red: still like it.<ul>{''.join(lines)}</ul></div>")
+            f"<div class='cnnviz-note'>r says how alike a map is to the trained network's map: 1 puts "
+            f"the pixels in the same order, 0 in an unrelated one (rank correlation). Green ✓: changed "
+            f"(r &lt; {CHANGED_BELOW}), as a map you can trust should. Red ✗: still alike.<ul>{''.join(lines)}</ul></div>")
