@@ -55,6 +55,11 @@ METHOD_PALETTE = ("#d55e00", "#e69f00", "#cc79a7", "#0072b2", "#56b4e9", "#009e7
 SIGN_LUT_INDEX = {+1: 235, -1: 20}
 
 
+def rgb(hex_colour: str) -> tuple:
+    """"#rrggbb" as (r, g, b) in 0 … 255."""
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
 def hex_colour(rgb) -> str:
     """(r, g, b) in 0 … 255 as "#rrggbb"."""
     return "#" + "".join(f"{int(v):02x}" for v in rgb)

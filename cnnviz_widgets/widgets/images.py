@@ -17,6 +17,11 @@ CRISP_CSS = (
 )
 
 
+def note_html(text: str) -> str:
+    """HTML of a note under a picture (grey, smaller): ``text`` is HTML already."""
+    return f"<div class='cnnviz-note'>{text}</div>"
+
+
 def png_size(data: bytes) -> tuple:
     """(width, height) of PNG bytes, read from the header."""
     from PIL import Image
