@@ -336,6 +336,31 @@ def test_conv_arithmetic_panel_ends_at_the_feature_map_value(small_state, closes
     assert small_state.status == ""
 
 
+def test_a_click_on_the_arithmetic_pictures_picks_the_position(small_state, closes_cleanly):
+    panel = ConvArithmetic(small_state)
+    closes_cleanly.append(panel)
+    panel.stage.value = "conv2_act"  # 32×32 input maps → 16×16, stride 2, kernel 3×3
+    # The map is 16 cells upscaled to 160 pixels: 10 per cell. Pixel (x 75, y 55) is row 5, column 7.
+    panel._on_map_click({"dataX": 75, "dataY": 55})
+    assert (panel.row.value, panel.col.value) == (5, 7)
+    sub = keras.Model(small_state.model.inputs[0], small_state.model.get_layer("conv2_act").output)
+    real = np.asarray(sub(small_state.images[:1].astype(np.float32) / 255.0, training=False))[0]
+    assert panel.result["value"] == pytest.approx(float(real[5, 7, panel.channel.value]), abs=1e-5)
+    # The input is 32 cells at 5 pixels each. Input pixels (row 20, column 9) and (21, 9) lie in
+    # the windows of outputs (10, 4) (rows 20-22, columns 8-10) and, for row 21, (10, 4) as well.
+    for (row_in, col_in), expected in (((20, 9), {(10, 4), (9, 4)}), ((21, 9), {(10, 4)}),
+                                       ((0, 0), {(0, 0)}), ((31, 31), {(15, 15)})):
+        panel._on_input_click({"dataX": 5 * col_in + 2, "dataY": 5 * row_in + 2})
+        row, col = panel.row.value, panel.col.value
+        assert (row, col) in expected, (row_in, col_in)
+        top, left = panel.result["origin"]
+        assert top <= row_in <= top + 2 and left <= col_in <= left + 2
+    # Sliders remain the keyboard's way to the same positions.
+    panel.row.value, panel.col.value = 3, 12
+    assert panel.result["origin"] == (6, 24)
+    assert small_state.status == ""
+
+
 # --------------------------------------------------------------------------- top images
 
 def test_top_images_panel(small_state, closes_cleanly, monkeypatch):

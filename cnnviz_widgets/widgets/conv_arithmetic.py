@@ -5,11 +5,15 @@ import html
 
 import ipywidgets as widgets
 import numpy as np
+from ipyevents import Event
 
 from .. import colours, compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, scheme_cmap, section, set_png
 from .jobs import ToolWidget, stage_options
 from .sharing import Download
+
+#: Size in pixels of the two pictures (the input with its window, the map with its position).
+MAP_SIZE = 160
 
 
 def _fmt(v: float) -> str:
@@ -43,6 +47,14 @@ class ConvArithmetic(ToolWidget):
         self.in_channel = widgets.IntSlider(0, min=0, max=0, description="input ch.", continuous_update=False)
         self.input_image = crisp_image()
         self.map_image = crisp_image()
+        # A click on either picture picks the output position: on the map, the pixel clicked; on the
+        # input, the position whose window is centred there (ipyevents gives the picture's pixels).
+        self.click_events = []
+        for picture, handler in ((self.map_image, self._on_map_click), (self.input_image, self._on_input_click)):
+            picture.layout.cursor = "pointer"
+            event = Event(source=picture, watched_events=["click"])
+            event.on_dom_event(handler)
+            self.click_events.append(event)
         self.map_caption = widgets.HTML()
         self.tables = widgets.HTML()
         self.equation = widgets.HTML()
@@ -51,9 +63,10 @@ class ConvArithmetic(ToolWidget):
                          f"font-family:monospace;font-size:11px;border:1px solid {colours.RULE}}}"
                          f".cnnviz-arith .pad{{color:{colours.FAINT};font-style:italic}}</style>"),
             section("How one number of a feature map is made",
-                    "Pick a position and a channel: the kernel is laid over the input, the numbers "
-                    "are multiplied and summed, the bias is added, then BatchNorm and the activation "
-                    "follow, and the result is exactly the value in the feature map.",
+                    "Click a position on either picture (or use the row and column sliders), and "
+                    "pick a channel. The kernel is laid over the input. The numbers are multiplied "
+                    "and summed, and the bias is added. BatchNorm and the activation follow. The "
+                    "result is exactly the value in the feature map.",
                     widgets.HBox([self.stage, self.channel]), widgets.HBox([self.row, self.col])),
             widgets.HBox([self.input_image, self.map_image, self.map_caption]),
             widgets.HBox([Download.picture(self.input_image, "cnnviz-arithmetic-input.png"),
@@ -95,6 +108,43 @@ class ConvArithmetic(ToolWidget):
         self.row.max, self.col.max, self.channel.max = h - 1, w - 1, c - 1
         self.in_channel.max = in_c - 1
         self.in_channel.layout.display = None if in_c > 3 else "none"
+
+    @staticmethod
+    def _pixel(event, factor: int) -> tuple:
+        """(row, column) of the picture's cell under a click, for a picture upscaled by ``factor``."""
+        x, y = event.get("dataX"), event.get("dataY")
+        if x is None or y is None:
+            raise ValueError("the click carried no position; click inside the picture")
+        return int(np.floor(float(y) / factor)), int(np.floor(float(x) / factor))
+
+    def _pick(self, row: int, col: int):
+        """Move to output position (row, col), clipped to the map, in one render."""
+        row, col = min(max(row, 0), self.row.max), min(max(col, 0), self.col.max)
+        if (row, col) == (self.row.value, self.col.value):
+            return
+        with self._quietly():
+            self.row.value, self.col.value = row, col
+        self._render()
+
+    @reports_errors
+    def _on_map_click(self, event):
+        h, w = self.row.max + 1, self.col.max + 1
+        self._pick(*self._pixel(event, render.tile_factor(h, w, MAP_SIZE)))
+
+    @reports_errors
+    def _on_input_click(self, event):
+        r = self.result
+        if r is None:
+            return
+        shape = np.shape(self.state.inspection.image if r["input_layer"] == "input"
+                         else self.state.inspection.outputs[r["input_layer"]])
+        row_in, col_in = self._pixel(event, render.tile_factor(shape[0], shape[1], MAP_SIZE))
+        kh, kw = r["kernel"].shape[:2]
+        (sh, sw), (dh, dw) = r["strides"], r["dilation"]
+        # The window of output (i, j) starts at i·stride − pad; its centre is (k − 1)/2·dilation further.
+        pad_top, pad_left = r["pad"]
+        self._pick(int(round((row_in + pad_top - (kh - 1) // 2 * dh) / sh)),
+                   int(round((col_in + pad_left - (kw - 1) // 2 * dw) / sw)))
 
     def _on_control(self, change):
         if self._control_changed(change, self.stage, self._sync_bounds):
@@ -211,14 +261,14 @@ def _box(rgb: np.ndarray, origin, extent, factor: int) -> np.ndarray:
     return np.asarray(img)
 
 
-def _marked_map_png(m, origin, extent, size: int = 160, cmap: str = render.MAP_CMAP) -> bytes:
+def _marked_map_png(m, origin, extent, size: int = MAP_SIZE, cmap: str = render.MAP_CMAP) -> bytes:
     """A 2-D map (h, w), coloured, upscaled crisp, with a frame around the given cells."""
     m = render.normalize_each(np.asarray(m, dtype=np.float32)[None])[0]
     factor = render.tile_factor(*m.shape, size)
     return render.png_bytes(_box(render.upscale(render.apply_colormap(m, cmap), factor), origin, extent, factor))
 
 
-def _marked_image_png(image, origin, extent, size: int = 160) -> bytes:
+def _marked_image_png(image, origin, extent, size: int = MAP_SIZE) -> bytes:
     """A uint8 image (H, W, C), upscaled crisp, with a frame around the given pixels."""
     img = np.asarray(image, dtype=np.uint8)
     if img.shape[2] == 1:

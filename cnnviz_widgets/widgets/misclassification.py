@@ -16,6 +16,8 @@ GREEN, RED = colours.RIGHT, colours.WRONG
 #: The confusion matrix's colours, from no image to the most common mistake (and beyond: the
 #: diagonal saturates). Two stops, so the colour of a cell is a straight line between them.
 MATRIX_COLOURS = colours.COUNT_SCALE
+#: The counts are written over the cells: a click on a number must reach the cell below it.
+COUNTS_CSS = "<style>.cnnviz-confusion .mark text {pointer-events: none;}</style>"
 
 
 def matrix_colour(t: float) -> tuple:
@@ -91,13 +93,14 @@ class MisclassificationExplorer(ToolWidget):
             fig_margin={"top": 10, "bottom": 80, "left": 100, "right": 10},
             layout=widgets.Layout(width="530px", height="470px"),
         )
+        self.figure.add_class("cnnviz-confusion")
         self.summary = widgets.HTML()
         self.list_caption = widgets.HTML()
         self.montage = crisp_image()
         self.choices = widgets.Select(options=[], rows=8, description="open",
                                       layout=widgets.Layout(width="360px"))
         self.children = [
-            widgets.HTML(CRISP_CSS),
+            widgets.HTML(CRISP_CSS + COUNTS_CSS),
             section("Where does the model go wrong?",
                     "Exercise 1 of the guide. Rows are true classes, columns predicted classes; the "
                     "colour saturates on the diagonal so the mistakes stand out. Click a cell to see "
