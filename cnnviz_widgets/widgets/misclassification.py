@@ -17,7 +17,7 @@ GREEN, RED = colours.RIGHT, colours.WRONG
 #: diagonal saturates). Two stops, so the colour of a cell is a straight line between them.
 MATRIX_COLOURS = colours.COUNT_SCALE
 #: The counts are written over the cells: a click on a number must reach the cell below it.
-COUNTS_CSS = "<style>.cnnviz-confusion .mark text {pointer-events: none;}</style>"
+COUNTS_CSS = "<style>.cnnviz-confusion text {pointer-events: none;}</style>"
 
 
 def matrix_colour(t: float) -> tuple:
