@@ -361,6 +361,25 @@ def test_a_click_on_the_arithmetic_pictures_picks_the_position(small_state, clos
     assert small_state.status == ""
 
 
+def test_panels_with_their_own_layer_menu_start_at_the_picked_layer(small_state, closes_cleanly):
+    small_state.layer = "conv2_act"
+    made = [TopImages(small_state, blocking=True), FilterOptimizer(small_state, blocking=True),
+            ConvArithmetic(small_state)]
+    closes_cleanly.extend(made)
+    top, optimizer, arithmetic = made
+    assert top.layer.value == optimizer.layer.value == arithmetic.stage.value == "conv2_act"
+    # A layer a panel cannot show (a dense layer for gradient ascent on maps, a BatchNorm inside a
+    # stage for the top images' menu) leaves it at its own default, the last conv stage.
+    small_state.layer = "dense1"
+    later = [TopImages(small_state, blocking=True), FilterOptimizer(small_state, blocking=True)]
+    closes_cleanly.extend(later)
+    assert [p.layer.value for p in later] == ["conv4_act", "conv4_act"]
+    # Each says so in one line.
+    for panel in made:
+        assert "changes only this panel" in " ".join(
+            w.value for w in panel.children[1].children if hasattr(w, "value") and isinstance(w.value, str))
+
+
 # --------------------------------------------------------------------------- top images
 
 def test_top_images_panel(small_state, closes_cleanly, monkeypatch):

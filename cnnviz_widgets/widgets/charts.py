@@ -1,6 +1,8 @@
 """bqplot bar charts: the class probabilities (section 8) and the dense layer (section 7)."""
 from __future__ import annotations
 
+import html
+
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
@@ -208,21 +210,45 @@ class DenseBars(StateWidget):
         if not self.fixed_layer:
             self._render()
 
+    def is_output(self, name: str) -> bool:
+        """Whether ``name`` is the model's output layer, one number per class."""
+        layers, names = self.state.layers, self.state.class_names
+        return name == layers[-1].name and tuple(layers[-1].shape) == (len(names),)
+
     @reports_errors
     def _render(self):
         name = self.dense_layer()
         values = np.asarray(self.state.inspection.outputs[name], dtype=float).reshape(-1)
         stats = compute.layer_stats(values)
+        output = self.is_output(name)
         set_bar_axes(self.x_axis, self.y_axis, len(values), values.min(), values.max())
+        with self.x_axis.hold_sync():
+            # The output layer's bars are the classes: named, as in section 8.
+            if output:
+                self.x_axis.tick_values = list(range(len(values)))
+            self.x_axis.tick_labels = dict(enumerate(self.state.class_names)) if output else None
+            self.x_axis.tick_rotate = -35 if output else 0
+            self.x_axis.label = "" if output else "neuron index"
+        self.figure.fig_margin = {**self.figure.fig_margin, "bottom": 70 if output else 40}
         with self.bars.hold_sync():
             self.bars.x = np.arange(len(values))
             self.bars.y = values
-        self.title.value = f"<b>{name}</b>: {len(values)} neurons"
+        self.title.value = f"<b>{html.escape(name)}</b>: " + self._what(name, len(values), output)
         self.summary.value = (
             f"mean {stats['mean']:.3f} · max {stats['max']:.3f} · "
-            f"sparsity {100 * stats['sparsity']:.1f} % (share of neurons ≤ {compute.SPARSITY_EPS})"
+            f"sparsity {100 * stats['sparsity']:.1f} % (share of values ≤ {compute.SPARSITY_EPS})"
             f"<br>{describe.bars_text(values)}"
         )
+
+    def _what(self, name: str, n: int, output: bool) -> str:
+        """What the bars are, and, when they are not the layer picked, why."""
+        if output:
+            return f"the output layer, one bar per class: the {n} probabilities of section 8"
+        text = f"{n} neurons"
+        if not self.fixed_layer and name != self.state.layer:
+            text += (f" <span class='cnnviz-note'>(the layer you picked, {html.escape(self.state.layer)}, "
+                     "has maps, not single numbers: these are the first dense stage)</span>")
+        return text
 
 
 def default_dense_layer(layers) -> str:

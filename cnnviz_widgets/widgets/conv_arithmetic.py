@@ -66,7 +66,8 @@ class ConvArithmetic(ToolWidget):
                     "Click a position on either picture (or use the row and column sliders), and "
                     "pick a channel. The kernel is laid over the input. The numbers are multiplied "
                     "and summed, and the bias is added. BatchNorm and the activation follow. The "
-                    "result is exactly the value in the feature map.",
+                    "result is exactly the value in the feature map. It starts at the stage of the "
+                    "layer you picked; its own menu changes only this panel.",
                     widgets.HBox([self.stage, self.channel]), widgets.HBox([self.row, self.col])),
             widgets.HBox([self.input_image, self.map_image, self.map_caption]),
             widgets.HBox([Download.picture(self.input_image, "cnnviz-arithmetic-input.png"),
