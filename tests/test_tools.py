@@ -441,6 +441,9 @@ def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_
                         lambda *a, test=None, **k: seen.append(test) or real(*a, test=test, **k))
     panel = TrainPanel(state, train_data=(images[500:628], labels[500:628]))
     panel.epochs.value, panel.batch_size.value = 1, 64
+    # Before training there is no chart to look at, only a line that says how to get one.
+    assert panel.charts.layout.display == "none"
+    assert "Press “train a new model” to draw the loss and accuracy" in panel.no_chart.value
     panel.run_sync()
     test_images, test_labels = seen[0]
     np.testing.assert_array_equal(test_images, images[30:100])
@@ -458,6 +461,9 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
     closes_cleanly.append(panel)
     assert not panel.continue_current.disabled  # the shipped model is the guide's CNN
     panel.epochs.value, panel.batch_size.value = 1, 64
+    # Before training there is no chart to look at, only a line that says how to get one.
+    assert panel.charts.layout.display == "none"
+    assert "Press “train a new model” to draw the loss and accuracy" in panel.no_chart.value
     panel.run_sync()
     # Training worked on a copy: the model on screen stays until the student chooses the new one.
     assert small_state.status == ""
@@ -478,7 +484,14 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
     for metric, mark in panel.lines.items():
         np.testing.assert_array_equal(mark.x, [1.0])
         np.testing.assert_allclose(mark.y, panel.history[metric])
-    assert list(panel.epoch_axis.tick_values) == [1, 2]
+    # One epoch set, one tick: the axes span the epochs set, on both charts.
+    assert [list(f.axes[0].tick_values) for f in panel.figures] == [[1], [1]]
+    assert (panel.x_scale.min, panel.x_scale.max) == (0.5, 1.5)
+    # Loss and accuracy on charts of their own, no legend drawn over the lines.
+    assert [[m.labels[0] for m in f.marks] for f in panel.figures] == [
+        ["train loss", "test loss"], ["train accuracy", "test accuracy"]]
+    assert not any(m.display_legend for f in panel.figures for m in f.marks)
+    assert panel.charts.layout.display is None and panel.no_chart.layout.display == "none"
     # The chart's test accuracy is the new model's accuracy on the state's images.
     probs = small_state.model.predict(small_state.images.astype(np.float32) / 255.0, verbose=0)
     assert panel.history["val_accuracy"][0] == pytest.approx(
