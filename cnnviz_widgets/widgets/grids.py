@@ -199,11 +199,12 @@ class FeatureGrid(StateWidget):
         mode = "rgb" if kernel.shape[2] == 3 else "mean"
         cmap = _cmap(self.state, "signed")
         single = kernel[..., ch:ch + 1]
-        _show(self.filter_image, True)
-        set_png(self.filter_image, render.filter_grid_png(single, mode, cols=1, tile_size=64, cmap=cmap),
-                alt=describe.filters_alt(conv, single, mode, render.SIGN_WORDS[cmap]))
         how = ("its weights on red, green and blue" if mode == "rgb" else
                f"mean over {kernel.shape[2]} inputs; {render.SIGN_WORDS[cmap]}")
+        _show(self.filter_image, True)
+        set_png(self.filter_image, render.filter_grid_png(single, mode, cols=1, tile_size=64, cmap=cmap),
+                alt=f"{conv}: learned filter {ch}, the one that made map {ch}, "
+                    f"{kernel.shape[0]}×{kernel.shape[1]}: " + how)
         self.filter_note.value = _note(f"its filter: {html.escape(conv)} #{ch}<br>({how})")
 
 
