@@ -108,13 +108,15 @@ class TrainPanel(ToolWidget):
             f"<b style='color:{LIGHT_BLUE}'>━ test loss</b> · <b style='color:{ORANGE}'>━ train accuracy</b> · "
             f"<b style='color:{LIGHT_ORANGE}'>━ test accuracy</b> (dark: the training images, light: the "
             "test images)</div>")
-        self.charts = widgets.VBox([
+        self.chart_parts = [
             widgets.HBox(list(self.figures), layout=widgets.Layout(flex_flow="row wrap")), self.key,
             widgets.HBox([ChartDownload(self.figures[0], "cnnviz-training-loss.png"),
-                          ChartDownload(self.figures[1], "cnnviz-training-accuracy.png")])])
+                          ChartDownload(self.figures[1], "cnnviz-training-accuracy.png")])]
+        # The charts join the page when training starts: a bqplot figure drawn hidden has no size
+        # and writes negative widths (errors in the browser's console).
+        self.charts = widgets.VBox([])
         self.no_chart = widgets.HTML("<div class='cnnviz-note'>Press “train a new model” to draw the loss "
                                      "and accuracy here, one point per epoch.</div>")
-        self.charts.layout.display = "none"
         self.save_button = widgets.Button(description="save .keras", icon="download")
         self.download = widgets.HTML()
         self.children = [
@@ -179,8 +181,9 @@ class TrainPanel(ToolWidget):
         with self._lock:
             self.history = {m: [] for m in self.METRICS}
         self._epochs_set = epochs
-        self.no_chart.layout.display = "none"
-        self.charts.layout.display = None
+        self.no_chart.value = ""
+        if not self.charts.children:
+            self.charts.children = self.chart_parts
         self._render_chart()
         self.epoch_label.value = ""
 

@@ -652,12 +652,23 @@ def test_train_panel_starts_and_cancels(dashboard):
     panel = tool(page, "Advanced · Train the network")
     expect(panel.locator(SLIDER, has_text="epochs")).to_be_visible()
     expect(panel.locator(".widget-dropdown", has_text="batch size")).to_be_visible()
-    expect(panel.locator(".bqplot svg").first).to_be_visible()
+    # No empty chart before training: a line says how to get one.
+    hint = panel.locator(".cnnviz-note", has_text="Press “train a new model” to draw the loss and accuracy")
+    expect(hint).to_be_visible()
+    expect(panel.locator(".bqplot")).to_have_count(0)
     expect(panel.locator("button", has_text="save .keras")).to_be_visible()
     train, cancel = panel.locator("button", has_text="train"), panel.locator("button", has_text="Cancel")
     expect(cancel).to_be_disabled()
     train.click()
     expect(panel).to_contain_text("training on 50,000 images", timeout=JOB_MS)
+    # Then loss and accuracy, each on a chart of its own, with an epoch axis of the 3 epochs set.
+    expect(hint).to_be_hidden()
+    expect(panel.locator(".bqplot")).to_have_count(2)
+    for figure in panel.locator(".bqplot").all():
+        expect(figure).to_be_visible()
+        axis = figure.locator("g.axis", has=page.locator("text", has_text="epoch"))
+        ticks = axis.locator("g.tick text").all_text_contents()
+        assert [t.strip() for t in ticks] == ["1", "2", "3"], ticks
     expect(cancel).to_be_enabled()
     cancel.click()
     expect(panel).to_contain_text("cancelled", timeout=JOB_MS)
