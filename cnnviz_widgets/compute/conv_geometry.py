@@ -1,9 +1,13 @@
 """The geometry of a convolution: output sizes, padding and parameter counts, as Keras computes them.
 
-No model is needed here: these are the formulas behind every Conv2D layer, checked in the tests
-against real ``keras.layers.Conv2D`` shapes and ``count_params()``.
+The formulas need no model (they are checked in the tests against real ``keras.layers.Conv2D``
+shapes and ``count_params()``); ``conv2d_layers`` and ``conv_settings`` read them off a model.
 """
 from __future__ import annotations
+
+from ..compat import input_tensor_of
+from .arithmetic import stage_of
+from .inspection import Inspector
 
 PADDINGS = ("valid", "same")
 
@@ -103,3 +107,38 @@ def conv_param_count(kernel: int, in_channels: int, filters: int, use_bias: bool
     in_channels = _check_int("number of input channels", in_channels, 1)
     filters = _check_int("number of filters", filters, 1)
     return kernel * kernel * in_channels * filters + (filters if use_bias else 0)
+
+
+def conv2d_layers(model) -> list:
+    """The names of the model's plain Conv2D layers whose stage the arithmetic can show
+    (``compute.stage_of``), in execution order; e.g. ``["conv1", "conv2", "conv3", "conv4"]``."""
+    names = []
+    for info in Inspector.for_model(model).layers:
+        if info.class_name != "Conv2D":
+            continue
+        try:
+            stage_of(model, info.name)
+        except ValueError:
+            continue
+        names.append(info.name)
+    return names
+
+
+def conv_settings(model, layer_name: str) -> dict:
+    """The settings of Conv2D ``layer_name`` as the playground's controls take them.
+
+    Returns ``{"input_size", "in_channels", "kernel", "stride", "padding", "dilation", "filters",
+    "use_bias"}``: the rows of its input and of its kernel, stride and dilation (a non-square
+    layer gives its row values), "valid"/"same", its input channels and filters.
+    """
+    inspector = Inspector.for_model(model)
+    layer = inspector.layer(layer_name)
+    if type(layer).__name__ != "Conv2D":
+        raise ValueError(f"{layer_name!r} is a {type(layer).__name__}, not a Conv2D")
+    in_shape = input_tensor_of(inspector.tensor(layer_name)).shape
+    return {
+        "input_size": int(in_shape[1]), "in_channels": int(in_shape[-1]),
+        "kernel": int(layer.kernel_size[0]), "stride": int(layer.strides[0]),
+        "padding": str(layer.padding).lower(), "dilation": int(layer.dilation_rate[0]),
+        "filters": int(layer.filters), "use_bias": bool(layer.use_bias),
+    }
