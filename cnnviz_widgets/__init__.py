@@ -56,3 +56,7 @@ __version__ = "0.1.0"
 from .widgets import ConvPlayground  # noqa: E402
 
 __all__ += ["ConvPlayground"]
+
+from .widgets import ConvolutionAnimation  # noqa: E402
+
+__all__ += ["ConvolutionAnimation"]

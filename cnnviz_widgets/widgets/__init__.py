@@ -34,3 +34,6 @@ __all__ = [
 from .conv_playground import ConvPlayground  # noqa: E402
 
 __all__ += ["ConvPlayground"]
+from .conv_animation import ConvolutionAnimation  # noqa: E402
+
+__all__ += ["ConvolutionAnimation"]
