@@ -145,6 +145,7 @@ def test_one_render_per_step_and_the_output_map_fills_in(animation, monkeypatch)
     assert len(calls) == 1
     a.position.value = 40                     # conv1: 32 columns, so output row 1, column 8
     assert len(calls) == 2 and calls[-1][4:6] == (1, 8)
+    assert "Position 40</b> of 0–1023: output row 1, column 8" in a.caption.value
     img = np.asarray(Image.open(io.BytesIO(a.output_image.value)).convert("RGB"))
     factor = img.shape[0] // 32
     cells = img[factor // 2::factor, factor // 2::factor][:32, :32]

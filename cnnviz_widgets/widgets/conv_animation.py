@@ -75,7 +75,7 @@ class ConvolutionAnimation(ToolWidget):
         self.forward = widgets.Button(description="step ▶", tooltip="the window one position on",
                                       layout=widgets.Layout(width="110px"))
         self.speed = widgets.ToggleButtons(options=SPEEDS, value=SPEEDS[1][1], description="speed",
-                                           style={"button_width": "64px"})
+                                           style={"button_width": "80px"})
         self.input_image = crisp_image()
         self.output_image = crisp_image()
         self.caption = widgets.HTML()
@@ -135,10 +135,13 @@ class ConvolutionAnimation(ToolWidget):
         h, w, c = self.state.layer_info(self.layer.value).shape
         in_c = compute.conv_filters(self.state.model, self.layer.value)[0].shape[2]
         self.channel.max = c - 1
-        self.view.options = [("all, summed", -1)] + [(f"channel {k}", k) for k in range(in_c)]
-        self.view.value = -1
-        self.position.max = self.play.max = h * w - 1
-        self.position.value = 0
+        with self.view.hold_sync():
+            self.view.options = [("all, summed", -1)] + [(f"channel {k}", k) for k in range(in_c)]
+            self.view.value = -1
+        with self.position.hold_sync():
+            self.position.max = h * w - 1
+            self.position.value = 0
+        self.play.max = h * w - 1
 
     def _on_control(self, change):
         if self._control_changed(change, self.layer, self._sync_bounds):
@@ -200,7 +203,7 @@ class ConvolutionAnimation(ToolWidget):
                 alt=f"{end}, channel {r['channel']}, filled in up to output row {r['row']}, column "
                     f"{r['col']} (framed in red); the positions not reached yet are grey")
         self.caption.value = (
-            f"<b>Position {self.position.value + 1} of {h * w}</b>: output row {r['row']}, column "
+            f"<b>Position {self.position.value}</b> of 0–{h * w - 1}: output row {r['row']}, column "
             f"{r['col']}.<br>left: {html.escape(source)}; the window starts at input row {r0}, column "
             f"{c0} (stride {sh}, padding '{r['padding']}'"
             + (", grey: zeros" if r["padded"].any() else "") + ")."
