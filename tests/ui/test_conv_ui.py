@@ -50,3 +50,28 @@ def test_the_animation_steps_with_the_keyboard_and_shows_the_models_sum(page, ci
     expect(panel).to_contain_text("✓ the same")
     assert "⚠" not in page.locator(STATUS).inner_text()
     panel.screenshot(path=str(ARTIFACTS / "test_conv_animation_by_keyboard.png"))
+
+
+def test_the_player_is_named_and_plays_and_pauses_from_the_keyboard(page):
+    """The Play widget's icon buttons get names (the accessibility script); Enter on play moves the
+    window on by itself, Enter again pauses it."""
+    panel = tool(page, "Advanced · Convolution, step by step")
+    play = panel.locator(".widget-play > button").first
+    expect(play).to_have_attribute("aria-label", "play", timeout=UPDATE_MS)
+    expect(panel.locator(".widget-play > button").nth(1)).to_have_attribute("aria-label", "stop")
+    panel.get_by_role("button", name="fast").click()
+    start = panel.get_by_role("slider", name="position").get_attribute("aria-valuenow")
+    play.focus()
+    page.keyboard.press("Enter")
+    expect(play).to_have_attribute("aria-label", "pause", timeout=UPDATE_MS)
+    expect(panel.get_by_role("slider", name="position")).not_to_have_attribute("aria-valuenow", start,
+                                                                               timeout=UPDATE_MS)
+    page.keyboard.press("Enter")
+    expect(play).to_have_attribute("aria-label", "play", timeout=UPDATE_MS)
+    # Paused: the position stays where it stopped.
+    stopped = panel.get_by_role("slider", name="position").get_attribute("aria-valuenow")
+    page.wait_for_timeout(1000)
+    assert panel.get_by_role("slider", name="position").get_attribute("aria-valuenow") == stopped
+    # noUiSlider writes the value as "3.0".
+    expect(panel).to_contain_text(f"Position {int(float(stopped))} of 0–1023", timeout=UPDATE_MS)
+    assert "⚠" not in page.locator(STATUS).inner_text()
