@@ -89,7 +89,7 @@ class ConvPlayground(ToolWidget):
         self.zeros = slider("zeros each side", 0, 5)
         self.dilation = slider("dilation", 1, 4)
         self.filters = slider("filters", 1, 256)
-        self.position = slider("window at output", 0, 0)
+        self.position = slider("window position", 0, 0)
         self.picture = crisp_image()
         self.summary = widgets.HTML()
         self.controls = (self.size, self.in_channels, self.kernel, self.stride, self.padding, self.zeros,

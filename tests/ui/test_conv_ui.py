@@ -1,12 +1,14 @@
-"""The convolution animation in a real browser: the Voilà dashboard in Chromium, driven by the keyboard.
+"""The convolution animation and playground in a real browser: the Voilà dashboard in Chromium,
+driven by the keyboard.
 
 The sum the page shows is checked against one worked out here with NumPy from the shipped model's
-kernel and the image, zero-padded by hand.
+kernel and the image, zero-padded by hand; the playground's numbers against a real Keras layer.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from playwright.sync_api import expect
@@ -75,3 +77,22 @@ def test_the_player_is_named_and_plays_and_pauses_from_the_keyboard(page):
     # noUiSlider writes the value as "3.0".
     expect(panel).to_contain_text(f"Position {int(float(stopped))} of 0–1023", timeout=UPDATE_MS)
     assert "⚠" not in page.locator(STATUS).inner_text()
+
+
+def test_the_playground_follows_the_keyboard_and_agrees_with_keras(page):
+    panel = tool(page, "Advanced · Convolution playground")
+    expect(panel).to_contain_text("Output 32 × 32 × 32", timeout=UPDATE_MS)
+    kernel = panel.get_by_role("slider", name="kernel")
+    kernel.focus()
+    page.keyboard.press("ArrowRight")
+    expect(panel.get_by_role("slider", name="kernel")).to_have_attribute("aria-valuenow", "4.0",
+                                                                         timeout=UPDATE_MS)
+    panel.get_by_role("button", name="valid").focus()
+    page.keyboard.press("Enter")
+    layer = keras.layers.Conv2D(32, 4, padding="valid")
+    layer.build((None, 32, 32, 3))
+    rows = layer.compute_output_shape((None, 32, 32, 3))[1]
+    expect(panel).to_contain_text(f"Output {rows} × {rows} × 32", timeout=UPDATE_MS)
+    expect(panel).to_contain_text(f"{layer.count_params():,} weights")
+    assert "⚠" not in page.locator(STATUS).inner_text()
+    panel.screenshot(path=str(ARTIFACTS / "test_conv_playground_by_keyboard.png"))
