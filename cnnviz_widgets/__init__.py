@@ -52,3 +52,11 @@ __all__ = [
     "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
 ]
 __version__ = "0.1.0"
+
+from .widgets import ConvPlayground  # noqa: E402
+
+__all__ += ["ConvPlayground"]
+
+from .widgets import ConvolutionAnimation  # noqa: E402
+
+__all__ += ["ConvolutionAnimation"]

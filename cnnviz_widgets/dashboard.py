@@ -15,6 +15,8 @@ from .widgets import (
     ComparisonGrid,
     ConfidenceAnalysis,
     ConvArithmetic,
+    ConvolutionAnimation,
+    ConvPlayground,
     DatasetMap,
     DenseBars,
     ExplanationLab,
@@ -158,6 +160,12 @@ TOOLS = [
      "(gradient ascent)."),
     ("Advanced · Convolution arithmetic", ConvArithmetic,
      "Pick one pixel of a feature map and follow the multiplications and additions that produce it."),
+    ("Advanced · Convolution playground", ConvPlayground,
+     "Change the input size, kernel, stride, padding and dilation and see how big the output is and how "
+     "many weights the layer has. It starts on this network's first convolution."),
+    ("Advanced · Convolution, step by step", ConvolutionAnimation,
+     "Watch a kernel slide across the picture or a feature map, one position at a time: the products, the "
+     "sum, the bias and the activation, and the output map filling in."),
     ("Advanced · Top images per channel", TopImages,
      "The nine images of the set that make one channel fire the most."),
     ("Advanced · Which explanation can you trust?", ExplanationLab,

@@ -32,3 +32,9 @@ __all__ = [
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
     "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ChartDownload", "ViewLink",
 ]
+from .conv_playground import ConvPlayground  # noqa: E402
+
+__all__ += ["ConvPlayground"]
+from .conv_animation import ConvolutionAnimation  # noqa: E402
+
+__all__ += ["ConvolutionAnimation"]
