@@ -1,0 +1,79 @@
+"""What a kernel leaves unloaded when it starts a dashboard, and the lazy modules that make it so."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from cnnviz_widgets.lazy_imports import LazyModules, defer_until_used
+
+#: What the dashboard's first screen never uses, although ``import keras`` loaded some of it.
+NOT_AT_START = ("sklearn", "matplotlib", "openTSNE", "tf_keras_vis")
+
+SCRIPT = """
+import sys
+import cnnviz_widgets
+from cnnviz_widgets import Dashboard, ModelState
+state = ModelState.from_default()
+dashboard = Dashboard(state)
+print(sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[1:])))
+# The deferred parts of Keras are there when asked for, complete.
+import keras
+import sklearn.base
+print(issubclass(keras.wrappers.SKLearnClassifier, sklearn.base.BaseEstimator),
+      keras.visualization.plot_image_gallery.__module__,
+      type(sys.modules["keras.src.visualization.plot_image_gallery"].plt).__name__,
+      sys.modules["keras.src.visualization.plot_image_gallery"].plt.__name__)
+"""
+
+
+def test_a_dashboard_starts_without_scikit_learn_or_matplotlib(cifar_dir):
+    run = subprocess.run([sys.executable, "-c", SCRIPT, *NOT_AT_START], capture_output=True, text=True,
+                         timeout=600, env=dict(os.environ, CNNVIZ_CIFAR10_DIR=str(cifar_dir)))
+    assert run.returncode == 0, run.stderr
+    loaded, used_later = run.stdout.strip().splitlines()[-2:]
+    assert loaded == "[]"
+    assert used_later == ("True keras.src.visualization.plot_image_gallery module matplotlib.pyplot")
+
+
+def make_package(root):
+    """``pkg`` whose ``__init__`` imports ``pkg.heavy``, which counts its executions in ``pkg.runs``."""
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("runs = []\nfrom pkg import heavy\n")
+    (root / "pkg" / "heavy.py").write_text("import pkg\npkg.runs.append('heavy')\nVALUE = 42\n")
+
+
+def forget(names, finder=None):
+    for name in names:
+        sys.modules.pop(name, None)
+    if finder in sys.meta_path:
+        sys.meta_path.remove(finder)
+
+
+def test_a_deferred_module_runs_on_its_first_use_and_the_finder_steps_aside(tmp_path, monkeypatch):
+    make_package(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    finder = defer_until_used(["pkg.heavy"], "pkg")
+    try:
+        assert isinstance(finder, LazyModules) and finder in sys.meta_path
+        import pkg
+
+        assert pkg.runs == []
+        assert finder not in sys.meta_path
+        assert pkg.heavy.VALUE == 42
+        assert pkg.runs == ["heavy"]
+        assert sys.modules["pkg.heavy"] is pkg.heavy
+    finally:
+        forget(["pkg", "pkg.heavy"], finder)
+
+
+def test_nothing_is_deferred_once_its_package_is_imported(tmp_path, monkeypatch):
+    make_package(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import pkg
+
+        assert defer_until_used(["pkg.heavy"], "pkg") is None
+        assert pkg.runs == ["heavy"]
+    finally:
+        forget(["pkg", "pkg.heavy"])
