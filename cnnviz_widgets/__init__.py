@@ -4,14 +4,15 @@
 >>> state = ModelState.from_default()                     # doctest: +SKIP
 >>> FeatureGrid(state)                                    # doctest: +SKIP
 """
-# First of all, before anything imports TensorFlow: its start-up logs are noise to a student, and
-# the parts of Keras a dashboard never uses would cost a kernel's start over a second.
+# First of all, before anything imports TensorFlow: its start-up logs are noise to a student. And
+# before the widgets import bqplot: a kernel starting for a page runs the modules its first screen
+# needs first, the charts' and the parts of Keras a dashboard never uses later or never.
 from .compat import KERAS_UNUSED_MODULES
 from .lazy_imports import defer_until_used
 from .tf_logging import quiet_tensorflow_import
 
 quiet_tensorflow_import()
-defer_until_used(KERAS_UNUSED_MODULES, "keras")
+defer_until_used(("bqplot", *KERAS_UNUSED_MODULES))
 
 from .dashboard import Dashboard, StatusLine, friendly_errors
 from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file

@@ -1,27 +1,57 @@
-"""Modules that are loaded on their first use instead of when the package that holds them is imported.
+"""Modules that run their code on first use instead of when they are imported.
 
-``import keras`` imports every part of Keras at once, among them parts a dashboard never uses:
-its scikit-learn wrappers import scikit-learn (and SciPy with it), its plotting helpers import
-Matplotlib's pyplot. In a kernel that starts for a page that is more than a second of the time a
-student waits (``benchmarks/cold_start.py``). ``defer_until_used`` makes such modules lazy: the
-module object exists at once, and it is executed on the first access to one of its attributes,
-so ``keras.wrappers.SKLearnClassifier`` still works, it is only loaded when someone asks for it.
+A kernel started for a page imports everything the dashboard's modules import, although its first
+screen needs little of it (``benchmarks/cold_start.py`` times that start). Two kinds of module
+are deferred:
 
-It uses ``importlib.util.LazyLoader``. A lazy module is loaded as soon as anything reads any of its
-attributes (``__spec__`` included, which a second ``import`` statement of the same module reads), so
-this only pays for modules that their package alone imports, once: the Keras modules named in
-``compat.KERAS_UNUSED_MODULES``.
+* bqplot (and pandas with it), whose charts are all in sections and panels built after the first
+  screen, when the student reaches them;
+* parts of Keras that ``import keras`` loads although a dashboard never uses them: the
+  scikit-learn wrappers (scikit-learn, and SciPy with it) and the plotting helpers (Matplotlib's
+  pyplot), named in ``compat.KERAS_UNUSED_MODULES``.
+
+``defer_until_used`` puts a finder first on ``sys.meta_path``: when one of those modules is
+imported, the module object is made at once (name, spec, path: what ``import`` statements read)
+and its code runs on the first read of any other name of it (``bq.Figure``,
+``keras.wrappers.SKLearnClassifier``). A deferred module is then the same as if imported at once.
+``importlib.util.LazyLoader`` does the same but runs the code on any read, ``__spec__`` included,
+which every further ``import bqplot`` statement does. As with ``LazyLoader``, the first use must
+not happen in two threads at once (the dashboard builds its widgets on the kernel's thread).
 """
 from __future__ import annotations
 
 import importlib.abc
-import importlib.util
 import sys
+import types
+
+
+class DeferredModule(types.ModuleType):
+    """A module whose code has not run yet: the first read of a name it lacks runs it."""
+
+    def __getattr__(self, name):
+        # Only names the module does not have come here; its spec, path and file it has.
+        self.__class__ = types.ModuleType
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+class _DeferringLoader(importlib.abc.Loader):
+    """Makes the module as ``loader`` would, and leaves running its code to ``DeferredModule``."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader
+        module.__class__ = DeferredModule
 
 
 class LazyModules(importlib.abc.MetaPathFinder):
-    """First on ``sys.meta_path``: finds each of ``names`` the usual way, once, and hands its
-    import a ``LazyLoader``; steps aside when all have been imported."""
+    """First on ``sys.meta_path``: finds each of ``names`` the usual way, once, and defers its
+    code; steps aside when all have been imported."""
 
     def __init__(self, names):
         self.names = set(names)
@@ -41,19 +71,16 @@ class LazyModules(importlib.abc.MetaPathFinder):
         else:
             return None
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = importlib.util.LazyLoader(spec.loader)
+            spec.loader = _DeferringLoader(spec.loader)
         return spec
 
 
-def defer_until_used(names, package: str) -> LazyModules | None:
-    """Make the modules ``names`` lazy when they are imported, unless ``package`` (the package
-    that imports them) has been imported already: then they are loaded, and there is nothing to
-    save. Returns the finder put on ``sys.meta_path``, or None when there was nothing to defer
-    (or another finder waits for the same modules already)."""
-    if package in sys.modules:
-        return None
+def defer_until_used(names) -> LazyModules | None:
+    """Defer the code of the modules ``names`` until first used, when they are imported. A module
+    imported already is left alone, as is one another such finder waits for. Returns the finder
+    put on ``sys.meta_path``, or None when there was nothing left to defer."""
     waiting = {name for finder in sys.meta_path if isinstance(finder, LazyModules) for name in finder.names}
-    names = set(names) - waiting
+    names = set(names) - waiting - set(sys.modules)
     if not names:
         return None
     finder = LazyModules(names)

@@ -7,7 +7,7 @@ import sys
 
 from cnnviz_widgets.lazy_imports import LazyModules, defer_until_used
 
-#: What the dashboard's first screen never uses, although ``import keras`` loaded some of it.
+#: What a dashboard's first screen never uses, although ``import keras`` loaded some of it.
 NOT_AT_START = ("sklearn", "matplotlib", "openTSNE", "tf_keras_vis")
 
 SCRIPT = """
@@ -16,7 +16,11 @@ import cnnviz_widgets
 from cnnviz_widgets import Dashboard, ModelState
 state = ModelState.from_default()
 dashboard = Dashboard(state)
-print(sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[1:])))
+print(sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[1:])),
+      sorted(name for name in sys.modules if name.startswith(("bqplot.", "bqscales"))))
+# Every chart is off the first screen: bqplot runs when the first one is built.
+from cnnviz_widgets import SoftmaxChart
+print(type(SoftmaxChart(state).figure).__module__)
 # The deferred parts of Keras are there when asked for, complete.
 import keras
 import sklearn.base
@@ -27,12 +31,13 @@ print(issubclass(keras.wrappers.SKLearnClassifier, sklearn.base.BaseEstimator),
 """
 
 
-def test_a_dashboard_starts_without_scikit_learn_or_matplotlib(cifar_dir):
+def test_a_dashboard_starts_without_scikit_learn_matplotlib_or_bqplot(cifar_dir):
     run = subprocess.run([sys.executable, "-c", SCRIPT, *NOT_AT_START], capture_output=True, text=True,
                          timeout=600, env=dict(os.environ, CNNVIZ_CIFAR10_DIR=str(cifar_dir)))
     assert run.returncode == 0, run.stderr
-    loaded, used_later = run.stdout.strip().splitlines()[-2:]
-    assert loaded == "[]"
+    loaded, chart, used_later = run.stdout.strip().splitlines()[-3:]
+    assert loaded == "[] []"
+    assert chart == "bqplot.figure"
     assert used_later == ("True keras.src.visualization.plot_image_gallery module matplotlib.pyplot")
 
 
@@ -53,7 +58,7 @@ def forget(names, finder=None):
 def test_a_deferred_module_runs_on_its_first_use_and_the_finder_steps_aside(tmp_path, monkeypatch):
     make_package(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    finder = defer_until_used(["pkg.heavy"], "pkg")
+    finder = defer_until_used(["pkg.heavy"])
     try:
         assert isinstance(finder, LazyModules) and finder in sys.meta_path
         import pkg
@@ -73,7 +78,7 @@ def test_nothing_is_deferred_once_its_package_is_imported(tmp_path, monkeypatch)
     try:
         import pkg
 
-        assert defer_until_used(["pkg.heavy"], "pkg") is None
+        assert defer_until_used(["pkg.heavy"]) is None
         assert pkg.runs == ["heavy"]
     finally:
         forget(["pkg", "pkg.heavy"])
