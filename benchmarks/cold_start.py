@@ -6,6 +6,8 @@ at the navigation, so every round pays for a new kernel (no pre-heated one) that
 TensorFlow, loads the model and the images and builds the dashboard, and for the page drawing it.
 "Ready" is the first screen's widgets drawn: the picker's image and slider and the feature montage,
 each image loaded (timed in the page with ``performance.now()``, which counts from the navigation).
+Voilà streams the page while the kernel runs the notebook, so the page's last byte marks the
+notebook run; what follows is the page's own scripts connecting and drawing the widgets.
 
 In the same round, ``python -c "import tensorflow"`` with the same environment: the floor a kernel
 cannot go below (from starting Python to the import done; TensorFlow's exit is not counted). The
@@ -82,10 +84,10 @@ def tensorflow_import(env) -> tuple[float, float]:
     return done - spawned, done - started
 
 
-def cold_page(browser, root: Path, cifar_dir: str, tmp: Path) -> dict:
+def cold_page(browser, root: Path, cifar_dir: str, tmp: Path, extra_args=()) -> dict:
     """One cold page of the checkout at ``root``: seconds from the navigation to each milestone."""
     log = tmp / f"voila-{root.name}-{time.monotonic_ns()}.log"
-    proc, url = voila_server.start(log, cifar_dir, root=root)
+    proc, url = voila_server.start(log, cifar_dir, root=root, extra_args=extra_args)
     context = browser.new_context(viewport=VIEWPORT)
     try:
         voila_server.wait_until_answering(url, proc, log)
@@ -108,7 +110,7 @@ def cold_page(browser, root: Path, cifar_dir: str, tmp: Path) -> dict:
         return {
             "first byte of the page": probe["responseStart"] / 1000,
             "kernel process started": kernel.get("at", float("nan")) - t0,
-            "last byte of the page (notebook executed)": probe["responseEnd"] / 1000,
+            "last byte of the page (notebook run)": probe["responseEnd"] / 1000,
             "first widget drawn": probe["firstWidget"] / 1000,
             "ready": probe["ready"] / 1000,
         }
@@ -128,6 +130,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5, help="cold pages per checkout (default 5)")
     parser.add_argument("--against", type=Path, metavar="PATH",
                         help="another checkout, timed in the same rounds (e.g. the main branch's)")
+    parser.add_argument("--voila-arg", action="append", default=[], metavar="OPTION",
+                        help="one more Voilà option for this checkout's server, for experiments: "
+                             "--voila-arg=--VoilaConfiguration.progressive_rendering=True")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -153,7 +158,8 @@ def main(argv=None):
             for round_ in range(args.rounds):
                 names = list(roots) if round_ % 2 == 0 else list(reversed(roots))
                 for name in names:
-                    pages[name].append(cold_page(browser, roots[name], cifar_dir, Path(tmp)))
+                    extra = args.voila_arg if name == "this checkout" else ()
+                    pages[name].append(cold_page(browser, roots[name], cifar_dir, Path(tmp), extra))
                 total, alone = tensorflow_import(env)
                 tf_total.append(total)
                 tf_import.append(alone)
