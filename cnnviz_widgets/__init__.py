@@ -8,7 +8,7 @@
 # before the widgets import bqplot: a kernel starting for a page runs the modules its first screen
 # needs first, the charts' and the parts of Keras a dashboard never uses later or never.
 from .compat import KERAS_UNUSED_MODULES
-from .lazy_imports import defer_until_used
+from .startup import defer_until_used, start_up
 from .tf_logging import quiet_tensorflow_import
 
 quiet_tensorflow_import()
@@ -54,6 +54,6 @@ __all__ = [
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
     "TopImages", "TrainPanel", "ExplanationLab", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload",
     "CnnPrimer", "Download", "ChartDownload", "ViewLink",
-    "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
+    "Dashboard", "StatusLine", "friendly_errors", "start_up", "accessibility_support",
 ]
 __version__ = "0.1.0"

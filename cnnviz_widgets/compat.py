@@ -17,7 +17,7 @@ that changes one fails there, by name:
   safe mode for one load. Without it (a Keras that moved it) the file checks of
   ``loading.model_files`` still refuse every construct that could run code.
 * ``keras.src.visualization`` (Keras) — ``KERAS_UNUSED_MODULES``: the modules ``import keras`` loads
-  although a dashboard never uses them, deferred by ``lazy_imports.defer_until_used`` (the private
+  although a dashboard never uses them, deferred by ``startup.defer_until_used`` (the private
   one because ``keras.src`` imports it itself, beside the public ``keras.visualization``).
 * ``TraitType._validate`` and ``HasTraits._trait_values`` (traitlets) — ``set_by_identity``: a trait
   that stores a new value and notifies without traitlets' ``old == new`` (which compares two image
@@ -37,7 +37,7 @@ from traitlets import Bunch
 
 #: What ``import keras`` loads that a dashboard never uses: the scikit-learn wrappers (they import
 #: scikit-learn, and SciPy with it) and the plotting helpers (they import Matplotlib's pyplot);
-#: about 1.2 s of a kernel's start. ``lazy_imports.defer_until_used`` runs them on first use.
+#: about 1.2 s of a kernel's start. ``startup.defer_until_used`` runs them on first use.
 KERAS_UNUSED_MODULES = ("keras.wrappers", "keras.visualization", "keras.src.visualization")
 
 

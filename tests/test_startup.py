@@ -1,11 +1,14 @@
-"""What a kernel leaves unloaded when it starts a dashboard, and the lazy modules that make it so."""
+"""A kernel's quick start: what it leaves unloaded (the deferred modules) and the paused collector."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 
-from cnnviz_widgets.lazy_imports import LazyModules, defer_until_used
+import pytest
+
+from cnnviz_widgets.startup import LazyModules, defer_until_used, start_up
 
 #: What a dashboard's first screen never uses, although ``import keras`` loaded some of it.
 NOT_AT_START = ("sklearn", "matplotlib", "openTSNE", "tf_keras_vis")
@@ -82,3 +85,31 @@ def test_nothing_is_deferred_once_its_package_is_imported(tmp_path, monkeypatch)
         assert pkg.runs == ["heavy"]
     finally:
         forget(["pkg", "pkg.heavy"])
+
+
+def test_the_collector_is_paused_in_the_start_up_and_what_it_made_is_frozen():
+    assert gc.isenabled()
+    try:
+        with start_up():
+            assert not gc.isenabled()
+            made = [[] for _ in range(1000)]
+            frozen_before = gc.get_freeze_count()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen_before + len(made)
+    finally:
+        gc.unfreeze()
+
+
+def test_the_collector_goes_on_after_a_failed_start_and_stays_off_if_it_was_off():
+    try:
+        with pytest.raises(RuntimeError, match="no model"):
+            with start_up():
+                raise RuntimeError("no model")
+        assert gc.isenabled()
+        gc.disable()
+        with start_up():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
