@@ -9,6 +9,11 @@ each image loaded (timed in the page with ``performance.now()``, which counts fr
 Voilà streams the page while the kernel runs the notebook, so the page's last byte marks the
 notebook run; what follows is the page's own scripts connecting and drawing the widgets.
 
+Then, in the same round, where a kernel's time goes: a kernel started with jupyter_client (as Voilà
+starts one) runs the notebook's steps one by one, timed inside it, with the time and number of
+the garbage collector's full collections; each checkout with its own package and, as its own
+notebook does, inside ``start_up()`` when the package has it.
+
 In the same round, ``python -c "import tensorflow"`` with the same environment: the floor a kernel
 cannot go below (from starting Python to the import done; TensorFlow's exit is not counted). The
 target is ready ≤ that + 2.5 s. With ``--against PATH`` another checkout (e.g. the main branch's) is
@@ -71,6 +76,73 @@ READY_JS = """(() => {
     observer.observe(document, {childList: true, subtree: true, attributes: true, attributeFilter: ['src']});
     document.addEventListener('load', check, true);  // an image's load does not bubble
 })()"""
+
+
+# Runs in the kernel: the notebook's steps one by one, and what the garbage collector did meanwhile.
+STEPS_CODE = r"""
+import contextlib, gc, json, time
+collections = {"count": 0, "seconds": 0.0, "started": 0.0}
+def _watch(phase, info):
+    if info["generation"] == 2:
+        if phase == "start":
+            collections["started"] = time.perf_counter()
+        else:
+            collections["count"] += 1
+            collections["seconds"] += time.perf_counter() - collections["started"]
+gc.callbacks.append(_watch)
+t = [time.perf_counter()]
+from cnnviz_widgets import Dashboard, ModelState, accessibility_support
+from cnnviz_widgets.serving.connection import connection_watch
+t.append(time.perf_counter())
+try:
+    from cnnviz_widgets import start_up
+except ImportError:
+    start_up = contextlib.nullcontext
+with start_up():
+    import keras
+    t.append(time.perf_counter())
+    from cnnviz_widgets.loading.cifar10 import load_cifar10
+    from cnnviz_widgets.loading.shipped_model import load_default_model
+    images, labels, names = load_cifar10("test")
+    t.append(time.perf_counter())
+    model = load_default_model()
+    t.append(time.perf_counter())
+    state = ModelState(model, images, labels, names)
+    t.append(time.perf_counter())
+    dashboard = Dashboard(state)
+    dashboard.follow_address()
+    display(dashboard)
+    display(connection_watch())
+    display(accessibility_support())
+    t.append(time.perf_counter())
+gc.callbacks.remove(_watch)
+print("STEPS" + json.dumps([b - a for a, b in zip(t, t[1:])] + [collections["seconds"], collections["count"]]))
+"""
+STEP_NAMES = ("kernel started (its first answer)", "import cnnviz_widgets", "import keras (and TensorFlow)",
+              "read CIFAR-10", "load the model", "ModelState (first forward pass)",
+              "Dashboard built and shown", "  full garbage collections (s)", "  full garbage collections (n)")
+
+
+def kernel_steps(root: Path, env) -> list:
+    """Seconds of each of ``STEP_NAMES`` in a new kernel running the package at ``root``."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")])))
+    t0 = time.perf_counter()
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(root), env=env)
+    started = time.perf_counter() - t0
+    try:
+        client.execute(STEPS_CODE)
+        while True:
+            msg = client.get_iopub_msg(timeout=600)
+            content = msg["content"]
+            if msg["msg_type"] == "stream" and content["text"].startswith("STEPS"):
+                return [started] + json.loads(content["text"][len("STEPS"):])
+            if msg["msg_type"] == "error":
+                sys.exit("the notebook's steps failed in the kernel:\n" + "\n".join(content["traceback"]))
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
 
 
 def tensorflow_import(env) -> tuple[float, float]:
@@ -151,6 +223,7 @@ def main(argv=None):
 
     load_before = machine_note()
     pages = {name: [] for name in roots}
+    steps = {name: [] for name in roots}
     tf_total, tf_import = [], []
     with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="cnnviz-cold-") as tmp:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -160,6 +233,8 @@ def main(argv=None):
                 for name in names:
                     extra = args.voila_arg if name == "this checkout" else ()
                     pages[name].append(cold_page(browser, roots[name], cifar_dir, Path(tmp), extra))
+                for name in names:
+                    steps[name].append(kernel_steps(roots[name], env))
                 total, alone = tensorflow_import(env)
                 tf_total.append(total)
                 tf_import.append(alone)
@@ -169,10 +244,10 @@ def main(argv=None):
         finally:
             browser.close()
     load_after = machine_note()
-    report(args, roots, pages, tf_total, tf_import, load_before, load_after)
+    report(args, roots, pages, steps, tf_total, tf_import, load_before, load_after)
 
 
-def report(args, roots, pages, tf_total, tf_import, load_before, load_after):
+def report(args, roots, pages, steps, tf_total, tf_import, load_before, load_after):
     floor = median(tf_total)
     print(f"\nA cold page in Chromium (1366×768), a new Voilà server and kernel each round; "
           f"seconds from the navigation, median of {args.rounds}")
@@ -184,6 +259,13 @@ def report(args, roots, pages, tf_total, tf_import, load_before, load_after):
         print(f"{key:<44}" + "".join(f"{median([p[key] for p in pages[n]]):>16.2f}" for n in roots))
     print(f"{TF_ROW:<44}{floor:>16.2f}")
     print(f"{'  of which the import itself':<44}{median(tf_import):>16.2f}")
+    print(f"\nWhere a kernel's time goes: the notebook's steps in a new kernel, seconds, median of {args.rounds}")
+    head = f"{'step':<44}" + "".join(f"{name:>16}" for name in roots)
+    print(head)
+    print("-" * len(head))
+    for k, step in enumerate(STEP_NAMES):
+        cells = "".join(f"{median([s[k] for s in steps[n]]):>16.2f}" for n in roots)
+        print(f"{step:<44}{cells}")
     for name in roots:
         ready = [p["ready"] for p in pages[name]]
         margin = median(ready) - floor
