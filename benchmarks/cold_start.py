@@ -129,7 +129,9 @@ def kernel_steps(root: Path, env) -> list:
 
     env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")])))
     t0 = time.perf_counter()
-    manager, client = start_new_kernel(kernel_name="python3", cwd=str(root), env=env)
+    # The kernel's own start-up warnings would only clutter the table; its errors come as messages.
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(root), env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.perf_counter() - t0
     try:
         client.execute(STEPS_CODE)
