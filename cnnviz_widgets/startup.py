@@ -26,7 +26,11 @@ triggers one more full collection: about 6 of them and 0.8 s of a 6 s start, of 
 alone walks 600,000 objects. The start-up makes next to no garbage (about 2,500 unreachable
 objects when collected at its end, no change in memory), so ``start_up`` pauses the collector
 for it, then freezes what it made (``gc.freeze``: the permanent generation, never walked again)
-and lets the collector go on: later collections walk only what the student's work makes.
+and lets the collector go on: later collections walk only what the student's work makes. What the
+start made is meant to live as long as the kernel (TensorFlow, the dashboard); the one exception is
+the shipped model, which stays in memory (a few MB) if the student replaces it. A second start in
+the same process (a notebook's cell run again) first unfreezes and collects, so the first start's
+dashboard does not stay behind.
 """
 from __future__ import annotations
 
@@ -104,11 +108,15 @@ def defer_until_used(names) -> LazyModules | None:
 def start_up():
     """Run the block that starts a dashboard with the cyclic garbage collector paused; on leaving
     it, freeze every object made so far (``gc.freeze``) and let the collector go on, unless it was
-    off before.
+    off before. Objects an earlier ``start_up`` froze are unfrozen and collected first.
 
     >>> with start_up():                                     # doctest: +SKIP
     ...     dashboard = Dashboard(ModelState.from_default())
     """
+    if gc.get_freeze_count():
+        # Frozen objects are never collected: what an earlier start made may be garbage by now.
+        gc.unfreeze()
+        gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -5,6 +5,7 @@ import gc
 import os
 import subprocess
 import sys
+import weakref
 
 import pytest
 
@@ -112,4 +113,23 @@ def test_the_collector_goes_on_after_a_failed_start_and_stays_off_if_it_was_off(
         assert not gc.isenabled()
     finally:
         gc.enable()
+        gc.unfreeze()
+
+
+class Node:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_a_second_start_frees_what_the_first_made_and_left_behind():
+    try:
+        with start_up():
+            first = weakref.ref(Node())
+        gc.collect()
+        assert first() is not None  # frozen: the collector does not walk it
+        with start_up():
+            assert first() is None
+    finally:
         gc.unfreeze()
