@@ -35,6 +35,7 @@ print(issubclass(keras.wrappers.SKLearnClassifier, sklearn.base.BaseEstimator),
 """
 
 
+@pytest.mark.slow
 def test_a_dashboard_starts_without_scikit_learn_matplotlib_or_bqplot(cifar_dir):
     run = subprocess.run([sys.executable, "-c", SCRIPT, *NOT_AT_START], capture_output=True, text=True,
                          timeout=600, env=dict(os.environ, CNNVIZ_CIFAR10_DIR=str(cifar_dir)))
