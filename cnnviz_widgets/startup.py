@@ -65,7 +65,7 @@ class _DeferringLoader(importlib.abc.Loader):
         module.__class__ = DeferredModule
 
 
-class LazyModules(importlib.abc.MetaPathFinder):
+class DeferredModules(importlib.abc.MetaPathFinder):
     """First on ``sys.meta_path``: finds each of ``names`` the usual way, once, and defers its
     code; steps aside when all have been imported."""
 
@@ -91,15 +91,15 @@ class LazyModules(importlib.abc.MetaPathFinder):
         return spec
 
 
-def defer_until_used(names) -> LazyModules | None:
+def defer_until_used(names) -> DeferredModules | None:
     """Defer the code of the modules ``names`` until first used, when they are imported. A module
     imported already is left alone, as is one another such finder waits for. Returns the finder
     put on ``sys.meta_path``, or None when there was nothing left to defer."""
-    waiting = {name for finder in sys.meta_path if isinstance(finder, LazyModules) for name in finder.names}
+    waiting = {name for finder in sys.meta_path if isinstance(finder, DeferredModules) for name in finder.names}
     names = set(names) - waiting - set(sys.modules)
     if not names:
         return None
-    finder = LazyModules(names)
+    finder = DeferredModules(names)
     sys.meta_path.insert(0, finder)
     return finder
 

@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from cnnviz_widgets.startup import LazyModules, defer_until_used, start_up
+from cnnviz_widgets.startup import DeferredModules, defer_until_used, start_up
 
 #: What a dashboard's first screen never uses, although ``import keras`` loaded some of it.
 NOT_AT_START = ("sklearn", "matplotlib", "openTSNE", "tf_keras_vis")
@@ -65,7 +65,7 @@ def test_a_deferred_module_runs_on_its_first_use_and_the_finder_steps_aside(tmp_
     monkeypatch.syspath_prepend(str(tmp_path))
     finder = defer_until_used(["pkg.heavy"])
     try:
-        assert isinstance(finder, LazyModules) and finder in sys.meta_path
+        assert isinstance(finder, DeferredModules) and finder in sys.meta_path
         import pkg
 
         assert pkg.runs == []
