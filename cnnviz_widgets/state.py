@@ -428,6 +428,13 @@ class ModelState(traitlets.HasTraits):
         return self._cached(("channel_means", layer), lambda model, images, preprocess:
                             compute.layer_channel_means(model, images, layer, preprocess, progress=progress))
 
+    def similarity_features(self, progress=None) -> tuple:
+        """The penultimate features (N, D) and predicted classes (N,) of every image, from one
+        batched pass (``compute.features_and_predictions``), computed once per version: what
+        nearest-neighbour queries search. Safe to call from a background job."""
+        return self._cached(("similarity_features",), lambda model, images, preprocess:
+                            compute.features_and_predictions(model, images, preprocess, progress=progress))
+
     def layer_info(self, name: str) -> compute.LayerInfo:
         """LayerInfo of one layer; ValueError listing the layers when the name is unknown."""
         return self.inspector.check_layer(name)

@@ -138,3 +138,9 @@ __all__ = [
     "feature_maps_alt", "channel_alt", "heatmap_alt", "filters_alt", "stages_alt", "comparison_alt",
     "top_classes_text", "bars_text", "methods_alt", "sanity_alt", "difference_alt",
 ]
+
+from .overview import BARS_PER_COLUMN, MAPS_PER_COLUMN, OverviewColumn, layer_params, overview_columns
+from .similarity import nearest_counterfactual, nearest_examples, penultimate_features
+
+__all__ += ["BARS_PER_COLUMN", "MAPS_PER_COLUMN", "OverviewColumn", "layer_params", "overview_columns",
+            "nearest_counterfactual", "nearest_examples", "penultimate_features"]
