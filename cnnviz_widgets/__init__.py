@@ -52,3 +52,7 @@ __all__ = [
     "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
 ]
 __version__ = "0.1.0"
+
+from .widgets import NetworkOverview, SimilarImages
+
+__all__ += ["NetworkOverview", "SimilarImages"]

@@ -31,3 +31,8 @@ __all__ = [
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
     "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ChartDownload", "ViewLink",
 ]
+
+from .overview import NetworkOverview
+from .similar import SimilarImages
+
+__all__ += ["NetworkOverview", "SimilarImages"]
