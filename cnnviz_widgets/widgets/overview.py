@@ -52,7 +52,7 @@ class NetworkOverview(ToolWidget):
         self.choices: dict = {}
         self.boxes: dict = {}
         self.clicks: list = []
-        self.row = widgets.HBox(layout=widgets.Layout(overflow_x="auto", width="100%", align_items="flex-start"))
+        self.row = widgets.HBox(layout=widgets.Layout(overflow="auto", width="100%", align_items="flex-start"))
         self.children = [
             widgets.HTML(CRISP_CSS),
             section("The whole network at a glance",
