@@ -52,7 +52,7 @@ def test_overview_labels_show_name_shape_and_parameters(overview):
     label = overview.labels["conv2"].value
     assert "conv2" in label and "16×16×32" in label and "9,248 params" in label
     assert "no params" in overview.labels["conv2_act"].value
-    assert "first 128 of 4,096 values" in overview.labels["flatten"].value
+    assert "128 of 4,096 values" in overview.labels["flatten"].value
 
 
 def test_a_column_picture_is_the_keras_maps_coloured(st, overview, cifar_model):

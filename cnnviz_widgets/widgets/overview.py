@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import ipywidgets as widgets
 import traitlets
@@ -13,7 +14,7 @@ from .controls import shape_text
 from .jobs import ToolWidget
 
 #: Width in pixels of one column (its picture, label and choice).
-COLUMN_WIDTH = 96
+COLUMN_WIDTH = 108
 #: Pixels a map of a column is drawn at, about (an integer upscale of the layer's maps).
 TILE = 48
 #: The outline of the column of the selected layer.
@@ -85,10 +86,12 @@ class NetworkOverview(ToolWidget):
             parts = [label, image]
             if col.kind != "image":
                 if col.kind == "maps":
-                    options = [("—", None)] + [(f"map {c}", c) for c in range(col.shown)]
+                    options = [("—", None)] + [(str(c), c) for c in range(col.shown)]
                 else:
                     options = [("—", None), ("this layer", 0)]
-                choice = widgets.Dropdown(options=options, value=None, description="",
+                # "map" names the list for a screen reader; the column's label above says whose it is.
+                choice = widgets.Dropdown(options=options, value=None, description="map",
+                                          style={"description_width": "30px"},
                                           layout=widgets.Layout(width=f"{COLUMN_WIDTH - 8}px"))
                 choice.add_class(f"cnnviz-overview-choice-{_css_name(col.name)}")
                 choice.observe(self._on_choice, names="value")
@@ -110,9 +113,9 @@ class NetworkOverview(ToolWidget):
         more = ""
         if col.kind in ("maps", "bars") and col.total > col.shown:
             what = "maps" if col.kind == "maps" else "values"
-            more = f"<br>first {col.shown} of {col.total:,} {what}"
-        return (f"<div style='font-size:0.8em;line-height:1.25;text-align:center;word-break:break-all'>"
-                f"<b>{html.escape(col.name)}</b><br>{html.escape(col.class_name)}<br>"
+            more = f"<br>{col.shown} of {col.total:,} {what}"
+        return (f"<div style='font-size:0.78em;line-height:1.25;text-align:center;overflow-wrap:anywhere'>"
+                f"<b>{html.escape(col.name)}</b><br>{_breakable(col.class_name)}<br>"
                 f"{shape_text(col.shape)}<br>{params}{more}</div>")
 
     # ----- drawing ----------------------------------------------------------------------------
@@ -215,6 +218,11 @@ class NetworkOverview(ToolWidget):
             event.close()
         self.clicks = []
         super().close()
+
+
+def _breakable(name: str) -> str:
+    """A Keras class name that may wrap where its words meet: "Batch<wbr>Normalization"."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "<wbr>", html.escape(name))
 
 
 def _css_name(name: str) -> str:
