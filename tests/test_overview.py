@@ -133,5 +133,10 @@ def test_a_pick_in_the_dashboard_shows_that_map_in_the_feature_grid(st):
         panel.choices["conv2_act"].value = 3
         assert st.layer == "conv2_act"
         assert board.panels["features"].channel.value == 3
+        # The student moves the grid's channel, then clicks the same map again: it follows again.
+        board.panels["features"].channel.value = 20
+        h = 16 * render.tile_factor(16, 16, 48)
+        panel._on_click("conv2_act", {"type": "click", "dataX": 5, "dataY": 3 * (h + 1) + 2})
+        assert board.panels["features"].channel.value == 3
     finally:
         board.close()

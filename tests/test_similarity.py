@@ -76,8 +76,32 @@ def test_bad_input_is_refused_with_the_reason():
         compute.nearest_counterfactual(f, np.zeros(4), 0)
 
 
-def test_similar_images_panel_shows_and_opens_neighbours(st, opened, real, monkeypatch):
-    panel = SimilarImages(st, blocking=True)
+def test_features_are_kept_on_disk_and_a_bad_file_is_computed_again(cifar_model, cifar_test, tmp_path,
+                                                                    monkeypatch):
+    images = cifar_test[0][:120]
+    cache = compute.MapCache(tmp_path)
+    first = compute.similarity_features(cifar_model, images, cache=cache)
+    files = list(tmp_path.glob("features-*.npz"))
+    assert len(files) == 1
+    # From the file: no batch goes through the model.
+    real_batch = compute.Inspector.batch_outputs
+    monkeypatch.setattr(compute.Inspector, "batch_outputs", lambda *a: pytest.fail("the model ran"))
+    again = compute.similarity_features(cifar_model, images, cache=cache)
+    np.testing.assert_array_equal(again[0], first[0])
+    np.testing.assert_array_equal(again[1], first[1])
+    monkeypatch.setattr(compute.Inspector, "batch_outputs", real_batch)
+    files[0].write_bytes(b"not a zip file")
+    notes = []
+    fresh = compute.similarity_features(cifar_model, images, cache=cache, on_note=notes.append)
+    np.testing.assert_array_equal(fresh[0], first[0])
+    assert notes and "unreadable" in notes[0]
+    # Other images, other key: a file of its own.
+    compute.similarity_features(cifar_model, images[:60], cache=cache)
+    assert len(list(tmp_path.glob("features-*.npz"))) == 2
+
+
+def test_similar_images_panel_shows_and_opens_neighbours(st, opened, real, monkeypatch, tmp_path):
+    panel = SimilarImages(st, cache=compute.MapCache(tmp_path), blocking=True)
     opened(panel)
     panel.compute()
     features, predicted = real
@@ -106,8 +130,8 @@ def test_similar_images_panel_shows_and_opens_neighbours(st, opened, real, monke
     assert st.index == target
 
 
-def test_similar_images_close_unobserves_the_state(st):
-    panel = SimilarImages(st)
+def test_similar_images_close_unobserves_the_state(st, tmp_path):
+    panel = SimilarImages(st, cache=compute.MapCache(tmp_path))
     assert observers_of(st, panel)
     panel.close()
     assert not observers_of(st, panel)

@@ -140,7 +140,7 @@ __all__ = [
 ]
 
 from .overview import BARS_PER_COLUMN, MAPS_PER_COLUMN, OverviewColumn, layer_params, overview_columns
-from .similarity import nearest_counterfactual, nearest_examples, penultimate_features
+from .similarity import nearest_counterfactual, nearest_examples, penultimate_features, similarity_features
 
 __all__ += ["BARS_PER_COLUMN", "MAPS_PER_COLUMN", "OverviewColumn", "layer_params", "overview_columns",
-            "nearest_counterfactual", "nearest_examples", "penultimate_features"]
+            "nearest_counterfactual", "nearest_examples", "penultimate_features", "similarity_features"]

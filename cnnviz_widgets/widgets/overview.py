@@ -211,7 +211,11 @@ class NetworkOverview(ToolWidget):
         if choice is not None and int(channel) in [v for _, v in choice.options]:
             with self._quietly():
                 choice.value = int(channel)
-        self.selection = (layer, int(channel))
+        pick = (layer, int(channel))
+        if self.selection == pick:
+            # The same pick again is still news: the feature grid's channel may have moved since.
+            self.selection = ()
+        self.selection = pick
 
     def close(self):
         for event in self.clicks:

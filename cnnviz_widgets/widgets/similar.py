@@ -25,7 +25,8 @@ class SimilarImages(ToolWidget):
     differently (its counterfactual), with both predictions.
 
     The features of every image come from one batched pass per model (a background job with
-    progress, kept in the state's cache); after that a new image is one query, no model call.
+    progress), kept in the state's cache and on disk beside the dataset maps (``cache``, a
+    ``compute.MapCache``); after that a new image is one query, no model call.
     Clicking a picture, or choosing it in the list, selects that image everywhere (``state.index``).
     ``nearest`` (indices, nearest first) and ``counterfactual`` (an index or None) hold what is shown.
 
@@ -34,9 +35,11 @@ class SimilarImages(ToolWidget):
     8
     """
 
-    def __init__(self, state, k: int = compute.similarity.NEAREST, blocking: bool = False, **kwargs):
+    def __init__(self, state, k: int = compute.similarity.NEAREST, cache: compute.MapCache | None = None,
+                 blocking: bool = False, **kwargs):
         super().__init__(state, blocking=blocking, **kwargs)
         self.k = int(k)
+        self.cache = cache if cache is not None else compute.MapCache()
         self.features = None
         self.predicted = None
         self.nearest = None
@@ -100,15 +103,21 @@ class SimilarImages(ToolWidget):
         neighbours of the selected image; in the background unless ``blocking``."""
         state = self.state
         version = state.version
+        notes = []
+
+        def work(progress):
+            return state.similarity_features(progress, disk=self.cache, on_note=notes.append)
 
         def done(result):
             if version != self.state.version:
                 raise ValueError("the model or the images changed meanwhile; press “find similar images” again")
+            for note in notes:
+                self.state.status = f"⚠ SimilarImages: {note}"
             self.features, self.predicted = result
             self._version = version
             self._render()
 
-        self.job.start(state.similarity_features, done, f"reading the features of {len(state.images):,} images…",
+        self.job.start(work, done, f"reading the features of {len(state.images):,} images…",
                        blocking=blocking)
 
     # ----- the query ----------------------------------------------------------------------------
