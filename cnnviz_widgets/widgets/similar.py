@@ -138,8 +138,12 @@ class SimilarImages(ToolWidget):
                     + ", ".join(f"#{j} predicted {names[self.predicted[j]]}" for j in shown))
         self.montage.layout.display = None
         pair = [i] if self.counterfactual is None else [i, self.counterfactual]
+        alt = f"{describe_subject(state)}, predicted {names[self.predicted[i]]}"
+        if self.counterfactual is not None:
+            alt += (f", beside its nearest counterfactual {describe_subject(state, self.counterfactual)}, "
+                    f"predicted {names[self.predicted[self.counterfactual]]}")
         set_png(self.pair, render.labelled_montage(state.images[pair], [self._caption(j) for j in pair], cols=2,
-                                                   size=2 * TILE, colors=[self._colour(j) for j in pair]))
+                                                   size=2 * TILE, colors=[self._colour(j) for j in pair]), alt=alt)
         self.pair.layout.display = None
         here = f"this image (#{i}) is predicted <b>{html.escape(names[self.predicted[i]])}</b>"
         if self.counterfactual is None:
