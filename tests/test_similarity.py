@@ -116,7 +116,7 @@ def test_similar_images_panel_shows_and_opens_neighbours(st, opened, real, monke
     assert len(calls) == 1 and panel.nearest.tolist() == compute.nearest_examples(features, 42).tolist()
     # An ipyevents click on the second picture of the first row opens that image.
     second = int(panel.nearest[1])
-    panel._on_montage_click({"type": "click", "dataX": 64 + 4 + 10, "dataY": 10})
+    panel._on_montage_click({"type": "click", "dataX": 96 + 4 + 10, "dataY": 10})
     assert st.index == second
     # The counterfactual, the second picture of the pair, opens with a click too.
     counterfactual = panel.counterfactual

@@ -11,10 +11,12 @@ from .. import compute, render
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
 from .jobs import ToolWidget
 
-#: Pixels an image of the lists is drawn at, about.
-TILE = 64
-#: Height of a caption under a picture of ``render.labelled_montage`` (two lines).
-CAPTION = 2 * 13 + 3
+#: Pixels a similar image is drawn at, about: wide enough for a caption such as "pred. automobile".
+TILE = 96
+#: Pixels the selected image and its counterfactual are drawn at.
+PAIR = 128
+#: Height of a caption under a picture of ``render.labelled_montage`` (three lines).
+CAPTION = 3 * 13 + 3
 #: Gap between the pictures of ``render.labelled_montage``.
 GAP = 4
 
@@ -143,7 +145,7 @@ class SimilarImages(ToolWidget):
             alt += (f", beside its nearest counterfactual {describe_subject(state, self.counterfactual)}, "
                     f"predicted {names[self.predicted[self.counterfactual]]}")
         set_png(self.pair, render.labelled_montage(state.images[pair], [self._caption(j) for j in pair], cols=2,
-                                                   size=2 * TILE, colors=[self._colour(j) for j in pair]), alt=alt)
+                                                   size=PAIR, colors=[self._colour(j) for j in pair]), alt=alt)
         self.pair.layout.display = None
         here = f"this image (#{i}) is predicted <b>{html.escape(names[self.predicted[i]])}</b>"
         if self.counterfactual is None:
@@ -165,7 +167,7 @@ class SimilarImages(ToolWidget):
     def _caption(self, j: int) -> str:
         names, labels = self.state.class_names, self.state.labels
         true = f"true {names[labels[j]]}" if labels is not None and labels[j] >= 0 else "true ?"
-        return f"#{j} {true}\npred. {names[self.predicted[j]]}"
+        return f"#{j}\n{true}\npred. {names[self.predicted[j]]}"
 
     def _colour(self, j: int) -> str:
         labels = self.state.labels
@@ -197,7 +199,7 @@ class SimilarImages(ToolWidget):
     def _on_pair_click(self, event):
         if self.nearest is None or self.counterfactual is None:
             return
-        k = self.tile_at(event.get("dataX", -1), event.get("dataY", -1), 2 * TILE, 2, 2)
+        k = self.tile_at(event.get("dataX", -1), event.get("dataY", -1), PAIR, 2, 2)
         if k == 1:
             self.select(self.counterfactual)
 

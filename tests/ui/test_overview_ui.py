@@ -1,11 +1,15 @@
-"""The network overview in a real browser: a click on a map of a column opens that layer."""
+"""The network overview and similar images in a real browser: a click on a map of a column opens
+that layer, a click on a similar image opens that image."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
-from test_dashboard_ui import NUMBER_BOX, STATUS, UPDATE_MS, tool
+from references import keras_layer
+from test_dashboard_ui import JOB_MS, NUMBER_BOX, STATUS, UPDATE_MS, tool
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 #: The overview draws a 32×32 map twice its size: 64-pixel tiles, one pixel apart.
@@ -38,3 +42,28 @@ def test_a_click_on_a_second_layer_map_selects_that_layer(page):
     assert "⚠" not in page.locator(STATUS).inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "overview_after_click.png"))
+
+
+def test_similar_images_lists_the_nearest_and_a_click_opens_one(page, cifar_model, cifar_test):
+    images = cifar_test[0]
+    index = int(page.locator(NUMBER_BOX).input_value())
+    panel = tool(page, "Advanced · Which images look alike to the network?")
+    panel.locator("button", has_text="find similar images").click()
+    choices = panel.locator("select option")
+    expect(choices).to_have_count(9, timeout=JOB_MS)
+    listed = [int(re.match(r"#(\d+):", t).group(1)) for t in choices.all_inner_texts()]
+    # The nearest images by a brute-force search over features from a plain Keras sub-model.
+    features = np.concatenate([keras_layer(cifar_model, "dense1_act", images[i:i + 1000]).reshape(-1, 128)
+                               for i in range(0, len(images), 1000)]).astype(np.float64)
+    distances = ((features - features[index]) ** 2).sum(axis=1)
+    distances[index] = np.inf
+    assert listed[:8] == np.argsort(distances, kind="stable")[:8].tolist()
+    montage = panel.locator("img.widget-image").first
+    expect(montage).to_be_visible()
+    # The second picture of the first row: 96-pixel images, 4 pixels apart.
+    montage.click(position={"x": 96 + 4 + 20, "y": 20})
+    expect(page.locator(NUMBER_BOX)).to_have_value(str(listed[1]), timeout=UPDATE_MS)
+    # The panel follows: now the neighbours of the image just opened.
+    expect(panel).to_contain_text(f"nearest to #{listed[1]} ", timeout=UPDATE_MS)
+    assert "⚠" not in page.locator(STATUS).inner_text()
+    panel.screenshot(path=str(ARTIFACTS / "similar_images_after_click.png"))
