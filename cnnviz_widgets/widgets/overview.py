@@ -48,6 +48,7 @@ class NetworkOverview(ToolWidget):
         self._params_key = None
         self._params: dict = {}
         self._structure = None
+        self._key = None
         self.images: dict = {}
         self.labels: dict = {}
         self.choices: dict = {}
@@ -122,6 +123,11 @@ class NetworkOverview(ToolWidget):
     @reports_errors
     def _render(self):
         state = self.state
+        # A new model changes the version and the inspection at once: one redraw, not two.
+        key = (state.version, state.index, state.colour_scheme)
+        if key == self._key:
+            return
+        self._key = key
         if self._params_key != state.version:
             self._params = compute.layer_params(state.model)
             self._params_key = state.version
@@ -134,7 +140,10 @@ class NetworkOverview(ToolWidget):
         cmap = scheme_cmap(state, "maps")
         subject = describe_subject(state)
         for col in columns:
-            set_png(self.images[col.name], self.column_png(col, cmap), alt=self._alt(col, subject))
+            image = self.images[col.name]
+            # The picture and its text alternative in one message.
+            with image.hold_sync():
+                set_png(image, self.column_png(col, cmap), alt=self._alt(col, subject))
         self.columns = columns
         self._render_selected()
         self.renders += 1
