@@ -140,3 +140,21 @@ def test_a_pick_in_the_dashboard_shows_that_map_in_the_feature_grid(st):
         assert board.panels["features"].channel.value == 3
     finally:
         board.close()
+
+
+def test_a_new_model_rebuilds_the_columns_once(cifar_model, cifar_test, tiny_model, opened):
+    from cnnviz_widgets import ModelState
+
+    images, labels, names = cifar_test
+    state = ModelState(cifar_model, images[:20], labels[:20], names)
+    panel = NetworkOverview(state)
+    opened(panel)
+    before = panel.renders
+    state.set_model(tiny_model)
+    assert panel.renders == before + 1
+    assert [c.name for c in panel.columns] == ["input", "c1", "pool", "flat", "out"]
+    assert [c.params for c in panel.columns] == [0, 3 * 3 * 3 * 4 + 4, 0, 0, 15 * 15 * 4 * 10 + 10]
+    assert set(panel.images) == {"input", "c1", "pool", "flat", "out"}
+    assert "c1" in panel.choices and "conv1" not in panel.choices
+    expected = tiny_model.get_layer("c1")(images[state.index][None].astype("float32") / 255.0).numpy()[0]
+    np.testing.assert_allclose(panel.columns[1].values, expected[..., :4], rtol=1e-4, atol=1e-5)

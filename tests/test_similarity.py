@@ -135,3 +135,20 @@ def test_similar_images_close_unobserves_the_state(st, tmp_path):
     assert observers_of(st, panel)
     panel.close()
     assert not observers_of(st, panel)
+
+
+def test_a_new_model_computes_its_own_features(cifar_model, cifar_test, tiny_model, opened, tmp_path):
+    from cnnviz_widgets import ModelState
+
+    images, labels, names = cifar_test
+    state = ModelState(cifar_model, images[:40], labels[:40], names)
+    panel = SimilarImages(state, cache=compute.MapCache(tmp_path), blocking=True)
+    opened(panel)
+    panel.compute()
+    assert panel.features.shape == (40, 128)
+    state.set_model(tiny_model)
+    # Shown before: computed again for the new model at once, from its own features.
+    assert panel.features.shape == (40, 15 * 15 * 4)
+    expected = compute.penultimate_features(tiny_model, images[:40])
+    np.testing.assert_allclose(panel.features, expected, rtol=1e-5, atol=1e-6)
+    assert panel.nearest.tolist() == compute.nearest_examples(expected, state.index).tolist()
