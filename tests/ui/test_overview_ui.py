@@ -29,6 +29,9 @@ def test_a_click_on_a_second_layer_map_selects_that_layer(page):
     expect(column).to_contain_text("128 params")
     picture = column.locator("img.widget-image")
     expect(picture).to_be_visible()
+    # Its height is the decoded picture's: wait until the browser has it.
+    page.wait_for_function("el => el.complete && el.naturalHeight > 0", arg=picture.element_handle(),
+                           timeout=UPDATE_MS)
     box = picture.bounding_box()
     assert round(box["width"]) == TILE and round(box["height"]) == 4 * TILE + 3
     picture.scroll_into_view_if_needed()
@@ -43,6 +46,21 @@ def test_a_click_on_a_second_layer_map_selects_that_layer(page):
     ARTIFACTS.mkdir(exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "overview_after_click.png"))
 
+
+def test_a_column_list_selects_its_layer_with_the_keyboard_alone(page):
+    panel = tool(page, "Start here · The whole network at a glance")
+    choice = panel.locator(".cnnviz-overview-conv2 select")
+    expect(choice).to_be_visible(timeout=UPDATE_MS)
+    choice.focus()
+    # The list starts blank (nothing picked): one step down is "—", two steps map 0, three map 1.
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    expect(page.locator(".cnnviz-section-layer select")).to_have_value("conv · conv2 — 16×16×32", timeout=UPDATE_MS)
+    expect(choice).to_have_value("1")
+    channel = page.locator(".cnnviz-section-features .widget-slider", has_text="channel")
+    expect(channel.locator(".widget-readout")).to_have_text("1", timeout=UPDATE_MS)
+    # The column picked before lets go of its pick.
+    expect(panel.locator(".cnnviz-overview-conv1_bn select")).not_to_have_value("2")
 
 def test_similar_images_lists_the_nearest_and_a_click_opens_one(page, cifar_model, cifar_test):
     images = cifar_test[0]
