@@ -24,6 +24,8 @@ from .widgets import (
                       ComparisonGrid,
                       ConfidenceAnalysis,
                       ConvArithmetic,
+                      ConvolutionAnimation,
+                      ConvPlayground,
                       DatasetMap,
                       DenseBars,
                       Download,
@@ -38,6 +40,8 @@ from .widgets import (
                       LayerStrip,
                       MisclassificationExplorer,
                       ModelUpload,
+                      NetworkOverview,
+                      SimilarImages,
                       SoftmaxChart,
                       StatsTable,
                       TopImages,
@@ -55,13 +59,6 @@ __all__ = [
     "TopImages", "TrainPanel", "ExplanationLab", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload",
     "CnnPrimer", "Download", "ChartDownload", "ViewLink",
     "Dashboard", "StatusLine", "friendly_errors", "start_up", "accessibility_support",
+    "ConvPlayground", "ConvolutionAnimation", "NetworkOverview", "SimilarImages",
 ]
 __version__ = "0.1.0"
-
-from .widgets import ConvPlayground  # noqa: E402
-
-__all__ += ["ConvPlayground"]
-
-from .widgets import ConvolutionAnimation  # noqa: E402
-
-__all__ += ["ConvolutionAnimation"]

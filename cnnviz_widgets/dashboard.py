@@ -30,6 +30,8 @@ from .widgets import (
     LayerStrip,
     MisclassificationExplorer,
     ModelUpload,
+    NetworkOverview,
+    SimilarImages,
     SoftmaxChart,
     StatsTable,
     TopImages,
@@ -148,6 +150,9 @@ SIDEBAR = ("picker", "layer", "colours")
 
 #: The exercises and advanced topics, each built only when the student opens it.
 TOOLS = [
+    ("Start here · The whole network at a glance", NetworkOverview,
+     "Every layer side by side, from the picture to the decision. Click a map to open its layer in every "
+     "section of the page."),
     ("How a CNN works · common questions", CnnPrimer,
      "The guide's explanation, with this model's sizes and this image's scores."),
     ("Exercise 4 · Find misclassifications", MisclassificationExplorer,
@@ -188,6 +193,9 @@ TOOLS = [
      "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input and added after the "
      "test images (untick “add” to see only yours). The image picker's “back” button brings the "
      "test images back."),
+    ("Advanced · Which images look alike to the network?", SimilarImages,
+     "The images nearest to this one in the network's last hidden layer, and the nearest one it calls "
+     "something else. Click one to open it."),
 ]
 
 
@@ -297,7 +305,9 @@ class Dashboard(widgets.VBox):
             "layer sees, what it looks for, and how it decides which of the classes it is.</p>"
             f"<p><b>Follow the numbers.</b> In the side bar: {steps(SIDEBAR)}. Then below, top to bottom: "
             f"{steps(below)}. The five exercises go along the way, each also in the section it uses; "
-            "4 and 5 are panels at the bottom of the page. Tick each one when you are done.</p>")
+            "4 and 5 are panels at the bottom of the page. Tick each one when you are done.</p>"
+            "<p><b>First lab to open:</b> “The whole network at a glance”, the first panel at the bottom of "
+            "the page: every layer side by side for this picture.</p>")
         box = widgets.VBox([text, self.exercises])
         box.add_class("cnnviz-start")
         box.add_class(REGION_CLASS)
@@ -364,8 +374,19 @@ class Dashboard(widgets.VBox):
             self.state.status = f"⚠ {name}: {exc}"
             return
         self.tool_panels[i] = panel
+        if isinstance(panel, NetworkOverview):
+            panel.observe(self._on_overview_pick, names="selection")
         self.tools.children[i].children = [widgets.HTML(f"<div class='cnnviz-note'>{note}</div>"), panel]
         share_looks(self.tools.children[i])
+
+    def _on_overview_pick(self, change):
+        # The overview picks a layer and one of its maps: the feature grid shows that map large.
+        if not change["new"] or "features" not in self.panels:
+            return
+        layer, channel = change["new"]
+        grid = self.panels["features"]
+        if self.state.layer == layer and self.state.layer_info(layer).spatial and channel <= grid.channel.max:
+            grid.channel.value = channel
 
     def open_tool(self, name: str):
         """Open (and build) the tool panel named like its widget class, e.g. "TopImages"."""

@@ -379,3 +379,34 @@ def labelled_montage(images, captions, cols: int = 3, size: int = 96, colors=Non
             draw.text((2, h + 2 + 13 * k), line, fill=colour, font=font)
         tiles[i] = np.asarray(canvas)
     return png_bytes(tile(tiles, cols, gap=4))
+
+
+#: Colours of ``bars_png``: positive values, negative values, the zero line.
+BAR_COLOURS = {"positive": (31, 119, 180), "negative": (255, 127, 14), "zero": (150, 150, 150)}
+
+
+def bars_png(values, width: int = 64, row: int | None = None) -> bytes:
+    """A vector (k,) as horizontal bars, one row per value, top to bottom.
+
+    Bars grow right of a grey zero line for positive values and left of it for negative ones, scaled
+    by the largest absolute value (an all-zero vector draws no bars). ``row`` is the height of one
+    bar in pixels (default: about 128 pixels in all, 1 to 12 per bar). Returns PNG bytes of
+    (k·row, width).
+    """
+    v = np.asarray(values, dtype=np.float32).reshape(-1)
+    if v.size == 0:
+        raise ValueError("bars_png needs at least one value")
+    row = int(row) if row is not None else max(1, min(12, 128 // v.size))
+    has_negative = bool((v < 0).any())
+    zero = width // 2 if has_negative else 0
+    scale = float(np.abs(v).max())
+    reach = (width - 1 - zero) if not has_negative else min(zero, width - 1 - zero)
+    lengths = np.zeros(v.size, np.int64) if scale == 0 else np.rint(np.abs(v) / scale * reach).astype(np.int64)
+    out = np.full((v.size, width, 3), 255, np.uint8)
+    cols = np.arange(width)
+    right = (cols[None, :] > zero) & (cols[None, :] <= zero + lengths[:, None]) & (v[:, None] > 0)
+    left = (cols[None, :] < zero) & (cols[None, :] >= zero - lengths[:, None]) & (v[:, None] < 0)
+    out[right] = BAR_COLOURS["positive"]
+    out[left] = BAR_COLOURS["negative"]
+    out[:, zero] = BAR_COLOURS["zero"]
+    return png_bytes(np.repeat(out, row, axis=0))

@@ -428,6 +428,15 @@ class ModelState(traitlets.HasTraits):
         return self._cached(("channel_means", layer), lambda model, images, preprocess:
                             compute.layer_channel_means(model, images, layer, preprocess, progress=progress))
 
+    def similarity_features(self, progress=None, disk=None, on_note=None) -> tuple:
+        """The penultimate features (N, D) and predicted classes (N,) of every image, from one
+        batched pass (``compute.similarity_features``), computed once per version: what
+        nearest-neighbour queries search. ``disk``, a ``compute.MapCache``, keeps them between
+        kernels too. Safe to call from a background job."""
+        return self._cached(("similarity_features",), lambda model, images, preprocess:
+                            compute.similarity_features(model, images, preprocess, cache=disk,
+                                                        progress=progress, on_note=on_note))
+
     def layer_info(self, name: str) -> compute.LayerInfo:
         """LayerInfo of one layer; ValueError listing the layers when the name is unknown."""
         return self.inspector.check_layer(name)

@@ -140,3 +140,9 @@ __all__ = [
     "top_classes_text", "bars_text", "methods_alt", "sanity_alt", "difference_alt",
     "conv_output_size", "conv_padding", "conv_param_count", "conv2d_layers", "conv_settings",
 ]
+
+from .overview import BARS_PER_COLUMN, MAPS_PER_COLUMN, OverviewColumn, layer_params, overview_columns
+from .similarity import nearest_counterfactual, nearest_examples, penultimate_features, similarity_features
+
+__all__ += ["BARS_PER_COLUMN", "MAPS_PER_COLUMN", "OverviewColumn", "layer_params", "overview_columns",
+            "nearest_counterfactual", "nearest_examples", "penultimate_features", "similarity_features"]

@@ -11,16 +11,20 @@ from .charts import DenseBars, SoftmaxChart
 from .comparison import ComparisonGrid
 from .confidence import ConfidenceAnalysis
 from .controls import ImagePicker, LayerSelector
+from .conv_animation import ConvolutionAnimation
 from .conv_arithmetic import ConvArithmetic
+from .conv_playground import ConvPlayground
 from .datamap import DatasetMap
 from .explanations import ExplanationLab
 from .filter_optimizer import FilterOptimizer
 from .grids import FeatureGrid, FilterGrid, LayerStrip
 from .jobs import JobBar, ToolWidget
 from .misclassification import MisclassificationExplorer
+from .overview import NetworkOverview
 from .panels import HeatmapOverlay, StatsTable
 from .primer import CnnPrimer
 from .sharing import ChartDownload, Download, ViewLink
+from .similar import SimilarImages
 from .top_images import TopImages
 from .train_panel import TrainPanel
 from .uploads import ImageUpload, ModelUpload
@@ -31,10 +35,5 @@ __all__ = [
     "FilterOptimizer", "ComparisonGrid", "FeatureGrid", "FilterGrid", "LayerStrip", "JobBar", "ToolWidget",
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
     "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ChartDownload", "ViewLink",
+    "ConvPlayground", "ConvolutionAnimation", "NetworkOverview", "SimilarImages",
 ]
-from .conv_playground import ConvPlayground  # noqa: E402
-
-__all__ += ["ConvPlayground"]
-from .conv_animation import ConvolutionAnimation  # noqa: E402
-
-__all__ += ["ConvolutionAnimation"]
