@@ -52,3 +52,6 @@ __all__ = [
     "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
 ]
 __version__ = "0.1.0"
+from .widgets import ModelComparison, TrainingTimeline  # noqa: E402
+
+__all__ += ["TrainingTimeline", "ModelComparison"]

@@ -27,10 +27,12 @@ from .widgets import (
     LayerSelector,
     LayerStrip,
     MisclassificationExplorer,
+    ModelComparison,
     ModelUpload,
     SoftmaxChart,
     StatsTable,
     TopImages,
+    TrainingTimeline,
     TrainPanel,
     WhatIfLab,
 )
@@ -179,6 +181,12 @@ TOOLS = [
      "test images (untick “add” to see only yours). The image picker's “back” button brings the "
      "test images back."),
 ]
+TOOLS.append(("Watch it learn · the network epoch by epoch", TrainingTimeline,
+              "Move the slider to see the network as it was during its training, from random weights "
+              "(epoch 0) to the end. Every panel shows that moment; “final model” goes back."))
+TOOLS.append(("Watch it learn · two moments side by side", ModelComparison,
+              "The same network after 3 epochs (the guide's own training) and at the end, on the same "
+              "image: their guesses, the selected layer's maps and Grad-CAM, and where they disagree."))
 
 
 #: How section 11 starts: the channel mean of the selected layer.

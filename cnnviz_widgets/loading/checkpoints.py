@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,61 @@ def shipped_checkpoints(folder=None) -> dict:
     if folder is None and DEFAULT_MODEL_PATH.is_file():
         loaders.setdefault(int(card["epochs"]), _load_shipped)
     return dict(sorted(loaders.items()))
+
+
+_models: dict = {}
+_models_lock = threading.Lock()
+
+
+def checkpoint_model(epoch: int):
+    """The shipped model's checkpoint after ``epoch`` epochs, loaded once per process and then
+    shared (a checkpoint's model is only read, never trained). ValueError lists the epochs.
+
+    Kept for the life of the process: seven small models (about 2.4 MB of weights each) make
+    switching epochs back and forth a look-up, and keep each model's traced graphs warm.
+    """
+    loaders = _loaders()
+    epoch = int(epoch)
+    if epoch not in loaders:
+        raise ValueError(f"no checkpoint after epoch {epoch}; the epochs are: {', '.join(map(str, loaders))}")
+    with _models_lock:
+        model = _models.get(epoch)
+        if model is None:
+            model = loaders[epoch]()
+            _models[epoch] = model
+    return model
+
+
+def checkpoint_epoch_of(model) -> int | None:
+    """The epoch whose loaded checkpoint ``model`` is (by identity), else None."""
+    for epoch, loaded in list(_models.items()):
+        if loaded is model:
+            return epoch
+    return None
+
+
+def adopt_final_model(model) -> bool:
+    """Use ``model`` as the final epoch's checkpoint when its weights are exactly the shipped
+    model's (the state usually already holds the shipped model: no second copy is loaded then).
+    True when adopted, or when it already is the final checkpoint."""
+    loaders = _loaders()
+    final = max(loaders)
+    if _models.get(final) is model:
+        return True
+    if final in _models or loaders[final] is not _load_shipped:
+        return False
+    try:
+        mine, shipped = model.get_weights(), _load_shipped().get_weights()
+    except Exception:  # Not the shipped model, whatever went wrong.
+        return False
+    same = len(mine) == len(shipped) and all(a.shape == b.shape and np.array_equal(a, b)
+                                             for a, b in zip(mine, shipped))
+    if same:
+        with _models_lock:
+            _models.setdefault(final, model)
+    return same and _models[final] is model
+
+
+@functools.lru_cache(maxsize=1)
+def _loaders() -> dict:
+    return shipped_checkpoints()

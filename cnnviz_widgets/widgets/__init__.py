@@ -31,3 +31,7 @@ __all__ = [
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
     "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ChartDownload", "ViewLink",
 ]
+from .model_comparison import ModelComparison  # noqa: E402
+from .timeline import TrainingTimeline  # noqa: E402
+
+__all__ += ["TrainingTimeline", "ModelComparison"]
