@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import html
+import threading
 
 import ipywidgets as widgets
+import numpy as np
 
+from .. import compute
 from ..loading.checkpoints import adopt_final_model, checkpoint_accuracies, checkpoint_epoch_of, checkpoint_model
 from ..loading.cifar10 import CIFAR10_CLASSES
 from .base import StateWidget, reports_errors
@@ -16,7 +19,9 @@ class TrainingTimeline(StateWidget):
     Moving it makes that checkpoint the state's model, so every panel follows (filters, maps,
     Grad-CAM, the prediction); beside it, the checkpoint's test accuracy from the manifest. The
     *final model* button goes back to the end of training. Loaded checkpoints are kept, so
-    switching back and forth loads each one only once.
+    switching back and forth loads each one only once; with ``preload`` (the default) a background
+    thread loads them all and traces their graphs as soon as the timeline opens, so even the first
+    move of the slider finds its checkpoint ready.
 
     >>> timeline = TrainingTimeline(state)   # doctest: +SKIP
     >>> timeline.show_epoch(0)               # the untrained network  # doctest: +SKIP
@@ -24,7 +29,7 @@ class TrainingTimeline(StateWidget):
     0
     """
 
-    def __init__(self, state, **kwargs):
+    def __init__(self, state, preload: bool = True, **kwargs):
         super().__init__(state, **kwargs)
         #: {epoch: test accuracy} of every checkpoint, in increasing epoch order.
         self.accuracies = checkpoint_accuracies()
@@ -46,6 +51,15 @@ class TrainingTimeline(StateWidget):
         self.final_button.on_click(lambda _b: self.show_epoch(self.final_epoch))
         self._observe(self._on_version, ["version"])
         self._render()
+        #: The thread loading every checkpoint in the background (``preload``), or None.
+        self.preloading = None
+        if preload:
+            # Grad-CAM traces one graph per layer: the selected layer's (the heatmap panel's) and the
+            # last conv stage's (the default) are the ones a switch needs at once.
+            layers = (state.layer, compute.last_spatial_layer(state.model))
+            self.preloading = threading.Thread(target=_warm, args=(epochs, layers), name="cnnviz-checkpoints",
+                                               daemon=True)
+            self.preloading.start()
 
     @property
     def epoch(self) -> int | None:
@@ -109,3 +123,20 @@ class TrainingTimeline(StateWidget):
     def _table(self) -> str:
         cells = " · ".join(f"{e}: {100 * a:.0f} %" for e, a in self.accuracies.items())
         return f"<small>Test accuracy by epoch: {cells}</small>"
+
+
+def _warm(epochs, layers):
+    """Load each checkpoint and run its forward pass and Grad-CAM once on a blank image (what the
+    first switch to it would otherwise pay); touches no widget and no state. A failure here is
+    reported when the student picks that epoch, by the switch itself."""
+    for epoch in epochs:
+        try:
+            model = checkpoint_model(epoch)
+            inspector = compute.Inspector.for_model(model)
+            x = np.zeros(inspector.input_shape, np.float32)
+            outputs, _ = inspector.run(x)
+            for layer in dict.fromkeys(layers):
+                if layer in outputs and np.ndim(outputs[layer]) == 3:
+                    compute.grad_cam(model, x, 0, layer)
+        except Exception:  # Reported by the switch, in the student's view.
+            continue
