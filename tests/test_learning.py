@@ -208,3 +208,27 @@ def test_comparison_close_leaves_no_observers(small_state):
     before = observer_count(small_state)
     ModelComparison(small_state).close()
     assert observer_count(small_state) == before
+
+
+# --------------------------------------------------------------------------- links
+
+def test_a_link_opens_a_checkpoint_and_a_bad_epoch_changes_nothing(small_state):
+    from cnnviz_widgets import Dashboard
+
+    state = small_state
+    board = Dashboard(state)
+    try:
+        final = max(checkpoint_accuracies())
+        board.open_view("epoch=4")
+        assert "epoch '4' has no checkpoint; epochs are: 0, 1, 2, 3, 5, 10" in state.status
+        assert board.tools.selected_index is None
+        board.open_view("image=7&epoch=3")
+        assert state.index == 7
+        np.testing.assert_allclose(state.inspection.probabilities,
+                                   plain_probabilities(plain_model(3), state.images[7:8])[0], atol=1e-4)
+        assert "epoch=3" in board.view_query() and "panel=TrainingTimeline" in board.view_query()
+        board.open_tool("TrainingTimeline").show_epoch(final)
+        assert "epoch=" not in board.view_query()
+    finally:
+        board.close()
+        state.status = ""
