@@ -232,3 +232,21 @@ def test_a_link_opens_a_checkpoint_and_a_bad_epoch_changes_nothing(small_state):
     finally:
         board.close()
         state.status = ""
+
+
+def test_comparison_costs_two_passes_per_new_image_and_none_on_a_layer_change(small_state, opened, monkeypatch):
+    from cnnviz_widgets import compute
+
+    state = small_state
+    panel = ModelComparison(state, blocking=True)
+    opened(panel)
+    calls = []
+    real_run = compute.Inspector.run
+    monkeypatch.setattr(compute.Inspector, "run", lambda self, x: calls.append(1) or real_run(self, x))
+    state.index = 11
+    assert len(calls) == 3  # the state's own pass, then one per side
+    state.layer = "conv3_act"
+    assert len(calls) == 3
+    state.index = 12
+    state.index = 11  # seen before: the state's cache and the panel's kept results
+    assert len(calls) == 6

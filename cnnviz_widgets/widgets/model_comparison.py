@@ -17,6 +17,8 @@ from .jobs import ToolWidget
 DEFAULT_LEFT = 3
 #: How many images where the two disagree are shown.
 SHOWN_DISAGREEMENTS = 8
+#: How many (epoch, image) results are kept, so going back to an image costs no forward pass.
+KEPT_RESULTS = 32
 
 
 class ModelComparison(ToolWidget):
@@ -49,6 +51,7 @@ class ModelComparison(ToolWidget):
         self.results: dict = {}
         #: {(left epoch, right epoch, state version): compare_predictions(...)}, one per pair.
         self.disagreements: dict = {}
+        self._kept: dict = {}
         self.heads, self.pictures, self.tops, self.maps = {}, {}, {}, {}
         columns = []
         for side in self.SIDES:
@@ -110,13 +113,9 @@ class ModelComparison(ToolWidget):
         shown = []
         for side in self.SIDES:
             epoch = self.choosers[side].value
-            model = checkpoint_model(epoch)
-            inspector = compute.Inspector.for_model(model)
-            outputs, logits = inspector.run(x)
-            probs = inspector.probabilities(logits)
+            outputs, probs, cam = self._answer(epoch, x)
             predicted = int(np.argmax(probs))
             self.results[side] = {"epoch": epoch, "probabilities": probs, "predicted": predicted}
-            cam = compute.grad_cam(model, x, predicted, compute.last_spatial_layer(model))
             set_png(self.pictures[side], render.strip_png(
                 [image, render.overlay(image, cam, alpha=0.5, size=96, cmap=scheme_cmap(self.state, "heat"))],
                 tile_size=96), alt=(f"{describe_subject(self.state)} and, at epoch {epoch}, "
@@ -135,6 +134,21 @@ class ModelComparison(ToolWidget):
                 self.maps[side].layout.display = "none"
         self.maps_note.value = (f"Maps: {html.escape(layer)}, each map scaled on its own." if shown else
                                 f"<i>{html.escape(layer)} has no spatial maps to show; choose a conv layer.</i>")
+
+    def _answer(self, epoch, x):
+        """Every layer's output, the probabilities and Grad-CAM (predicted class, last conv stage)
+        of checkpoint ``epoch`` for the selected image, kept for the ``KEPT_RESULTS`` latest."""
+        key = (epoch, self.state.index, self.state.version)
+        if key not in self._kept:
+            model = checkpoint_model(epoch)
+            inspector = compute.Inspector.for_model(model)
+            outputs, logits = inspector.run(x)
+            probs = inspector.probabilities(logits)
+            cam = compute.grad_cam(model, x, int(np.argmax(probs)), compute.last_spatial_layer(model))
+            if len(self._kept) >= KEPT_RESULTS:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = (outputs, probs, cam)
+        return self._kept[key]
 
     @reports_errors
     def find(self):

@@ -57,7 +57,7 @@ class TrainingTimeline(StateWidget):
             # Grad-CAM traces one graph per layer: the selected layer's (the heatmap panel's) and the
             # last conv stage's (the default) are the ones a switch needs at once.
             layers = (state.layer, compute.last_spatial_layer(state.model))
-            self.preloading = threading.Thread(target=_warm, args=(epochs, layers), name="cnnviz-checkpoints",
+            self.preloading = threading.Thread(target=_warm, args=(epochs, layers, state.model), name="cnnviz-checkpoints",
                                                daemon=True)
             self.preloading.start()
 
@@ -125,13 +125,16 @@ class TrainingTimeline(StateWidget):
         return f"<small>Test accuracy by epoch: {cells}</small>"
 
 
-def _warm(epochs, layers):
+def _warm(epochs, layers, on_screen):
     """Load each checkpoint and run its forward pass and Grad-CAM once on a blank image (what the
-    first switch to it would otherwise pay); touches no widget and no state. A failure here is
-    reported when the student picks that epoch, by the switch itself."""
+    first switch to it would otherwise pay); touches no widget and no state, and skips the model
+    already on screen (it is warm). A failure here is reported when the student picks that epoch,
+    by the switch itself."""
     for epoch in epochs:
         try:
             model = checkpoint_model(epoch)
+            if model is on_screen:
+                continue
             inspector = compute.Inspector.for_model(model)
             x = np.zeros(inspector.input_shape, np.float32)
             outputs, _ = inspector.run(x)
