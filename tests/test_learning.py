@@ -250,3 +250,29 @@ def test_comparison_costs_two_passes_per_new_image_and_none_on_a_layer_change(sm
     state.index = 12
     state.index = 11  # seen before: the state's cache and the panel's kept results
     assert len(calls) == 6
+
+
+# --------------------------------------------------------------------------- the trainer's flag
+
+@pytest.mark.slow
+def test_the_trainer_writes_checkpoints_whose_manifest_plain_keras_confirms(tmp_path, cifar_test):
+    from cnnviz_widgets import train
+
+    output = tmp_path / "never_written.keras"
+    manifest = train.main(["--limit", "256", "--batch-size", "128", "--epochs", "3", "--checkpoints", "0,1",
+                           "--stop-after", "1", "--checkpoint-dir", str(tmp_path), "--output", str(output)])
+    assert not output.exists()  # stopped early: no model and no card
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text()) == manifest
+    assert sorted(manifest["checkpoints"]) == ["0", "1"]
+    images, labels, _ = cifar_test
+    weights = []
+    for epoch in ("0", "1"):
+        model = build_cifar_cnn(dropout=0.25)
+        with np.load(tmp_path / manifest["checkpoints"][epoch]["file"]) as data:
+            assert all(data[v.path].dtype == np.float16 for v in model.weights)
+            for variable in model.weights:
+                variable.assign(data[variable.path].astype(np.float32))
+        weights.append(model.get_weights())
+        accuracy = float(np.mean(np.argmax(plain_probabilities(model, images), axis=1) == labels))
+        assert accuracy == pytest.approx(manifest["checkpoints"][epoch]["test_accuracy"], abs=1e-4)
+    assert not all(np.array_equal(a, b) for a, b in zip(*weights))  # a step of training happened
