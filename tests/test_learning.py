@@ -243,13 +243,17 @@ def test_comparison_costs_two_passes_per_new_image_and_none_on_a_layer_change(sm
     calls = []
     real_run = compute.Inspector.run
     monkeypatch.setattr(compute.Inspector, "run", lambda self, x: calls.append(1) or real_run(self, x))
+    # The state's own pass, then one per side, except for a side showing the state's own model.
+    per_image = 1 + sum(checkpoint_model(e) is not state.model for e in panel.pair)
     state.index = 11
-    assert len(calls) == 3  # the state's own pass, then one per side
+    assert len(calls) == per_image
     state.layer = "conv3_act"
-    assert len(calls) == 3
+    assert len(calls) == per_image
     state.index = 12
     state.index = 11  # seen before: the state's cache and the panel's kept results
-    assert len(calls) == 6
+    assert len(calls) == 2 * per_image
+    panel.choosers["right"].value = 5
+    assert len(calls) == 2 * per_image + 1
 
 
 # --------------------------------------------------------------------------- the trainer's flag

@@ -138,9 +138,14 @@ class ModelComparison(ToolWidget):
     def _answer(self, epoch, x):
         """Every layer's output, the probabilities and Grad-CAM (predicted class, last conv stage)
         of checkpoint ``epoch`` for the selected image, kept for the ``KEPT_RESULTS`` latest."""
+        model = checkpoint_model(epoch)
+        if model is self.state.model and self.state.preprocess_name == "[0, 1]":
+            # The checkpoint on screen: the state already ran it on this image (one pass per change).
+            insp = self.state.inspection
+            cam = self.state.grad_cam(compute.last_spatial_layer(model), insp.predicted)
+            return insp.outputs, insp.probabilities, cam
         key = (epoch, self.state.index, self.state.version)
         if key not in self._kept:
-            model = checkpoint_model(epoch)
             inspector = compute.Inspector.for_model(model)
             outputs, logits = inspector.run(x)
             probs = inspector.probabilities(logits)
