@@ -43,9 +43,9 @@ class ModelComparison(ToolWidget):
         options = [(f"epoch {e}" + (" (final)" if e == epochs[-1] else ""), e) for e in epochs]
         self.choosers = {
             "left": widgets.Dropdown(options=options, value=left if left in epochs else epochs[0],
-                                     description="left", layout=widgets.Layout(width="200px")),
+                                     description="left", layout=widgets.Layout(width="240px")),
             "right": widgets.Dropdown(options=options, value=epochs[-1] if right is None else right,
-                                      description="right", layout=widgets.Layout(width="200px")),
+                                      description="right", layout=widgets.Layout(width="240px")),
         }
         #: What each side shows: {"left": {"epoch", "probabilities", "predicted"}, "right": ...}.
         self.results: dict = {}

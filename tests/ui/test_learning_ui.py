@@ -70,3 +70,25 @@ def test_the_timeline_moves_every_panel_to_epoch_0_and_back(page, cifar_model, c
     expect(panel).to_contain_text("the final model", timeout=UPDATE_MS)
     expect(caption).to_have_text(before, timeout=UPDATE_MS)
     assert "⚠" not in page.locator(STATUS).inner_text()
+
+
+def test_the_comparison_shows_epoch_3_and_the_final_model_on_the_same_image(page, cifar_model, cifar_test):
+    images, _, names = cifar_test
+    index = int(page.locator(NUMBER_BOX).input_value())
+    panel = tool(page, "Watch it learn · two moments side by side")
+    tops = panel.locator(".cnnviz-top-classes")
+    expect(tops).to_have_count(2, timeout=UPDATE_MS)
+    expect(panel).to_contain_text("Epoch 3", timeout=UPDATE_MS)
+    manifest = json.loads((DEFAULT_CHECKPOINT_DIR / MANIFEST_NAME).read_text())
+    model = build_cifar_cnn(dropout=0.25)
+    with np.load(DEFAULT_CHECKPOINT_DIR / manifest["checkpoints"]["3"]["file"]) as data:
+        for variable in model.weights:
+            variable.assign(data[variable.path].astype(np.float32))
+    for side, reference in zip(range(2), (model, cifar_model)):
+        expected = np.asarray(reference(images[index][None].astype(np.float32) / 255.0, training=False))[0]
+        best = int(np.argmax(expected))
+        expect(tops.nth(side).locator("li").first).to_have_text(f"{names[best]} {100 * expected[best]:.1f} %")
+    ARTIFACTS.mkdir(exist_ok=True)
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "learning_comparison.png"), full_page=False)
+    assert "⚠" not in page.locator(STATUS).inner_text()
