@@ -162,13 +162,11 @@ def main(argv=None):
 
     saver = None
     if args.checkpoints:
-        saver = CheckpointSaver(args.checkpoints, args.checkpoint_dir, x_test, y_test, args.dropout,
-                                stop_after=args.stop_after,
+        saver = CheckpointSaver(args.checkpoints, args.checkpoint_dir, x_test, y_test,
                                 recipe=_command(argv if argv is not None else _argv()))
-        saver.save(model, 0)
-    callbacks = [saver] if saver is not None else []
-    if saver is None and args.stop_after is not None:
-        callbacks = [_StopAfter(args.stop_after)]
+        if 0 in saver.epochs:
+            saver.save(model, 0)
+    callbacks = [_epoch_callback(model, saver, args.stop_after)]
     start = time.perf_counter()
     history = None
     if args.stop_after != 0:
@@ -224,37 +222,17 @@ def _epoch_list(text: str) -> list[int]:
     return epochs
 
 
-def _keras_callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _StopAfter(_keras_callback_base()):
-    """Ends ``fit`` after a given epoch (counted from 1) while the schedule keeps its full length."""
-
-    def __init__(self, stop_after: int):
-        super().__init__()
-        self.stop_after = stop_after
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 >= self.stop_after:
-            self.model.stop_training = True
-
-
-class CheckpointSaver(_StopAfter):
+class CheckpointSaver:
     """Saves float16 weights after the chosen epochs and keeps a manifest of their test accuracy.
 
     The accuracy recorded is that of the weights as saved (float16), on the whole test set; the
     float32 accuracy sits beside it so the rounding's cost is on record.
     """
 
-    def __init__(self, epochs, folder: Path, x_test, y_test, dropout: float, stop_after=None, recipe=""):
-        super().__init__(stop_after if stop_after is not None else 10**9)
+    def __init__(self, epochs, folder: Path, x_test, y_test, recipe=""):
         self.epochs = set(epochs)
         self.folder = Path(folder)
         self.x_test, self.y_test = x_test, y_test
-        self.dropout = dropout
         self.manifest = {"recipe": recipe, "data": f"CIFAR-10 test set, {len(y_test):,} images",
                          "weights": "float16", "checkpoints": {}}
 
@@ -276,10 +254,21 @@ class CheckpointSaver(_StopAfter):
         print(f"checkpoint epoch {epoch}: test accuracy {rounded:.4f} (float32 {full:.4f}) -> {path.name}",
               flush=True)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 in self.epochs:
-            self.save(self.model, epoch + 1)
-        super().on_epoch_end(epoch, logs)
+
+
+def _epoch_callback(model, saver, stop_after):
+    """A Keras callback that saves the checkpoints due after each epoch (``saver``, or None) and
+    ends ``fit`` after epoch ``stop_after`` (counted from 1; None: never) while the learning-rate
+    schedule keeps its full length."""
+    import keras
+
+    def on_epoch_end(epoch, logs=None):
+        if saver is not None and epoch + 1 in saver.epochs:
+            saver.save(model, epoch + 1)
+        if stop_after is not None and epoch + 1 >= stop_after:
+            model.stop_training = True
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
 
 
 def _command(argv) -> str:
