@@ -24,7 +24,8 @@ WIDGETS = {
     "widgets.charts": ("SoftmaxChart", "DenseBars"),
     "widgets.panels": ("StatsTable", "HeatmapOverlay"),
     "widgets.controls": ("ImagePicker", "LayerSelector"),
-    "widgets.grids": ("FeatureGrid", "FilterGrid", "LayerStrip", "ComparisonGrid"),
+    "widgets.grids": ("FeatureGrid", "FilterGrid", "LayerStrip"),
+    "widgets.comparison": ("ComparisonGrid",),
 }
 
 

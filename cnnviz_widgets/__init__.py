@@ -4,10 +4,15 @@
 >>> state = ModelState.from_default()                     # doctest: +SKIP
 >>> FeatureGrid(state)                                    # doctest: +SKIP
 """
-# First of all, before anything imports TensorFlow: its start-up logs are noise to a student.
+# First of all, before anything imports TensorFlow: its start-up logs are noise to a student. And
+# before the widgets import bqplot: a kernel starting for a page runs the modules its first screen
+# needs first, the charts' and the parts of Keras a dashboard never uses later or never.
+from .compat import KERAS_UNUSED_MODULES
+from .startup import defer_until_used, start_up
 from .tf_logging import quiet_tensorflow_import
 
 quiet_tensorflow_import()
+defer_until_used(("bqplot", *KERAS_UNUSED_MODULES))
 
 from .dashboard import Dashboard, StatusLine, friendly_errors
 from .loading import build_cifar_cnn, load_cifar10, load_default_card, load_default_model, load_image, load_model_file
@@ -49,9 +54,18 @@ __all__ = [
     "MisclassificationExplorer", "ConfidenceAnalysis", "FilterOptimizer", "ConvArithmetic",
     "TopImages", "TrainPanel", "ExplanationLab", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload",
     "CnnPrimer", "Download", "ChartDownload", "ViewLink",
-    "Dashboard", "StatusLine", "friendly_errors", "accessibility_support",
+    "Dashboard", "StatusLine", "friendly_errors", "start_up", "accessibility_support",
 ]
 __version__ = "0.1.0"
+
+from .widgets import ConvPlayground  # noqa: E402
+
+__all__ += ["ConvPlayground"]
+
+from .widgets import ConvolutionAnimation  # noqa: E402
+
+__all__ += ["ConvolutionAnimation"]
+
 from .widgets import ModelComparison, TrainingTimeline  # noqa: E402
 
 __all__ += ["TrainingTimeline", "ModelComparison"]

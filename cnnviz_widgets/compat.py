@@ -16,6 +16,9 @@ that changes one fails there, by name:
   switch that ``keras.config.enable_unsafe_deserialization()`` turns off; only this scope forces
   safe mode for one load. Without it (a Keras that moved it) the file checks of
   ``loading.model_files`` still refuse every construct that could run code.
+* ``keras.src.visualization`` (Keras) — ``KERAS_UNUSED_MODULES``: the modules ``import keras`` loads
+  although a dashboard never uses them, deferred by ``startup.defer_until_used`` (the private
+  one because ``keras.src`` imports it itself, beside the public ``keras.visualization``).
 * ``TraitType._validate`` and ``HasTraits._trait_values`` (traitlets) — ``set_by_identity``: a trait
   that stores a new value and notifies without traitlets' ``old == new`` (which compares two image
   arrays element by element). The notification goes through the public ``notify_change``, not the
@@ -31,6 +34,12 @@ import contextlib
 from traitlets import Bunch
 
 # ----- Keras ----------------------------------------------------------------------------------------
+
+#: What ``import keras`` loads that a dashboard never uses: the scikit-learn wrappers (they import
+#: scikit-learn, and SciPy with it) and the plotting helpers (they import Matplotlib's pyplot);
+#: about 1.2 s of a kernel's start. ``startup.defer_until_used`` runs them on first use.
+KERAS_UNUSED_MODULES = ("keras.wrappers", "keras.visualization", "keras.src.visualization")
+
 
 def is_graph_model(model) -> bool:
     """True when ``run_through_graph`` can re-apply ``model``'s layers (a Functional model)."""

@@ -16,6 +16,8 @@ from .widgets import (
     ComparisonGrid,
     ConfidenceAnalysis,
     ConvArithmetic,
+    ConvolutionAnimation,
+    ConvPlayground,
     DatasetMap,
     DenseBars,
     ExplanationLab,
@@ -38,6 +40,7 @@ from .widgets import (
     WhatIfLab,
 )
 from .widgets.base import CRISP_CSS, Deferred, StateWidget, close_owned, section, share_looks, shared_layout
+from .widgets.charts import CONFIDENT
 from .widgets.exercises import EXERCISES, ExercisePath
 from .widgets.panels import heatmap_choices
 from .widgets.settings import ColourSchemeSelector
@@ -104,8 +107,8 @@ TEXTS = {
                "This is the picture the network will look at. The caption compares the true class with "
                "what the network guessed and how sure it is; ✗ (and red) means the guess is wrong."),
     "layer": ("2 · Choose a layer",
-              "Every panel below shows the layer you pick here. Early layers keep a lot of spatial "
-              "detail; later layers are smaller but mean more."),
+              "Sections 4, 5, 7, 10 and 11 follow the layer you pick here; the others say why not. "
+              "Early layers keep a lot of detail. Later layers are smaller but mean more."),
     "colours": ("3 · Colours",
                 "Every picture follows this choice. The colour-vision-safe scheme keeps maps, heatmaps "
                 "and weights readable with a red–green colour deficiency (about one man in twelve)."),
@@ -122,24 +125,25 @@ TEXTS = {
               "The image shrinks from 32×32 to 8×8 while the number of channels grows. Each picture "
               "is the average of a stage's maps: detail fades and meaning builds up."),
     "dense": ("7 · The dense layer",
-              "After flattening, 128 neurons summarise the whole image. Tall bars carry the evidence the "
-              "classifier uses; many neurons stay near zero for any one image."),
+              "After flattening, a dense layer's neurons summarise the whole image (the line above the "
+              "bars says how many). Tall bars carry the evidence the classifier uses. Many neurons "
+              "stay near zero for any one image."),
     "softmax": ("8 · The decision",
-                "Softmax turns the last scores into probabilities that add up to 100 %. One tall bar is a "
-                "confident guess, several medium bars an uncertain one."),
+                "Softmax turns the last scores into probabilities that add up to 100 %. One tall bar "
+                f"({100 * CONFIDENT:.0f} % or more) is a confident guess. Several medium bars are an unsure one."),
     "compare": ("9 · Comparing images",
                 "Several images side by side, stage by stage. Early stages look alike for every picture; "
                 "the last stage differs most between classes — that is where the network tells them "
                 "apart."),
     "stats": ("10 · Statistics per layer",
-              "Numbers behind the pictures: the spread of each layer's values and how many of them are "
-              "switched off (sparsity). Deeper layers tend to be sparser."),
+              "Numbers behind the pictures: the spread of each layer's values, and how many of them are "
+              "switched off (sparsity). Is each stage sparser than the one before? The line under "
+              "the table says."),
     "heatmap": ("11 · Where the network looks",
-                "Colours over the image show where a layer responds (activation) or which regions raised the "
-                "score of a class (Grad-CAM, the guide's advanced topic: switch to it above the "
-                "picture; a class you choose there is for this image, the next image starts from its own "
-                "prediction). The note under the pictures says which colours mean important and which "
-                "mean ignored."),
+                "Colours over the image show where the network looks. Activation: where the chosen "
+                "layer responds. Grad-CAM: which places raised the score of one class. Switch between "
+                "them above the picture, and choose the class there. A new image starts from its own "
+                "guess. The note under the pictures says which colours mean important."),
 }
 
 #: The sections of the side bar, steps 1 to 3; the others follow in the main column.
@@ -159,6 +163,12 @@ TOOLS = [
      "(gradient ascent)."),
     ("Advanced · Convolution arithmetic", ConvArithmetic,
      "Pick one pixel of a feature map and follow the multiplications and additions that produce it."),
+    ("Advanced · Convolution playground", ConvPlayground,
+     "Change the input size, kernel, stride, padding and dilation and see how big the output is and how "
+     "many weights the layer has. It starts on this network's first convolution."),
+    ("Advanced · Convolution, step by step", ConvolutionAnimation,
+     "Watch a kernel slide across the picture or a feature map, one position at a time: the products, the "
+     "sum, the bias and the activation, and the output map filling in."),
     ("Advanced · Top images per channel", TopImages,
      "The nine images of the set that make one channel fire the most."),
     ("Advanced · Which explanation can you trust?", ExplanationLab,

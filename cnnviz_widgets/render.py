@@ -153,14 +153,17 @@ def number_tiles(tiles: np.ndarray, ink, paper) -> np.ndarray:
     return out
 
 
-def montage_png(maps, cols: int = 8, tile_size: int = 32, cmap: str = MAP_CMAP, numbered: bool = False) -> bytes:
+def montage_png(maps, cols: int = 8, tile_size: int = 32, cmap: str = MAP_CMAP, numbered: bool = False,
+                selected: int | None = None, frame=None) -> bytes:
     """One PNG of N feature maps.
 
     maps : (h, w, N) — a layer's output for one image, channels last.
     Each map is normalised to [0, 1] on its own, coloured with a perceptually uniform colormap,
     upscaled (nearest neighbour) to about ``tile_size`` pixels and laid out ``cols`` per row with
-    white gaps; ``numbered`` writes each map's channel number above it (``number_tiles``).
-    Returns PNG bytes of about (rows·tile, cols·tile).
+    white gaps; ``numbered`` writes each map's channel number above it (``number_tiles``);
+    ``selected`` frames that map (its tile and number band) 2 pixels wide in ``frame`` (r, g, b).
+    Returns PNG bytes of about (rows·tile, cols·tile); the tile of map i starts at
+    ``montage_cell(i, cols, tile height, tile width)``.
     """
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3 or maps.shape[-1] == 0:
@@ -173,7 +176,38 @@ def montage_png(maps, cols: int = 8, tile_size: int = 32, cmap: str = MAP_CMAP, 
         # The darkest colour of the map's palette on the white of the gaps.
         tiles = number_tiles(tiles, ink=0, paper=GAP_INDEX)
     laid = tile(tiles, cols, fill=GAP_INDEX)
-    return palette_png(laid[..., 0], cmap)
+    if selected is None or not 0 <= selected < len(tiles):
+        return palette_png(laid[..., 0], cmap)
+    if frame is None:
+        raise ValueError("a selected map needs the colour of its frame, (r, g, b)")
+    # A frame needs a colour outside the map's palette: this montage goes out as RGB instead.
+    rgb = np.asarray(_palette(cmap), np.uint8).reshape(-1, 3)[laid[..., 0]]
+    top, left = montage_cell(selected, cols, tiles.shape[1], tiles.shape[2], len(tiles))
+    th, tw = tiles.shape[1:3]
+    for band in (np.s_[top:top + 2, left:left + tw], np.s_[top + th - 2:top + th, left:left + tw],
+                 np.s_[top:top + th, left:left + 2], np.s_[top:top + th, left + tw - 2:left + tw]):
+        rgb[band] = frame
+    return png_bytes(rgb)
+
+
+def montage_cell(i: int, cols: int, height: int, width: int, n: int | None = None, gap: int = GAP) -> tuple:
+    """(top, left) pixel of tile ``i`` in a montage of tiles (height, width) laid ``cols`` per row
+    (``tile``; ``cols`` is capped at ``n`` tiles when given)."""
+    cols = max(1, min(int(cols), n if n is not None else int(cols)))
+    r, c = divmod(int(i), cols)
+    return r * (height + gap), c * (width + gap)
+
+
+def montage_index(x: float, y: float, cols: int, height: int, width: int, n: int, gap: int = GAP):
+    """The tile under pixel (x, y) of a montage of ``n`` tiles (height, width), ``cols`` per row,
+    or None for a gap or a place with no tile: where a click on the montage landed."""
+    cols = max(1, min(int(cols), n))
+    c, dx = divmod(int(np.floor(x)), width + gap)
+    r, dy = divmod(int(np.floor(y)), height + gap)
+    if x < 0 or y < 0 or dx >= width or dy >= height or c >= cols:
+        return None
+    i = r * cols + c
+    return i if i < n else None
 
 
 def map_png(m, size: int = 256, cmap: str = MAP_CMAP) -> bytes:

@@ -18,7 +18,8 @@ from cnnviz_widgets.state import ModelState
 from cnnviz_widgets.widgets.base import StateWidget
 
 #: Widget modules whose StateWidget classes must render after a model change.
-WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.uploads")
+WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.comparison",
+                  "widgets.uploads")
 
 
 # --------------------------------------------------------------------------- models and files

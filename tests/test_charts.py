@@ -64,7 +64,8 @@ def test_softmax_colours_right_and_wrong(state, cifar_test, first_predictions):
         state.index = wrong
         predicted, label = int(first_predictions[wrong]), int(labels[wrong])
         expected = [GREY] * 10
-        expected[label], expected[predicted] = RED, GREEN
+        # The wrong guess in red, the class it missed in green.
+        expected[label], expected[predicted] = GREEN, RED
         assert list(chart.bars.colors) == expected
         state.index = right
         expected = [GREY] * 10
@@ -99,9 +100,31 @@ def test_dense_bars_follow_a_selected_dense_layer(state, cifar_model):
         probe = keras.Model(cifar_model.input, cifar_model.get_layer("dense1").output)
         expected = probe(_x(state, 0)[None], training=False).numpy()[0]
         np.testing.assert_allclose(bars.bars.y, expected, atol=1e-5)
-        # A spatial layer is no dense layer: the bars go back to the dense stage.
+        assert "128 neurons" in bars.title.value and "you picked" not in bars.title.value
+        # A spatial layer is no dense layer: the bars go back to the dense stage, and say why.
         state.layer = "conv3_act"
         assert "dense1_act" in bars.title.value
+        assert "the layer you picked, conv3_act, has maps" in bars.title.value
+    finally:
+        bars.close()
+
+
+def test_dense_bars_of_the_output_layer_are_the_named_classes(state, cifar_model):
+    bars = DenseBars(state)
+    try:
+        state.index = 42
+        state.layer = "predictions"
+        expected = cifar_model(_x(state, 42)[None], training=False).numpy()[0]
+        assert expected.shape == (10,)
+        np.testing.assert_allclose(bars.bars.y, expected, atol=1e-5)
+        # The bars are named by class on the axis, not numbered 0-9, and the title says what they are.
+        assert bars.x_axis.tick_values.tolist() == list(range(10))
+        assert bars.x_axis.tick_labels == {i: n for i, n in enumerate(state.class_names)}
+        assert bars.x_axis.tick_labels[3] == "cat"
+        assert "the output layer, one bar per class" in bars.title.value and "neurons" not in bars.title.value
+        # Back on a hidden dense layer, the axis numbers the neurons again.
+        state.layer = "dense1_act"
+        assert bars.x_axis.tick_labels is None and bars.x_axis.label == "neuron index"
     finally:
         bars.close()
 

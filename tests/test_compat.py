@@ -6,6 +6,7 @@ against the installed versions. A failure here names what a new release changed:
 * ``keras.src.saving.serialization_lib.SafeModeScope``         -> compat.safe_mode_scope
 * ``TraitType._validate``, ``HasTraits._trait_values``         -> compat.set_by_identity
 * ``HasTraits._trait_values``                                   -> compat.own_attributes
+* ``keras.src.visualization`` and the other modules Keras loads   -> compat.KERAS_UNUSED_MODULES
 """
 from __future__ import annotations
 
@@ -168,3 +169,14 @@ def test_own_attributes_leave_out_the_trait_values_only():
     assert not reaches(own, in_trait)
     # Only the store of values is left out: every other entry of vars() stays.
     assert len(vars(owner)) - len(own) == 1
+
+
+def test_each_unused_keras_module_is_one_keras_imports_itself():
+    """Relies on ``keras.wrappers``, ``keras.visualization`` and ``keras.src.visualization`` being
+    modules that ``import keras`` loads (so deferring them saves their imports)."""
+    import importlib.util
+    import sys
+
+    for name in compat.KERAS_UNUSED_MODULES:
+        assert importlib.util.find_spec(name) is not None, name
+        assert name in sys.modules, name

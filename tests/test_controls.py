@@ -18,8 +18,9 @@ from references import keras_probabilities
 
 from cnnviz_widgets.compute import stage_starts
 from cnnviz_widgets.state import ModelState
+from cnnviz_widgets.widgets.comparison import ComparisonGrid
 from cnnviz_widgets.widgets.controls import ImagePicker, LayerSelector
-from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
+from cnnviz_widgets.widgets.grids import FeatureGrid, FilterGrid, LayerStrip
 
 N_IMAGES = 1000  # the images of the `shared` state in conftest.py
 SPATIAL = ["conv1", "conv1_bn", "conv1_act", "conv2", "conv2_bn", "conv2_act",

@@ -19,7 +19,8 @@ from references import assert_close_colours, colour_table, coloured_map, keras_l
 
 from cnnviz_widgets.state import ModelState
 from cnnviz_widgets.widgets.base import png_size
-from cnnviz_widgets.widgets.grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
+from cnnviz_widgets.widgets.comparison import ComparisonGrid
+from cnnviz_widgets.widgets.grids import FeatureGrid, FilterGrid, LayerStrip
 
 N_IMAGES = 1000  # the images of the `shared` state in conftest.py
 STAGES = ["conv1_act", "conv2_act", "conv3_act", "conv4_act"]
@@ -44,15 +45,30 @@ def decode(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-def assert_montage(png: bytes, maps, cols: int, factor: int):
+#: The frame of the chosen map: magenta, the colour of "your choice" in the legend.
+FRAME = (0xd8, 0x1b, 0x60)
+
+
+def assert_montage(png: bytes, maps, cols: int, factor: int, framed: int | None = 0):
     """The montage shows map i of ``maps`` (h, w, N) in tile i, scaled by its own range and
     coloured with viridis (255 colours), each value a ``factor``-pixel block; tiles 1 pixel apart
-    under an 11-pixel band for their number."""
+    under an 11-pixel band for their number. Tile ``framed`` (the chosen channel) has a 2-pixel
+    magenta frame round it and its band, and only it: inside the frame its map is as drawn."""
     picture = decode(png)
     tile = maps.shape[0] * factor
     for i in range(maps.shape[-1]):
-        assert_close_colours(tile_at(picture, i, cols, tile, gap=1, band=11),
-                             coloured_map(maps[..., i], factor), f"map {i}")
+        got = tile_at(picture, i, cols, tile, gap=1, band=11)
+        expected = coloured_map(maps[..., i], factor)
+        r, c = divmod(i, cols)
+        whole = picture[r * (tile + 12): r * (tile + 12) + tile + 11, c * (tile + 1): c * (tile + 1) + tile]
+        edge = np.concatenate([whole[:2].reshape(-1, 3), whole[-2:].reshape(-1, 3),
+                               whole[:, :2].reshape(-1, 3), whole[:, -2:].reshape(-1, 3)])
+        if i == framed:
+            assert (edge == FRAME).all(), f"map {i} is not framed"
+            got, expected = got[:-2, 2:-2], expected[:-2, 2:-2]
+        else:
+            assert not (edge == FRAME).all(axis=1).any(), f"map {i} is framed"
+        assert_close_colours(got, expected, f"map {i}")
 
 
 def filter_tile(kernel, i: int, view) -> np.ndarray:
@@ -110,6 +126,44 @@ class TestFeatureGrid:
         assert_montage(grid.image.value, maps, cols=8, factor=1)
         assert (grid.n_features.value, grid.n_features.max, grid.cols.value) == (32, 32, 8)
         assert grid.channel.max == 31
+
+    def test_a_click_on_a_map_chooses_it_frames_it_and_shows_its_filter(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.layer = "conv1_act"
+        st.index = 4
+        # Tiles of 32×32 under an 11-pixel band, 1 pixel apart, 8 per row: map 11 is row 1,
+        # column 3, at x 99 … 130 and y 44 … 86.
+        grid._on_click({"dataX": 3 * 33 + 16, "dataY": 44 + 25})
+        assert grid.channel.value == 11
+        maps = layer_of(st.model, "conv1_act", st.images[4])
+        assert_montage(grid.image.value, maps, cols=8, factor=1, framed=11)
+        assert_close_colours(decode(grid.channel_image.value), coloured_map(maps[..., 11], 6))
+        # Beside it, filter 11 of conv1 in colour: its weights on red, green and blue scaled by
+        # its own range, 3×3 cells of 21 pixels (64 / 3, rounded).
+        kernel = st.model.get_layer("conv1").kernel.numpy()
+        expected = np.kron(filter_tile(kernel, 11, "rgb"), np.ones((21, 21, 1), np.uint8))
+        assert_close_colours(decode(grid.filter_image.value), expected, "filter 11")
+        assert "conv1 #11" in text_of(grid.filter_note.value)
+        # A click in the gap between two maps, or below the last one, chooses nothing.
+        grid._on_click({"dataX": 2 * 33 - 1, "dataY": 50})
+        grid._on_click({"dataX": 10, "dataY": 4 * 44 + 5})
+        assert grid.channel.value == 11
+        # The slider does the same without a mouse.
+        grid.channel.value = 30
+        assert_montage(grid.image.value, maps, cols=8, factor=1, framed=30)
+        expected = np.kron(filter_tile(kernel, 30, "rgb"), np.ones((21, 21, 1), np.uint8))
+        assert_close_colours(decode(grid.filter_image.value), expected, "filter 30")
+
+    def test_a_deeper_maps_filter_is_the_mean_of_its_weights(self, st, opened):
+        grid = FeatureGrid(st)
+        opened(grid)
+        st.layer = "conv3_act"
+        grid._on_click({"dataX": 5 * 33 + 10, "dataY": 2 * 44 + 30})
+        assert grid.channel.value == 21
+        kernel = st.model.get_layer("conv3").kernel.numpy()
+        expected = np.kron(filter_tile(kernel, 21, "mean"), np.ones((21, 21, 1), np.uint8))
+        assert_close_colours(decode(grid.filter_image.value), expected, "filter 21")
 
     def test_sizes_of_deeper_layers(self, st, opened):
         grid = FeatureGrid(st)

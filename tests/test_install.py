@@ -166,7 +166,8 @@ def _get(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> s
         if proc.poll() is not None:
             raise AssertionError(f"cnnviz exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            # Voilà answers once the notebook has run: on a busy machine, tens of seconds.
+            with urllib.request.urlopen(url, timeout=max(1.0, deadline - time.monotonic())) as response:
                 return _read_until(response, deadline).decode()
         except (ConnectionError, urllib.error.URLError):
             time.sleep(0.5)

@@ -22,7 +22,8 @@ from cnnviz_widgets.loading import resize_images
 from cnnviz_widgets.state import ModelState
 from cnnviz_widgets.widgets.base import StateWidget
 
-WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.uploads")
+WIDGET_MODULES = ("widgets.charts", "widgets.panels", "widgets.controls", "widgets.grids", "widgets.comparison",
+                  "widgets.uploads")
 #: The widgets of the dashboard's panels and side bar; the discovery below must find them all.
 CORE_WIDGETS = {"SoftmaxChart", "DenseBars", "FeatureGrid", "FilterGrid", "LayerStrip", "ComparisonGrid",
                 "StatsTable", "HeatmapOverlay", "ImagePicker", "LayerSelector", "ImageUpload", "ModelUpload"}

@@ -99,7 +99,7 @@ def test_stats_rows_equal_numpy_on_the_layer_outputs(state, probe):
             assert [float(c) for c in cells[2:6]] == pytest.approx(
                 [stats["mean"], stats["std"], stats["min"], stats["max"]], abs=6e-4)
             assert float(cells[6]) == pytest.approx(100 * stats["sparsity"], abs=0.06)
-        assert "≤ 0.01" in table.note.value
+        assert "0.01 or less" in table.note.value
     finally:
         table.close()
 

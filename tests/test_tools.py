@@ -366,6 +366,50 @@ def test_conv_arithmetic_panel_ends_at_the_feature_map_value(small_state, closes
     assert small_state.status == ""
 
 
+def test_a_click_on_the_arithmetic_pictures_picks_the_position(small_state, closes_cleanly):
+    panel = ConvArithmetic(small_state)
+    closes_cleanly.append(panel)
+    panel.stage.value = "conv2_act"  # 32×32 input maps → 16×16, stride 2, kernel 3×3
+    # The map is 16 cells upscaled to 160 pixels: 10 per cell. Pixel (x 75, y 55) is row 5, column 7.
+    panel._on_map_click({"dataX": 75, "dataY": 55})
+    assert (panel.row.value, panel.col.value) == (5, 7)
+    sub = keras.Model(small_state.model.inputs[0], small_state.model.get_layer("conv2_act").output)
+    real = np.asarray(sub(small_state.images[:1].astype(np.float32) / 255.0, training=False))[0]
+    assert panel.result["value"] == pytest.approx(float(real[5, 7, panel.channel.value]), abs=1e-5)
+    # The input is 32 cells at 5 pixels each. Input pixels (row 20, column 9) and (21, 9) lie in
+    # the windows of outputs (10, 4) (rows 20-22, columns 8-10) and, for row 21, (10, 4) as well.
+    for (row_in, col_in), expected in (((20, 9), {(10, 4), (9, 4)}), ((21, 9), {(10, 4)}),
+                                       ((0, 0), {(0, 0)}), ((31, 31), {(15, 15)})):
+        panel._on_input_click({"dataX": 5 * col_in + 2, "dataY": 5 * row_in + 2})
+        row, col = panel.row.value, panel.col.value
+        assert (row, col) in expected, (row_in, col_in)
+        top, left = panel.result["origin"]
+        assert top <= row_in <= top + 2 and left <= col_in <= left + 2
+    # Sliders remain the keyboard's way to the same positions.
+    panel.row.value, panel.col.value = 3, 12
+    assert panel.result["origin"] == (6, 24)
+    assert small_state.status == ""
+
+
+def test_panels_with_their_own_layer_menu_start_at_the_picked_layer(small_state, closes_cleanly):
+    small_state.layer = "conv2_act"
+    made = [TopImages(small_state, blocking=True), FilterOptimizer(small_state, blocking=True),
+            ConvArithmetic(small_state)]
+    closes_cleanly.extend(made)
+    top, optimizer, arithmetic = made
+    assert top.layer.value == optimizer.layer.value == arithmetic.stage.value == "conv2_act"
+    # A layer a panel cannot show (a dense layer for gradient ascent on maps, a BatchNorm inside a
+    # stage for the top images' menu) leaves it at its own default, the last conv stage.
+    small_state.layer = "dense1"
+    later = [TopImages(small_state, blocking=True), FilterOptimizer(small_state, blocking=True)]
+    closes_cleanly.extend(later)
+    assert [p.layer.value for p in later] == ["conv4_act", "conv4_act"]
+    # Each says so in one line.
+    for panel in made:
+        assert "changes only this panel" in " ".join(
+            w.value for w in panel.children[1].children if hasattr(w, "value") and isinstance(w.value, str))
+
+
 # --------------------------------------------------------------------------- top images
 
 def test_top_images_panel(small_state, closes_cleanly, monkeypatch):
@@ -428,6 +472,9 @@ def test_train_panel_tests_on_the_images_of_known_class_only(cifar_model, cifar_
                         lambda *a, test=None, **k: seen.append(test) or real(*a, test=test, **k))
     panel = TrainPanel(state, train_data=(images[500:628], labels[500:628]))
     panel.epochs.value, panel.batch_size.value = 1, 64
+    # Before training there is no chart to look at, only a line that says how to get one.
+    assert panel.charts.children == ()
+    assert "Press “train a new model” to draw the loss and accuracy" in panel.no_chart.value
     panel.run_sync()
     test_images, test_labels = seen[0]
     np.testing.assert_array_equal(test_images, images[30:100])
@@ -446,6 +493,9 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
     closes_cleanly.append(panel)
     assert not panel.continue_current.disabled  # the shipped model is the guide's CNN
     panel.epochs.value, panel.batch_size.value = 1, 64
+    # Before training there is no chart to look at, only a line that says how to get one.
+    assert panel.charts.children == ()
+    assert "Press “train a new model” to draw the loss and accuracy" in panel.no_chart.value
     panel.run_sync()
     # Training worked on a copy: the model on screen stays until the student chooses the new one.
     assert small_state.status == ""
@@ -466,7 +516,14 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
     for metric, mark in panel.lines.items():
         np.testing.assert_array_equal(mark.x, [1.0])
         np.testing.assert_allclose(mark.y, panel.history[metric])
-    assert list(panel.epoch_axis.tick_values) == [1, 2]
+    # One epoch set, one tick: the axes span the epochs set, on both charts.
+    assert [list(f.axes[0].tick_values) for f in panel.figures] == [[1], [1]]
+    assert (panel.x_scale.min, panel.x_scale.max) == (0.5, 1.5)
+    # Loss and accuracy on charts of their own, no legend drawn over the lines.
+    assert [[m.labels[0] for m in f.marks] for f in panel.figures] == [
+        ["train loss", "test loss"], ["train accuracy", "test accuracy"]]
+    assert not any(m.display_legend for f in panel.figures for m in f.marks)
+    assert panel.charts.children and panel.no_chart.value == ""
     # The chart's test accuracy is the new model's accuracy on the state's images.
     probs = small_state.model.predict(small_state.images.astype(np.float32) / 255.0, verbose=0)
     assert panel.history["val_accuracy"][0] == pytest.approx(

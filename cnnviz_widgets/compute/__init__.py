@@ -24,6 +24,7 @@ from .attribution import (
                           score_cam,
                           smoothgrad,
 )
+from .conv_geometry import conv2d_layers, conv_output_size, conv_padding, conv_param_count, conv_settings
 from .describe import (
                           bars_text,
                           channel_alt,
@@ -137,4 +138,5 @@ __all__ = [
     "place_of", "strongest_place", "thirds_shares", "subject", "image_alt", "verdict_mark",
     "feature_maps_alt", "channel_alt", "heatmap_alt", "filters_alt", "stages_alt", "comparison_alt",
     "top_classes_text", "bars_text", "methods_alt", "sanity_alt", "difference_alt",
+    "conv_output_size", "conv_padding", "conv_param_count", "conv2d_layers", "conv_settings",
 ]

@@ -2,13 +2,15 @@
 
 What the widgets can say from Python, they say there: an image's text alternative is its
 ``tooltip`` (see ``base.DescribedImage``), a control's name its ``description`` or ``tooltip``, a
-group's name its heading. Three things have no hook at all, and this script adds them in the page:
+group's name its heading. Four things have no hook at all, and this script adds them in the page:
 
 - a slider's handle (noUiSlider's ``<div role="slider">``) gets no accessible name: ipywidgets
   never passes noUiSlider's ``handleAttributes``, and a ``<label for>`` cannot name a div. The
   script names it from its widget's visible label (``description``) and ``tooltip``;
 - an Accordion's titles are plain divs that only a mouse can open: the script makes each a
   button in the Tab order that Enter and Space open, and says whether it is expanded;
+- an ``ipywidgets.Play``'s buttons show only an icon (play or pause, stop, repeat) and have no
+  accessible name: the script names each from its icon, again as play turns into pause;
 - boxes have no ARIA role: a box with the CSS class ``cnnviz-region`` becomes a region named by
   its first heading, and the dashboard itself the page's main landmark.
 
@@ -47,6 +49,14 @@ _SCRIPT = """
       const tip = title === 'null' ? '' : title;
       const name = text && tip && tip !== text ? text + ': ' + tip : (text || tip);
       if (name) { set(handle, 'aria-label', name); }
+    });
+  }
+  const PLAYER_ICONS = {'fa-play': 'play', 'fa-pause': 'pause', 'fa-stop': 'stop', 'fa-retweet': 'repeat'};
+  function namePlayers() {
+    document.querySelectorAll('.jupyter-widget-play > button, .widget-play > button').forEach(button => {
+      const icon = button.querySelector('i');
+      const kind = icon && Object.keys(PLAYER_ICONS).find(name => icon.classList.contains(name));
+      if (kind) { set(button, 'aria-label', PLAYER_ICONS[kind]); set(button, 'title', PLAYER_ICONS[kind]); }
     });
   }
   function openAccordionsByKey() {
@@ -112,6 +122,7 @@ _SCRIPT = """
   function apply() {
     pending = false;
     nameSliders();
+    namePlayers();
     openAccordionsByKey();
     landmarks();
     openWhenNear();

@@ -8,13 +8,14 @@ and filters), ``charts`` (bar charts), ``panels`` (statistics table, heatmap ove
 ``sharing`` (save buttons, the link to a view), and one module per teaching tool. A new panel is a new module here.
 """
 from .charts import DenseBars, SoftmaxChart
+from .comparison import ComparisonGrid
 from .confidence import ConfidenceAnalysis
 from .controls import ImagePicker, LayerSelector
 from .conv_arithmetic import ConvArithmetic
 from .datamap import DatasetMap
 from .explanations import ExplanationLab
 from .filter_optimizer import FilterOptimizer
-from .grids import ComparisonGrid, FeatureGrid, FilterGrid, LayerStrip
+from .grids import FeatureGrid, FilterGrid, LayerStrip
 from .jobs import JobBar, ToolWidget
 from .misclassification import MisclassificationExplorer
 from .panels import HeatmapOverlay, StatsTable
@@ -31,6 +32,12 @@ __all__ = [
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
     "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ChartDownload", "ViewLink",
 ]
+from .conv_playground import ConvPlayground  # noqa: E402
+
+__all__ += ["ConvPlayground"]
+from .conv_animation import ConvolutionAnimation  # noqa: E402
+
+__all__ += ["ConvolutionAnimation"]
 from .model_comparison import ModelComparison  # noqa: E402
 from .timeline import TrainingTimeline  # noqa: E402
 

@@ -11,11 +11,12 @@ import ipywidgets as widgets
 from .. import render
 from ..compute import describe
 from .deferred import DEFERRED_BUTTON_CLASS, DEFERRED_CLASS, Deferred, section
-from .images import CRISP_CSS, DescribedImage, crisp_image, png_size, set_png
+from .images import CRISP_CSS, DescribedImage, crisp_image, note_html, png_size, set_png
 from .widget_tree import (
     TEXT_WIDGETS,
     is_shared,
     reachable_widgets,
+    set_visible,
     share_looks,
     shared,
     shared_layout,
@@ -24,9 +25,9 @@ from .widget_tree import (
 
 __all__ = [
     "CRISP_CSS", "DEFERRED_BUTTON_CLASS", "DEFERRED_CLASS", "DEFERRED_TRAITS", "TEXT_WIDGETS", "Deferred",
-    "DescribedImage", "StateWidget", "close_owned", "crisp_image", "describe_subject", "owned_widgets",
-    "png_size", "reachable_widgets", "reports_errors", "scheme_cmap", "section", "set_png", "share_looks",
-    "shared", "shared_layout",
+    "DescribedImage", "StateWidget", "close_owned", "crisp_image", "describe_subject", "note_html",
+    "owned_widgets", "png_size", "reachable_widgets", "reports_errors", "scheme_cmap", "section", "set_png",
+    "set_visible", "share_looks", "shared", "shared_layout",
 ]
 
 

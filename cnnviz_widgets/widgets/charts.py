@@ -1,16 +1,32 @@
 """bqplot bar charts: the class probabilities (section 8) and the dense layer (section 7)."""
 from __future__ import annotations
 
+import html
+
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import compute
+from .. import colours, compute
 from ..compute import describe
 from .base import CRISP_CSS, StateWidget, reports_errors
 from .sharing import ChartDownload
 
-GREEN, RED, GREY = "#2e7d32", "#c62828", "#90a4ae"
+GREEN, RED, GREY = colours.RIGHT, colours.WRONG, colours.QUIET
+#: The rule that names a guess, by the probability of its top class: at least ``CONFIDENT`` is
+#: confident, at least ``UNSURE`` unsure, below that confused. Every text that names a guess says so.
+CONFIDENT, UNSURE = 0.8, 0.4
+
+
+def confidence_word(p: float) -> str:
+    """"confident", "unsure" or "confused" for a top-class probability ``p`` (``CONFIDENT``, ``UNSURE``)."""
+    return "confident" if p >= CONFIDENT else "unsure" if p >= UNSURE else "confused"
+
+
+def confidence_rule() -> str:
+    """The rule of ``confidence_word`` in one line for the student."""
+    return (f"confident from {100 * CONFIDENT:.0f} %, unsure from {100 * UNSURE:.0f} %, "
+            f"confused below")
 
 
 def nice_axis(low: float, high: float, count: int = 4) -> tuple:
@@ -76,7 +92,8 @@ def index_ticks(n: int, count: int = 5) -> list:
 class SoftmaxChart(StateWidget):
     """Bars of the class probabilities of the selected image, with percentages.
 
-    The predicted class is green; when the prediction is wrong the true class is red.
+    Right and wrong as everywhere (``colours``): a right guess is green; a wrong guess is red,
+    and the true class it missed green. With no true class known, the guess is plain blue.
 
     >>> chart = SoftmaxChart(state)   # doctest: +SKIP
     >>> chart.bars.y                  # the probabilities  # doctest: +SKIP
@@ -94,7 +111,7 @@ class SoftmaxChart(StateWidget):
         # A Label's x is always horizontal, so on horizontal bars it takes the probability scale.
         self.labels = bq.Label(x=[], y=[], text=[], scales={"x": self.y_scale, "y": self.x_scale},
                                x_offset=4, default_size=11, font_weight="normal", align="start",
-                               colors=["#222"], enable_move=False)
+                               colors=[colours.INK], enable_move=False)
         ax_x = bq.Axis(scale=self.x_scale, side="left", grid_lines="none")
         # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
         ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
@@ -117,9 +134,9 @@ class SoftmaxChart(StateWidget):
         names = list(self.state.class_names)
         probs = insp.probabilities.astype(float)
         colors = [GREY] * len(names)
-        if insp.label is not None and insp.label != insp.predicted:
-            colors[insp.label] = RED
-        colors[insp.predicted] = GREEN
+        if insp.label is not None:
+            colors[insp.label] = GREEN
+        colors[insp.predicted] = colours.BARS if insp.correct is None else GREEN if insp.correct else RED
         with self.bars.hold_sync(), self.labels.hold_sync():
             self.bars.x = names
             self.bars.y = probs
@@ -128,15 +145,16 @@ class SoftmaxChart(StateWidget):
             self.labels.y = names
             self.labels.text = [f"{100 * p:.1f}%" for p in probs]
         entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum())
-        kind = ("a confident" if insp.confidence >= 0.8 else
-                "an uncertain" if insp.confidence >= 0.4 else "a confused")
+        kind = confidence_word(insp.confidence)
         verdict = describe.verdict_mark(insp.correct)
         truth = ("" if insp.correct is not False else
                  f"; the true class, {names[insp.label]}, has {100 * probs[insp.label]:.1f} %")
         self.summary.value = (
-            f"<b>{names[insp.predicted]}</b> {100 * insp.confidence:.1f} % — {kind} prediction "
-            f"(entropy {entropy:.2f} of at most {np.log(len(names)):.2f})"
+            f"<b>{names[insp.predicted]}</b> {100 * insp.confidence:.1f}&nbsp;%: {kind}"
             + (f" · <b>{verdict}</b>{truth}" if verdict else "")
+            + f"<br><span class='cnnviz-note'>The rule: {confidence_rule()}. How spread out the "
+            f"guess is (entropy): {entropy:.2f}, from 0 (all on one class) to {np.log(len(names)):.2f} "
+            f"(even over all {len(names)}).</span>"
             + f"<br>{describe.top_classes_text(names, probs)}"
         )
 
@@ -157,7 +175,7 @@ class DenseBars(StateWidget):
         self.x_scale = bq.LinearScale(min=-0.5, max=0.5)
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.bars = bq.Bars(x=[], y=[], scales={"x": self.x_scale, "y": self.y_scale},
-                            colors=["#1565c0"], padding=0.1,
+                            colors=[colours.BARS], padding=0.1,
                             tooltip=bq.Tooltip(fields=["x", "y"], labels=["neuron", "activation"],
                                                formats=["", ".3f"]))
         self.x_axis = bq.Axis(scale=self.x_scale, label="neuron index", tick_format="d", tick_values=[0])
@@ -192,21 +210,45 @@ class DenseBars(StateWidget):
         if not self.fixed_layer:
             self._render()
 
+    def is_output(self, name: str) -> bool:
+        """Whether ``name`` is the model's output layer, one number per class."""
+        layers, names = self.state.layers, self.state.class_names
+        return name == layers[-1].name and tuple(layers[-1].shape) == (len(names),)
+
     @reports_errors
     def _render(self):
         name = self.dense_layer()
         values = np.asarray(self.state.inspection.outputs[name], dtype=float).reshape(-1)
         stats = compute.layer_stats(values)
+        output = self.is_output(name)
         set_bar_axes(self.x_axis, self.y_axis, len(values), values.min(), values.max())
+        with self.x_axis.hold_sync():
+            # The output layer's bars are the classes: named, as in section 8.
+            if output:
+                self.x_axis.tick_values = list(range(len(values)))
+            self.x_axis.tick_labels = dict(enumerate(self.state.class_names)) if output else None
+            self.x_axis.tick_rotate = -35 if output else 0
+            self.x_axis.label = "" if output else "neuron index"
+        self.figure.fig_margin = {**self.figure.fig_margin, "bottom": 70 if output else 40}
         with self.bars.hold_sync():
             self.bars.x = np.arange(len(values))
             self.bars.y = values
-        self.title.value = f"<b>{name}</b>: {len(values)} neurons"
+        self.title.value = f"<b>{html.escape(name)}</b>: " + self._what(name, len(values), output)
         self.summary.value = (
             f"mean {stats['mean']:.3f} · max {stats['max']:.3f} · "
-            f"sparsity {100 * stats['sparsity']:.1f} % (share of neurons ≤ {compute.SPARSITY_EPS})"
+            f"sparsity {100 * stats['sparsity']:.1f} % (share of values ≤ {compute.SPARSITY_EPS})"
             f"<br>{describe.bars_text(values)}"
         )
+
+    def _what(self, name: str, n: int, output: bool) -> str:
+        """What the bars are, and, when they are not the layer picked, why."""
+        if output:
+            return f"the output layer, one bar per class: the {n} probabilities of section 8"
+        text = f"{n} neurons"
+        if not self.fixed_layer and name != self.state.layer:
+            text += (f" <span class='cnnviz-note'>(the layer you picked, {html.escape(self.state.layer)}, "
+                     "has maps, not single numbers: these are the first dense stage)</span>")
+        return text
 
 
 def default_dense_layer(layers) -> str:

@@ -7,14 +7,14 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import compute, render
+from .. import colours, compute, render
 from ..compute import describe
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
 from .charts import default_dense_layer, set_bar_axes
 from .jobs import ToolWidget
 from .sharing import Download
 
-BLUE = "#1565c0"
+BLUE = colours.BARS
 
 
 class ConfidenceAnalysis(ToolWidget):

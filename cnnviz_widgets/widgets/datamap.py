@@ -8,7 +8,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import render
+from .. import colours, render
 from ..compute import embedding
 from ..compute.export import csv_bytes
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
@@ -17,10 +17,9 @@ from .sharing import Download
 
 #: Paul Tol's "muted" scheme (nine hues told apart with the common colour-vision deficiencies) and
 #: its pale grey for a tenth class.
-PALETTE = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE",
-           "#882255", "#44AA99", "#999933", "#AA4499", "#BBBBBB")
+PALETTE = colours.CLASS_PALETTE
 #: The colour of an image whose class is not known (a student's own picture).
-UNKNOWN_COLOUR = "#000000"
+UNKNOWN_COLOUR = colours.BLACK
 #: The modes of the mouse on the map: (label, value).
 MODES = (("click opens an image", "click"), ("drag selects a region", "brush"))
 
@@ -80,10 +79,10 @@ class DatasetMap(ToolWidget):
         self.wrong = bq.Scatter(x=np.zeros(0), y=np.zeros(0), color=np.zeros(0), marker="cross",
                                 **{**common, "default_size": 24})
         self.current = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": self.x_scale, "y": self.y_scale},
-                                  marker="circle", default_size=260, fill=False, stroke="#d50000",
-                                  stroke_width=3, colors=["#d50000"])
+                                  marker="circle", default_size=260, fill=False, stroke=colours.SELECTED,
+                                  stroke_width=3, colors=[colours.SELECTED])
         self.brush = bq.interacts.BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale,
-                                                marks=[self.right, self.wrong], color="#d50000")
+                                                marks=[self.right, self.wrong], color=colours.SELECTED)
         self.figure = bq.Figure(
             marks=[self.right, self.wrong, self.current],
             axes=[bq.Axis(scale=self.x_scale, num_ticks=0, label="t-SNE 1"),
@@ -191,9 +190,11 @@ class DatasetMap(ToolWidget):
         self._render_current()
         self._render_legend(known, wrong)
         source = "read from the cache" if result.from_cache else "computed"
-        self.summary.value = (f"{n:,} images, {source}: the {result.layer} features (PCA to "
-                              f"{embedding.PCA_COMPONENTS}, then t-SNE). <b>{int(wrong.sum()):,}</b> "
-                              "misclassified (crosses).")
+        self.summary.value = (f"{n:,} images, {source}. Images the network sees alike lie close "
+                              f"together. <b>{int(wrong.sum()):,}</b> misclassified (crosses).<br>"
+                              f"<span class='cnnviz-note'>How: the {result.layer} numbers of each image, "
+                              f"squeezed to {embedding.PCA_COMPONENTS} (PCA), then laid out flat "
+                              "(t-SNE).</span>")
         self.brushed = np.zeros(0, np.int64)
         self._render_list()
 
@@ -211,7 +212,7 @@ class DatasetMap(ToolWidget):
             rows.append(f"<div><span style='display:inline-block;width:12px;height:12px;"
                         f"background:{UNKNOWN_COLOUR};margin-right:6px;vertical-align:middle'></span>"
                         f"class not known <span class='cnnviz-note'>({unknown:,})</span></div>")
-        rows.append("<div style='margin-top:6px'>● right · ✚ wrong · <span style='color:#d50000'>◯</span> "
+        rows.append(f"<div style='margin-top:6px'>● right · ✚ wrong · <span style='color:{colours.SELECTED}'>◯</span> "
                     "the selected image</div>")
         self.legend.value = "<div style='font-size:0.9em;line-height:1.6'>" + "".join(rows) + "</div>"
 
@@ -250,8 +251,10 @@ class DatasetMap(ToolWidget):
         true = int(labels[i]) if labels is not None else -1
         pred = int(self.predicted[i])
         text = f"#{i}" + (f" · true: {html.escape(names[true])}" if true >= 0 else "")
-        colour = "#c62828" if true >= 0 and pred != true else "#2e7d32"
-        return f"{text}<br>predicted: <span style='color:{colour}'>{html.escape(names[pred])}</span>"
+        correct = None if true < 0 else pred == true
+        mark = "" if correct is None else " ✓" if correct else " ✗"
+        return (f"{text}<br>predicted: <span style='color:{colours.verdict_colour(correct)}'>"
+                f"{html.escape(names[pred])}{mark}</span>")
 
     @reports_errors
     def _on_point_click(self, mark, content):
@@ -323,10 +326,10 @@ class DatasetMap(ToolWidget):
         self.list_caption.value = (f"<b>{len(self.brushed):,}</b> images in the region{more} · predicted "
                                    f"mostly: {html.escape(common)}")
         labels = self.state.labels
-        colours = ["#c62828" if labels is not None and labels[i] >= 0 and labels[i] != self.predicted[i]
-                   else "#2e7d32" for i in shown]
+        tints = [colours.WRONG if labels is not None and labels[i] >= 0 and labels[i] != self.predicted[i]
+                 else colours.RIGHT for i in shown]
         set_png(self.montage, render.labelled_montage(self.state.images[shown], [f"#{i}" for i in shown], cols=8,
-                                               size=40, colors=colours),
+                                               size=40, colors=tints),
                 alt=f"{len(shown)} images of the region, predicted mostly {common}: "
                     + ", ".join(f"#{i}" for i in shown))
         self.montage.layout.display = None

@@ -9,6 +9,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .. import colours as palette
 from .. import compute, render
 from ..render import labelled_montage
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
@@ -16,7 +17,7 @@ from .jobs import ToolWidget
 from .sharing import Download
 
 #: One colour per method, in the order of ``compute.METHODS`` (Okabe-Ito, safe for colour blindness).
-COLOURS = ("#d55e00", "#e69f00", "#cc79a7", "#0072b2", "#56b4e9", "#009e73", "#000000")
+COLOURS = palette.METHOD_PALETTE
 #: The class dropdown's value for "the predicted class" (state.class_index None).
 PREDICTED = -1
 #: Below this rank correlation with the original, a map counts as changed.
@@ -215,11 +216,11 @@ class ExplanationLab(ToolWidget):
             # rank correlation (r) of the map with the trained network's.
             tiles.append(render.overlay(image, compute.normalize_map(result.original), 0.6, self.size))
             captions.append(f"{label if len(label) <= 13 else label.split()[0]}\ntrained")
-            colours.append("#222222")
+            colours.append(palette.INK)
             for m, rho, layer in zip(result.maps, result.correlations, result.layers):
                 tiles.append(render.overlay(image, compute.normalize_map(m), 0.6, self.size))
                 captions.append(f"+ {layer[:11]}\nr = {rho:.2f}")
-                colours.append("#2e7d32" if rho < CHANGED_BELOW else "#c62828")
+                colours.append(palette.RIGHT if rho < CHANGED_BELOW else palette.WRONG)
         set_png(self.check_image, labelled_montage(np.stack(tiles), captions, cols=len(first.layers) + 1,
                                                    size=self.size, colors=colours),
                 alt=compute.sanity_alt(self._labels, first.layers, [r.correlations for r in check.values()],
@@ -234,5 +235,6 @@ class ExplanationLab(ToolWidget):
             lines.append(f"<li><b>{html.escape(label)}</b>: r = {result.correlations[0]:.2f} with "
                          f"{html.escape(top)} random; {where}</li>")
         self.check_note.value = (
-            f"<div class='cnnviz-note'>r is the rank correlation with the trained network's map. Green: "
-            f"changed (r &lt; {CHANGED_BELOW}), red: still like it.<ul>{''.join(lines)}</ul></div>")
+            f"<div class='cnnviz-note'>r says how alike a map is to the trained network's map: 1 puts "
+            f"the pixels in the same order, 0 in an unrelated one (rank correlation). Green ✓: changed "
+            f"(r &lt; {CHANGED_BELOW}), as a map you can trust should. Red ✗: still alike.<ul>{''.join(lines)}</ul></div>")

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
-from .jobs import ToolWidget, stage_options
+from .jobs import OWN_LAYER_NOTE, ToolWidget, picked_or, stage_options
 from .sharing import Download
 
 
@@ -47,7 +47,7 @@ class FilterOptimizer(ToolWidget):
             section("What does a channel look for?",
                     "Start from grey noise and change the pixels, step by step, so that one channel's "
                     "mean activation grows (gradient ascent, with jitter and blur against noise). "
-                    "Images are contrast-stretched for display.",
+                    "Images are contrast-stretched for display. " + OWN_LAYER_NOTE,
                     widgets.HBox([self.layer, self.channel, self.steps]),
                     widgets.HBox([self.generate_button, self.grid_count, self.grid_button]), self.job),
             widgets.HBox([self.image, self.caption]),
@@ -67,7 +67,7 @@ class FilterOptimizer(ToolWidget):
     @reports_errors
     def _on_version(self, change):
         stages = stage_options(self.state)
-        self._offer(self.layer, stages, lambda: stages[-1])
+        self._offer(self.layer, stages, lambda: picked_or(self.state, stages, stages[-1]))
         with self._quietly():
             self._sync_channel()
         self.grid_image.layout.display = "none"

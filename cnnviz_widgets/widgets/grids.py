@@ -1,5 +1,6 @@
-"""Image grids of what the network computes: feature maps (section 4), learned filters (section 5),
-the layer-by-layer strip (section 6) and the comparison of several images (section 9).
+"""Image grids of what the network computes: feature maps (section 4), learned filters (section 5)
+and the layer-by-layer strip (section 6); the comparison of several images (section 9) is in
+``comparison``.
 
 Every grid is one PNG in one ``ipywidgets.Image``, never one widget per map.
 """
@@ -9,26 +10,19 @@ import html
 
 import ipywidgets as widgets
 import numpy as np
+from ipyevents import Event
 
-from .. import compute, render
+from .. import colours, compute, render
 from ..compute import describe, file_name, stage_starts
 from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, png_size, reports_errors, set_png
+from .base import note_html as _note
 from .base import scheme_cmap as _cmap
+from .base import set_visible as _show
 from .controls import shape_text
 from .sharing import Download
 
 #: Gap in pixels between the panels of a strip or comparison (as ``render.strip_png`` draws them).
 STRIP_GAP = 4
-#: The comparison grid stays readable up to this many rows.
-MAX_COMPARE = 10
-
-
-def _note(text: str) -> str:
-    return f"<div class='cnnviz-note'>{text}</div>"
-
-
-def _show(widget, visible: bool):
-    widget.layout.display = None if visible else "none"
 
 
 class FeatureGrid(StateWidget):
@@ -37,7 +31,9 @@ class FeatureGrid(StateWidget):
 
     Each map is scaled to its own range and coloured with viridis (dark: the filter found nothing,
     yellow: a strong match). ``n_features`` limits how many maps the montage shows and ``cols``
-    how many per row. A layer without maps (a Dense layer) shows a note instead.
+    how many per row. A click on a map (or the ``channel`` slider) chooses it: it is framed in
+    the montage and shown large beside it, with the filter that made it. A layer without maps (a
+    Dense layer) shows a note instead.
 
     Re-renders once per change of the image or the layer; ``renders`` counts the montages drawn.
 
@@ -59,6 +55,12 @@ class FeatureGrid(StateWidget):
         self.image = crisp_image()
         self.channel_image = crisp_image()
         self.channel_note = widgets.HTML()
+        self.filter_image = crisp_image()
+        self.filter_note = widgets.HTML()
+        self.image.layout.cursor = "pointer"
+        # ipyevents reports a click's position in the picture's own pixels (dataX, dataY).
+        self.click_event = Event(source=self.image, watched_events=["click"])
+        self.click_event.on_dom_event(self._on_click)
         self.n_features = widgets.IntSlider(value=1, min=1, max=1, description="maps",
                                             continuous_update=False)
         self.cols = widgets.IntSlider(value=int(cols), min=1, max=16, description="columns",
@@ -70,7 +72,9 @@ class FeatureGrid(StateWidget):
                                        layout=widgets.Layout(flex_flow="row wrap")), self.image,
                           Download.picture(self.image, lambda: file_name(
                               "cnnviz-features", state.layer, f"image{state.index}", suffix=".png"))]),
-            widgets.VBox([self.channel, self.channel_image, self.channel_note]),
+            widgets.VBox([self.channel, widgets.HBox([self.channel_image,
+                                                      widgets.VBox([self.filter_image, self.filter_note])]),
+                          self.channel_note]),
         ], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.children = [widgets.HTML(CRISP_CSS), self.note, self.body]
         self.n_features.observe(self._on_montage_control, names="value")
@@ -89,7 +93,26 @@ class FeatureGrid(StateWidget):
 
     def _on_channel(self, change):
         if not self._syncing and self._outputs is not None:
+            self._render_montage()
             self._render_channel()
+
+    def tile_shape(self) -> tuple:
+        """(height, width) in pixels of one tile of the montage, its number band included."""
+        h, w = self._outputs.shape[:2]
+        f = render.tile_factor(h, w, self.tile_size)
+        return h * f + render.NUMBER_BAND, w * f
+
+    @reports_errors
+    def _on_click(self, event):
+        """A click on the montage chooses the map under it (a click in a gap chooses nothing)."""
+        if self._outputs is None:
+            return
+        x, y = event.get("dataX"), event.get("dataY")
+        if x is None or y is None:
+            raise ValueError("the click carried no position; click on a map")
+        i = render.montage_index(float(x), float(y), self.cols.value, *self.tile_shape(), self.n_features.value)
+        if i is not None and i != self.channel.value:
+            self.channel.value = i
 
     @reports_errors
     def _render(self):
@@ -129,7 +152,8 @@ class FeatureGrid(StateWidget):
             f"{out.shape[0]}×{out.shape[1]} · mean {stats['mean']:.3f} · max {stats['max']:.3f} · "
             f"sparsity {100 * stats['sparsity']:.1f} % (share of values ≤ {compute.SPARSITY_EPS}). "
             "Each map has its own scale: yellow is where its filter matched most strongly. The number "
-            "above a map is its channel, the same as its filter's number below."
+            "above a map is its channel, the same as its filter's number below. Click a map (or move "
+            "the channel slider) to see it large, with its filter."
         )
         _show(self.body, True)
         self._render_montage()
@@ -142,7 +166,9 @@ class FeatureGrid(StateWidget):
         alt = describe.feature_maps_alt(state.layer, self._outputs, describe_subject(state),
                                         shown=self.n_features.value)
         set_png(self.image, render.montage_png(maps, cols=self.cols.value, tile_size=self.tile_size,
-                                                   numbered=True, cmap=_cmap(state, "maps")), alt=alt)
+                                               numbered=True, cmap=_cmap(state, "maps"),
+                                               selected=self.channel.value, frame=colours.rgb(colours.SELECTED)),
+                alt=alt + f" Map {self.channel.value} is framed: it is shown large beside the maps.")
         self.renders += 1
 
     @reports_errors
@@ -156,6 +182,39 @@ class FeatureGrid(StateWidget):
         self.channel_note.value = _note(
             f"channel {ch}: max {float(m.max()):.3f}, active at {100 * active:.0f} % of positions{blank}"
         )
+        self._render_filter(ch)
+
+    def _render_filter(self, ch: int):
+        """The filter that made map ``ch``: in colour for a layer that reads the RGB image, else the
+        mean of its weights over the input channels in the signed colours."""
+        conv = stage_conv(self.state.layers, self.state.layer)
+        if conv is None:
+            _show(self.filter_image, False)
+            self.filter_note.value = _note("no filter: this layer is not part of a convolution stage")
+            return
+        kernel, _ = compute.conv_filters(self.state.model, conv)
+        if ch >= kernel.shape[-1]:
+            _show(self.filter_image, False)
+            return
+        mode = "rgb" if kernel.shape[2] == 3 else "mean"
+        cmap = _cmap(self.state, "signed")
+        single = kernel[..., ch:ch + 1]
+        how = ("its weights on red, green and blue" if mode == "rgb" else
+               f"mean over {kernel.shape[2]} inputs; {render.SIGN_WORDS[cmap]}")
+        _show(self.filter_image, True)
+        set_png(self.filter_image, render.filter_grid_png(single, mode, cols=1, tile_size=64, cmap=cmap),
+                alt=f"{conv}: learned filter {ch}, the one that made map {ch}, "
+                    f"{kernel.shape[0]}×{kernel.shape[1]}: " + how)
+        self.filter_note.value = _note(f"its filter: {html.escape(conv)} #{ch}<br>({how})")
+
+
+def stage_conv(layers, name: str):
+    """The convolution layer that starts the stage of layer ``name`` among ``layers`` (the state's
+    layer table; itself for a conv), or None."""
+    for info, start in zip(layers, stage_starts(layers)):
+        if info.name == name:
+            return start.name if start is not None and start.kind == "conv" else None
+    return None
 
 
 class FilterGrid(StateWidget):
@@ -216,11 +275,7 @@ class FilterGrid(StateWidget):
 
     def stage_conv(self, name: str):
         """The convolution layer that starts the stage of layer ``name`` (itself for a conv), or None."""
-        layers = self.state.layers
-        for info, start in zip(layers, stage_starts(layers)):
-            if info.name == name:
-                return start.name if start is not None and start.kind == "conv" else None
-        return None
+        return stage_conv(self.state.layers, name)
 
     @reports_errors
     def _render(self):
@@ -339,150 +394,3 @@ class LayerStrip(StateWidget):
             f"{html.escape(n)} {shape_text(s)}</div>" for n, s in zip(names, shapes)
         )
         self.captions.value = f"<div style='display:flex;gap:{STRIP_GAP}px'>{cells}</div>"
-
-
-class ComparisonGrid(StateWidget):
-    """Several images through the network, one row each: the input, then the channel mean of each
-    conv stage (section 9). Early stages look alike for every image; the last ones differ by class.
-
-    ``indices`` edits the compared images (comma-separated; a bad entry shows a message and keeps
-    the previous set) and "use current image" puts the selected image in place of the first one.
-
-    >>> grid = ComparisonGrid(state)      # doctest: +SKIP
-    >>> grid.indices.value = "3, 12, 99"  # doctest: +SKIP
-    >>> state.compare                     # doctest: +SKIP
-    (3, 12, 99)
-    """
-
-    LABEL_WIDTH = 190
-
-    def __init__(self, state, tile_size: int = 64, **kwargs):
-        super().__init__(state, **kwargs)
-        self.tile_size = int(tile_size)
-        self.renders = 0
-        self._key = None
-        self.indices = widgets.Text(description="images", continuous_update=False,
-                                    placeholder="e.g. 3, 12, 99",
-                                    layout=widgets.Layout(width="320px"))
-        self.use_current = widgets.Button(description="use current image", layout=widgets.Layout(width="auto"))
-        self.message = widgets.HTML()
-        self.headers = widgets.HTML()
-        self.labels = widgets.HTML(layout=widgets.Layout(width=f"{self.LABEL_WIDTH}px", flex="0 0 auto"))
-        self.image = crisp_image()
-        self.rows = widgets.VBox([
-            self.headers,
-            widgets.HBox([self.labels, self.image], layout=widgets.Layout(align_items="flex-start")),
-            Download.picture(self.image, lambda: file_name(
-                "cnnviz-comparison", "images", *state.compare, suffix=".png")),
-        ])
-        self.children = [
-            widgets.HTML(CRISP_CSS),
-            widgets.HBox([self.indices, self.use_current]),
-            self.message,
-            self.rows,
-        ]
-        self.indices.observe(self._on_indices, names="value")
-        self.use_current.on_click(self._on_use_current)
-        self._observe(self._on_compare, ["compare"])
-        self._observe(self._on_version, ["version", "colour_scheme"])
-        self._sync_text()
-        self._render()
-
-    def _sync_text(self):
-        text = ", ".join(str(i) for i in self.state.compare)
-        if self.indices.value != text:
-            self.indices.value = text
-
-    def _on_compare(self, change):
-        self._sync_text()
-        self._render()
-
-    def _on_version(self, change):
-        self._render()
-
-    def parse(self, text: str) -> tuple:
-        """Image indices from "3, 12, 99"; ValueError with a message for the student otherwise."""
-        n = len(self.state.images)
-        pieces = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
-        if not pieces:
-            raise ValueError("enter at least one image index, e.g. 3, 12, 99")
-        out = []
-        for p in pieces:
-            try:
-                i = int(p)
-            except ValueError:
-                raise ValueError(f"{p!r} is not an image index: enter whole numbers separated by "
-                                 "commas, e.g. 3, 12, 99") from None
-            if not 0 <= i < n:
-                raise ValueError(f"image index {i} is out of range 0..{n - 1}")
-            out.append(i)
-        if len(out) > MAX_COMPARE:
-            raise ValueError(f"compare at most {MAX_COMPARE} images at once ({len(out)} given)")
-        return tuple(out)
-
-    def _on_indices(self, change):
-        try:
-            chosen = self.parse(change["new"])
-        except ValueError as exc:
-            self.message.value = (f"<div class='cnnviz-caption-wrong'>⚠ {html.escape(str(exc))}; "
-                                  "the images shown are unchanged.</div>")
-            return
-        self.message.value = ""
-        if chosen != self.state.compare:
-            self._set_compare(chosen)
-
-    @reports_errors
-    def _set_compare(self, chosen):
-        self.state.compare = chosen
-
-    def _on_use_current(self, button):
-        index = self.state.index
-        compare = self.state.compare
-        if index in compare:
-            self.message.value = _note(f"Image #{index} is already compared.")
-            return
-        self.message.value = ""
-        self._set_compare((index,) + tuple(compare[1:]))
-
-    @reports_errors
-    def _render(self):
-        state = self.state
-        key = (state.version, state.compare, state.colour_scheme)
-        if key == self._key:
-            return
-        self._key = key
-        if not state.compare:
-            self.message.value = _note("No images to compare: enter their indices above.")
-            _show(self.rows, False)
-            return
-        _show(self.rows, True)
-        stages = compute.conv_stages(state.model)
-        rows, labels = [], []
-        for i in state.compare:
-            insp = state.inspect(i)
-            rows.append([insp.image] + [insp.outputs[s].mean(axis=-1) for s in stages])
-            labels.append(insp)
-        data = render.panel_grid_png(rows, self.tile_size, cmap=_cmap(state, "maps"), gap=STRIP_GAP)
-        subjects = [describe_subject(state, insp.index) for insp in labels]
-        set_png(self.image, data, alt=describe.comparison_alt(subjects, ["input"] + list(stages)))
-        self.renders += 1
-        width, height = png_size(data)
-        cell_w = (width - STRIP_GAP * len(stages)) // (len(stages) + 1)
-        cell_h = (height - STRIP_GAP * (len(rows) - 1)) // len(rows)
-        names = state.class_names
-        lines = []
-        for insp in labels:
-            pred = f"{html.escape(names[insp.predicted])} ({100 * insp.confidence:.0f} %)"
-            if insp.label is None:
-                text, style = f"#{insp.index}: → {pred}", "cnnviz-caption"
-            else:
-                text = (f"#{insp.index}: {html.escape(names[insp.label])} → {pred} "
-                        f"{describe.verdict_mark(insp.correct)[0]}")
-                style = "cnnviz-caption-right" if insp.correct else "cnnviz-caption-wrong"
-            lines.append(f"<div class='{style}' style='height:{cell_h}px;margin-bottom:{STRIP_GAP}px;"
-                         f"display:flex;align-items:center;font-size:12px'>{text}</div>")
-        self.labels.value = "".join(lines)
-        heads = "".join(f"<div style='width:{cell_w}px;text-align:center;font-size:12px'>{html.escape(n)}</div>"
-                        for n in ["Input"] + stages)
-        self.headers.value = (f"<div style='display:flex;gap:{STRIP_GAP}px;margin-left:{self.LABEL_WIDTH}px'>"
-                              f"{heads}</div><div class='cnnviz-note'>true class → predicted class</div>")

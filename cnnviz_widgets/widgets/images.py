@@ -6,13 +6,20 @@ import io
 import ipywidgets as widgets
 import traitlets
 
+from .. import colours
+
 #: CSS that keeps upscaled small images crisp in the browser; added once per widget tree.
 CRISP_CSS = (
     "<style>.cnnviz-crisp img, img.cnnviz-crisp {image-rendering: pixelated; "
-    "image-rendering: crisp-edges;} .cnnviz-caption-wrong {color: #c62828; font-weight: 600;} "
-    ".cnnviz-caption-right {color: #2e7d32; font-weight: 600;} "
-    ".cnnviz-note {color: #555; font-size: 0.9em;}</style>"
+    f"image-rendering: crisp-edges;}} .cnnviz-caption-wrong {{color: {colours.WRONG}; font-weight: 600;}} "
+    f".cnnviz-caption-right {{color: {colours.RIGHT}; font-weight: 600;}} "
+    f".cnnviz-note {{color: {colours.NOTE_INK}; font-size: 0.9em;}}</style>"
 )
+
+
+def note_html(text: str) -> str:
+    """HTML of a note under a picture (grey, smaller): ``text`` is HTML already."""
+    return f"<div class='cnnviz-note'>{text}</div>"
 
 
 def png_size(data: bytes) -> tuple:

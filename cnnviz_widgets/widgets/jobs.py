@@ -222,5 +222,16 @@ class ToolWidget(StateWidget):
         super().close()
 
 
+#: What a panel with its own layer menu says about the layer picked in the side bar.
+OWN_LAYER_NOTE = ("It starts at the layer you picked when it can show it; its own menu changes "
+                  "only this panel.")
+
+
+def picked_or(state, options, default):
+    """The state's selected layer when it is one of ``options``, else ``default``: where a panel
+    with its own layer menu starts."""
+    return state.layer if state.layer in options else default
+
+
 def stage_options(state) -> list:
     return compute.conv_stages(state.model)

@@ -6,17 +6,19 @@ import ipywidgets as widgets
 import numpy as np
 from ipyevents import Event
 
-from .. import compute, render
+from .. import colours, compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .jobs import ToolWidget
 from .sharing import Download
 
-GREEN, RED = "#2e7d32", "#c62828"
+GREEN, RED = colours.RIGHT, colours.WRONG
 
 
 #: The confusion matrix's colours, from no image to the most common mistake (and beyond: the
 #: diagonal saturates). Two stops, so the colour of a cell is a straight line between them.
-MATRIX_COLOURS = ("#f7fbff", "#08306b")
+MATRIX_COLOURS = colours.COUNT_SCALE
+#: The counts are written over the cells: a click on a number must reach the cell below it.
+COUNTS_CSS = "<style>.cnnviz-confusion text {pointer-events: none;}</style>"
 
 
 def matrix_colour(t: float) -> tuple:
@@ -38,7 +40,7 @@ def text_colour(background) -> str:
     """Black or white, whichever contrasts more with ``background`` (r, g, b): at least 4.58 to 1
     on any colour, above WCAG's 4.5 for normal text."""
     lum = relative_luminance(background)
-    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+    return colours.BLACK if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else colours.WHITE
 
 
 class MisclassificationExplorer(ToolWidget):
@@ -79,10 +81,10 @@ class MisclassificationExplorer(ToolWidget):
             color=np.zeros((k, k)), scales={"row": self.row_scale, "column": self.col_scale,
                                             "color": self.color_scale},
             display_format=None, interactions={"click": "select"},
-            selected_style={"stroke": RED, "stroke-width": "3"}, stroke="white",
+            selected_style={"stroke": colours.SELECTED, "stroke-width": "3"}, stroke="white",
         )
         self.counts = bq.Label(x=[], y=[], text=[], scales={"x": self.col_scale, "y": self.row_scale},
-                               default_size=11, font_weight="normal", align="middle", colors=["#000000"],
+                               default_size=11, font_weight="normal", align="middle", colors=[colours.BLACK],
                                apply_clip=False)
         self.counts.enable_move = False
         self.figure = bq.Figure(
@@ -97,6 +99,7 @@ class MisclassificationExplorer(ToolWidget):
         # No empty 10 × 10 grid before "compute": the chart joins the page with its counts. It is
         # left out of the page rather than hidden, since bqplot cannot lay out a hidden figure.
         self.chart_box = widgets.Box(layout=widgets.Layout(min_height="0"))
+        self.figure.add_class("cnnviz-confusion")
         self.summary = widgets.HTML()
         self.list_caption = widgets.HTML()
         self.montage = crisp_image()
@@ -107,7 +110,7 @@ class MisclassificationExplorer(ToolWidget):
         self.choices = widgets.Select(options=[], rows=8, description="open",
                                       layout=widgets.Layout(width="360px"))
         self.children = [
-            widgets.HTML(CRISP_CSS),
+            widgets.HTML(CRISP_CSS + COUNTS_CSS),
             section("Where does the model go wrong?",
                     "Exercise 4. Rows are true classes, columns predicted classes; the "
                     "colour saturates on the diagonal so the mistakes stand out. Click a cell to see "

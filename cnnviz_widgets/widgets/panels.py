@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as widgets
 
-from .. import compute, render
+from .. import colours, compute, render
 from ..compute import describe, file_name, stats_csv
 from .base import CRISP_CSS, StateWidget, crisp_image, describe_subject, reports_errors, set_png
 from .base import scheme_cmap as _cmap
@@ -14,12 +14,12 @@ from .charts import default_dense_layer
 from .sharing import Download
 
 #: Background of the selected layer's row.
-HIGHLIGHT = "#fff3c4"
+HIGHLIGHT = colours.SELECTED_BACKGROUND
 TABLE_CSS = (
     "<style>.cnnviz-stats {border-collapse: collapse; font-size: 0.9em;} "
-    ".cnnviz-stats th, .cnnviz-stats td {padding: 2px 8px; border-bottom: 1px solid #ddd;} "
+    ".cnnviz-stats th, .cnnviz-stats td {padding: 2px 8px; border-bottom: 1px solid " + colours.RULE + ";} "
     ".cnnviz-stats td.num {text-align: right; font-family: monospace;} "
-    ".cnnviz-stats th {text-align: left; background: #eceff1;}</style>"
+    ".cnnviz-stats th {text-align: left; background: " + colours.HEADER + ";}</style>"
 )
 COLUMNS = ("Layer", "Shape", "Mean", "Std", "Min", "Max", "Sparsity (%)")
 #: The heatmap's modes, as (label, value) of the ToggleButtons; "method" shows the one chosen in
@@ -43,6 +43,22 @@ def heatmap_choices() -> tuple:
     return tuple(m for m in MODES if m[1] != "method") + tuple(method_options())
 
 
+def sparsity_note(stages) -> str:
+    """The note under the statistics table: what sparsity is, then how it goes from stage to stage
+    ``[(name, sparsity fraction), ...]`` for this image, in words that the numbers make true."""
+    text = (f"<b>Sparsity</b>: the share of values that are switched off ({compute.SPARSITY_EPS} or "
+            "less: zero, or slightly negative after a LeakyReLU).")
+    if len(stages) > 1:
+        values = [100 * v for _, v in stages]
+        steps = " → ".join(f"{v:.0f} %" for v in values)
+        rising = all(b > a for a, b in zip(values, values[1:]))
+        verdict = ("each stage is sparser than the one before" if rising else
+                   "deeper is sparser overall, but not at every step" if values[-1] > values[0] else
+                   "deeper is not sparser here")
+        text += f" By conv stage, for this image: {steps}: {verdict}."
+    return f"<div class='cnnviz-note'>{text}</div>"
+
+
 class StatsTable(StateWidget):
     """A table of every conv stage's statistics for the selected image: shape, mean, std, min,
     max and sparsity; the selected layer's row is highlighted.
@@ -61,12 +77,7 @@ class StatsTable(StateWidget):
         self.all_layers = widgets.Checkbox(value=False, description="all layers", indent=False)
         self.title = widgets.HTML()
         self.table = widgets.HTML()
-        self.note = widgets.HTML(
-            f"<div class='cnnviz-note'><b>Sparsity</b> is the share of values ≤ "
-            f"{compute.SPARSITY_EPS}: outputs that are zero or (after a LeakyReLU) slightly "
-            "negative, i.e. not active. In the guide's table deeper layers are sparser: "
-            "are they in this model?</div>"
-        )
+        self.note = widgets.HTML()
         self.children = [widgets.HTML(CRISP_CSS + TABLE_CSS), self.title, self.all_layers,
                          self.table, self.note, Download(lambda: stats_csv(self.rows()), lambda: file_name(
                              "cnnviz-layer-stats", f"image{state.index}", suffix=".csv"), label="CSV")]
@@ -116,6 +127,8 @@ class StatsTable(StateWidget):
             body.append(f"<tr{style}>{''.join(cells)}</tr>")
         self.table.value = f"<table class='cnnviz-stats'><tr>{head}</tr>{''.join(body)}</table>"
         self.title.value = f"<b>Layer statistics</b> of image #{insp.index}"
+        self.note.value = sparsity_note([(name, insp.stats(name)["sparsity"])
+                                         for name in compute.conv_stages(self.state.model)])
 
 
 class HeatmapOverlay(StateWidget):

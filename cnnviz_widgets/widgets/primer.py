@@ -9,26 +9,55 @@ import numpy as np
 from .. import compute
 from .base import StateWidget, reports_errors
 
+#: Common questions whose answers hold for any model: (question, answer).
 QUESTIONS = [
     ("Why do deeper layers look more abstract?",
-     "Each layer works on the previous layer's maps, not on pixels: edges combine into corners and "
+     "Each layer works on the previous layer's maps, not on pixels. Edges combine into corners and "
      "textures, those into parts, parts into whole objects."),
     ("Why are some feature maps dark?",
-     "A filter only fires where its pattern is. A wheel detector stays dark on a bird: that is the "
-     "sparsity the statistics table counts, and it is normal."),
+     "A filter only fires where its pattern is. A wheel detector stays dark on a bird. The statistics "
+     "table counts these switched-off values (its “sparsity” column); that is normal."),
     ("What makes a good set of filters?",
-     "Variety. Filters that all look alike waste capacity; in a trained first layer you should find "
+     "Variety. Filters that all look alike waste capacity. In a trained first layer you should find "
      "edges in several directions and several colour contrasts."),
-    ("Why 32 filters, then 64?",
-     "Each time the maps halve in size, doubling the channels keeps the amount of information per "
-     "stage similar while the patterns grow more complex."),
-    ("How do I know the model learned something?",
-     "First-layer filters look like edges rather than noise, sparsity sits somewhere between "
-     "a fifth and a half, predictions are confident and right, and Grad-CAM covers the object."),
     ("What if it predicts the wrong class?",
-     "Compare it with a correct image of the same class: is the last conv stage different, do other "
-     "dense neurons fire, is Grad-CAM on the background instead of the object?"),
+     "Compare it with a correct image of the same class. Is the last conv stage different? Do other "
+     "dense neurons fire? Is Grad-CAM on the background instead of the object?"),
 ]
+
+
+def _listed(names) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def channel_answer(stages) -> tuple:
+    """The question about the number of filters, answered from this model's conv stages
+    ``[(name, (h, w, c)), ...]``: (question, answer), every size and name read from the stages."""
+    sizes = " → ".join(_shape(shape) for _, shape in stages)
+    counts = list(dict.fromkeys(shape[-1] for _, shape in stages))
+    question = f"Why {', then '.join(str(c) for c in counts)} filters?" if len(counts) > 1 else \
+        f"Why {counts[0]} filters in every stage?"
+    shrink = [name for (name, shape), (_, before) in zip(stages[1:], stages) if shape[0] < before[0]]
+    grow = [name for (name, shape), (_, before) in zip(stages[1:], stages) if shape[-1] > before[-1]]
+    parts = [f"In this model the maps go {sizes}."]
+    if shrink:
+        parts.append(f"They get smaller at {_listed(shrink)}.")
+    if grow:
+        parts.append(f"The number of channels grows at {_listed(grow)}.")
+    parts.append("Smaller maps with more channels: each position then holds more kinds of pattern, "
+                 "and the patterns grow more complex.")
+    return question, " ".join(parts)
+
+
+def learned_answer(sparsities) -> tuple:
+    """The question "did it learn something?", answered with this image's sparsity of each conv
+    stage (fractions in [0, 1], in the model's order)."""
+    low, high = 100 * min(sparsities), 100 * max(sparsities)
+    return ("How do I know the model learned something?",
+            "First-layer filters look like edges, not noise. Predictions are confident and right. "
+            "Grad-CAM covers the object. And many values are switched off: for this image, "
+            f"{low:.0f}–{high:.0f} % of each conv stage's values are {compute.SPARSITY_EPS} or less "
+            "(the table's “sparsity”).")
 
 
 def _shape(shape) -> str:
@@ -45,9 +74,7 @@ class CnnPrimer(StateWidget):
     def __init__(self, state, **kwargs):
         super().__init__(state, **kwargs)
         self.steps = widgets.HTML()
-        self.questions = widgets.HTML(
-            "<h4>Common questions</h4>" + "".join(
-                f"<p><b>{html.escape(q)}</b><br>{html.escape(a)}</p>" for q, a in QUESTIONS))
+        self.questions = widgets.HTML()
         self.children = [self.steps, self.questions]
         self._observe(self._on_inspection, ["inspection"])
         self._render()
@@ -101,3 +128,9 @@ class CnnPrimer(StateWidget):
                          f"add up to 100 % (top three: {pairs}).")
         self.steps.value = "<h4>How this network works, step by step</h4><ol>" + "".join(
             f"<li>{item}</li>" for item in items) + "</ol>"
+        questions = list(QUESTIONS)
+        if stages:
+            questions.insert(3, channel_answer([(s, layers[s].shape) for s in stages]))
+            questions.insert(4, learned_answer([insp.stats(s)["sparsity"] for s in stages]))
+        self.questions.value = "<h4>Common questions</h4>" + "".join(
+            f"<p><b>{html.escape(q)}</b><br>{html.escape(a)}</p>" for q, a in questions)

@@ -7,7 +7,7 @@ import numpy as np
 from .. import compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
 from .charts import default_dense_layer
-from .jobs import ToolWidget, stage_options
+from .jobs import OWN_LAYER_NOTE, ToolWidget, picked_or, stage_options
 from .sharing import Download
 
 
@@ -43,7 +43,7 @@ class TopImages(ToolWidget):
             widgets.HTML(CRISP_CSS),
             section("Which images excite this channel most?",
                     "Every image of the set goes through the network once; the images with the "
-                    "highest mean activation of the channel are shown, highest first.",
+                    "highest mean activation of the channel are shown, highest first. " + OWN_LAYER_NOTE,
                     widgets.HBox([self.layer, self.channel, self.find_button]), self.job),
             widgets.HBox([self.montage, widgets.VBox([self.caption, self.buttons])]),
             Download.picture(self.montage, lambda: compute.file_name(
@@ -70,7 +70,8 @@ class TopImages(ToolWidget):
     def _on_version(self, change):
         options = self.layer_options()
         stages = stage_options(self.state)
-        self._offer(self.layer, options, lambda: stages[-1] if stages else options[0])
+        self._offer(self.layer, options,
+                    lambda: picked_or(self.state, options, stages[-1] if stages else options[0]))
         with self._quietly():
             self._sync_channel()
         self._render()

@@ -10,13 +10,14 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import train
+from .. import colours, train
 from .base import reports_errors, section
 from .charts import nice_axis
 from .jobs import Cancelled, ToolWidget
 from .sharing import ChartDownload
 
-BLUE, ORANGE, LIGHT_BLUE, LIGHT_ORANGE = "#1565c0", "#ef6c00", "#64b5f6", "#ffb74d"
+BLUE, ORANGE, LIGHT_BLUE, LIGHT_ORANGE = (colours.TRAIN, colours.VALIDATION, colours.LIGHT_TRAIN,
+                                          colours.LIGHT_VALIDATION)
 
 
 class TrainPanel(ToolWidget):
@@ -48,6 +49,8 @@ class TrainPanel(ToolWidget):
         self.train_data = train_data
         self.dropout = dropout
         self.history = {m: [] for m in self.METRICS}
+        #: The number of epochs of the training under way or last done (the charts' x axis).
+        self._epochs_set = 1
         self.trained_model = None
         #: Test accuracies (fractions) of the trained and of the current model, or None.
         self.accuracies: dict = {"trained": None, "current": None}
@@ -69,7 +72,7 @@ class TrainPanel(ToolWidget):
                                              tooltip="Go back to the trained CIFAR-10 model that comes with cnnviz")
         self.comparison = widgets.HTML()
         self.epoch_label = widgets.HTML()
-        self.x_scale = bq.LinearScale(min=1.0, max=2.0)
+        self.x_scale = bq.LinearScale(min=0.5, max=float(self.epochs.value) + 0.5)
         self.loss_scale = bq.LinearScale(min=0.0, max=2.5)
         self.acc_scale = bq.LinearScale(min=0.0, max=1.0)
         # One Lines mark per curve: bqplot squeezes a (2, 1) array of two one-point curves into
@@ -81,27 +84,45 @@ class TrainPanel(ToolWidget):
                 ("accuracy", "train accuracy", ORANGE, self.acc_scale),
                 ("val_accuracy", "test accuracy", LIGHT_ORANGE, self.acc_scale)):
             self.lines[metric] = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": self.x_scale, "y": scale},
-                                          colors=[colour], marker="circle", labels=[label],
-                                          display_legend=True)
-        # Whole epochs only: without explicit ticks a two-epoch axis reads "1 1 1 1 1 2 2 2".
-        self.epoch_axis = bq.Axis(scale=self.x_scale, label="epoch", tick_format="d", tick_values=[1, 2])
-        self.loss_axis = bq.Axis(scale=self.loss_scale, label="loss", side="left",
+                                          colors=[colour], marker="circle", labels=[label])
+        # Whole epochs only, as many as are set: without explicit ticks a two-epoch axis reads
+        # "1 1 1 1 1 2 2 2".
+        self.epoch_axis = bq.Axis(scale=self.x_scale, label="epoch", tick_format="d")
+        self.loss_axis = bq.Axis(scale=self.loss_scale, side="left", label="loss",
                                  tick_values=[0.0, 0.5, 1.0, 1.5, 2.0, 2.5], tick_format=".1f")
-        self.figure = bq.Figure(
-            marks=list(self.lines.values()),
-            axes=[self.epoch_axis, self.loss_axis,
-                  # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
-                  bq.Axis(scale=self.acc_scale, label="accuracy", side="right",
-                          tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0])],
-            legend_location="top-right", fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 55},
-            layout=widgets.Layout(width="100%", max_width="640px", height="300px"),
-        )
+        # Loss and accuracy on two charts: one axis each, no legend over the lines (the line
+        # below them says which curve is which).
+        self.figures = tuple(
+            bq.Figure(marks=[self.lines[a], self.lines[b]], axes=axes,
+                      fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 15},
+                      layout=widgets.Layout(width="100%", max_width="400px", height="240px"))
+            for (a, b), axes in (
+                (("loss", "val_loss"), [self.epoch_axis, self.loss_axis]),
+                # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
+                (("accuracy", "val_accuracy"),
+                 [bq.Axis(scale=self.x_scale, label="epoch", tick_format="d"),
+                  bq.Axis(scale=self.acc_scale, side="left", label="accuracy",
+                          tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0])])))
+        self.key = widgets.HTML(
+            f"<div class='cnnviz-note'><b style='color:{BLUE}'>━ train loss</b> · "
+            f"<b style='color:{LIGHT_BLUE}'>━ test loss</b> · <b style='color:{ORANGE}'>━ train accuracy</b> · "
+            f"<b style='color:{LIGHT_ORANGE}'>━ test accuracy</b> (dark: the training images, light: the "
+            "test images)</div>")
+        self.chart_parts = [
+            widgets.HBox(list(self.figures), layout=widgets.Layout(flex_flow="row wrap")), self.key,
+            widgets.HBox([ChartDownload(self.figures[0], "cnnviz-training-loss.png"),
+                          ChartDownload(self.figures[1], "cnnviz-training-accuracy.png")])]
+        # The charts join the page when training starts: a bqplot figure drawn hidden has no size
+        # and writes negative widths (errors in the browser's console).
+        self.charts = widgets.VBox([])
+        self.no_chart = widgets.HTML("<div class='cnnviz-note'>Press “train a new model” to draw the loss "
+                                     "and accuracy here, one point per epoch.</div>")
         self.save_button = widgets.Button(description="save .keras", icon="download")
         self.download = widgets.HTML()
         self.children = [
             section("Train the network yourself",
                     "A few epochs on the CIFAR-10 training images; each epoch adds a point to the "
-                    "chart (dark: train, light: test). Training makes a new model and leaves the one "
+                    "charts (dark: train, light: test). Training makes a new model and leaves the one "
                     "on screen alone: compare their test accuracies, then press “use this model” "
                     "if you want to see yours in every panel.",
                     widgets.HBox([self.epochs, self.batch_size]),
@@ -109,8 +130,7 @@ class TrainPanel(ToolWidget):
                     widgets.HBox([self.train_button, self.job]), self.epoch_label,
                     self.comparison,
                     widgets.HBox([self.use_button, self.restore_button])),
-            self.figure, widgets.HBox([ChartDownload(self.figure, "cnnviz-training-curves.png"),
-                                       self.save_button, self.download]),
+            self.no_chart, self.charts, widgets.HBox([self.save_button, self.download]),
         ]
         self.train_button.on_click(lambda _b: self.train())
         self.use_button.on_click(lambda _b: self.use_model())
@@ -160,6 +180,10 @@ class TrainPanel(ToolWidget):
         version = state.version
         with self._lock:
             self.history = {m: [] for m in self.METRICS}
+        self._epochs_set = epochs
+        self.no_chart.value = ""
+        if not self.charts.children:
+            self.charts.children = self.chart_parts
         self._render_chart()
         self.epoch_label.value = ""
 
@@ -264,10 +288,13 @@ class TrainPanel(ToolWidget):
             h = {m: list(v) for m, v in self.history.items()}
         n = len(h["loss"])
         x = np.arange(1, n + 1, dtype=float)
+        # The axis spans the epochs set, so the curves grow towards its end.
+        last = max(n, self._epochs_set)
         with self.x_scale.hold_sync():
-            self.x_scale.min, self.x_scale.max = 1.0, float(max(n, 2))
-        last = max(n, 2)
-        self.epoch_axis.tick_values = np.unique(np.linspace(1, last, min(last, 10)).round()).astype(int)
+            self.x_scale.min, self.x_scale.max = 0.5, last + 0.5
+        ticks = np.unique(np.linspace(1, last, min(last, 10)).round()).astype(int)
+        for figure in self.figures:
+            figure.axes[0].tick_values = ticks
         losses = [v for m in ("loss", "val_loss") for v in h[m]]
         _, top, ticks, fmt = nice_axis(0.0, max(losses + [2.5]))
         self.loss_scale.max = top

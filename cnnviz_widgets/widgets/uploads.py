@@ -11,6 +11,7 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
+from .. import colours
 from ..loading.images import MAX_IMAGE_FILE_BYTES, load_images
 from ..loading.model_files import MAX_MODEL_BYTES, format_mib, load_model_file, short_error
 from ..state import PREPROCESSORS, UNKNOWN
@@ -18,7 +19,7 @@ from .base import StateWidget
 
 
 def _say(message: str, error: bool = False) -> str:
-    color = "#b71c1c" if error else "#2e7d32"
+    color = colours.WRONG if error else colours.RIGHT
     text = html.escape(message).replace("\n", "<br>")
     return f"<div style='color:{color}'>{'⚠ ' if error else ''}{text}</div>"
 

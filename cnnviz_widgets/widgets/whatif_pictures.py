@@ -14,10 +14,10 @@ import ipywidgets as widgets
 import numpy as np
 from ipyevents import Event
 
-from .. import compute, render
+from .. import colours, compute, render
 from .base import crisp_image, describe_subject, reports_errors, set_png
 
-ORIGINAL_COLOUR, EDITED_COLOUR = "#90a4ae", "#1565c0"
+ORIGINAL_COLOUR, EDITED_COLOUR = colours.QUIET, colours.BARS
 
 
 class EditPictures:
@@ -78,7 +78,10 @@ class EditPictures:
         subject = describe_subject(self.state)
         set_png(self.original, render.image_png(insp.image, self.size),
                 alt=f"The original picture: {subject}, predicted {self._verdict(insp.probabilities)}")
-        self.original_caption.value = f"<b>original</b> #{insp.index}<br>{self._verdict(insp.probabilities)}"
+        mark = {None: "", True: " ✓", False: " ✗"}[insp.correct]
+        self.original_caption.value = (f"<b>original</b> #{insp.index}<br><span style='color:"
+                                       f"{colours.verdict_colour(insp.correct)}'>"
+                                       f"{self._verdict(insp.probabilities)}{mark}</span>")
         cam = self.state.grad_cam(class_index=self.cam_class())
         set_png(self.original_cam, render.overlay_png(insp.image, cam, 0.5, self.size),
                 alt=compute.heatmap_alt(cam, "Grad-CAM", subject,
@@ -108,9 +111,13 @@ class EditPictures:
         set_png(self.difference, render.image_png(compute.to_uint8(diff), self.size),
                 alt=compute.difference_alt(times))
         changed = predicted != insp.predicted
-        colour = "#c62828" if changed else "#2e7d32"
-        self.edited_caption.value = (f"<b>edited</b><br><span style='color:{colour}'>"
-                                     f"{self._verdict(probs)}</span>")
+        # Green and red say right or wrong against the true class, as everywhere else; whether
+        # the answer changed is said in words.
+        correct = None if insp.label is None or insp.label < 0 else bool(predicted == insp.label)
+        mark = {None: "", True: " ✓", False: " ✗"}[correct]
+        self.edited_caption.value = (f"<b>edited</b>{' · changed' if changed else ''}<br>"
+                                     f"<span style='color:{colours.verdict_colour(correct)}'>"
+                                     f"{self._verdict(probs)}{mark}</span>")
         self.difference_caption.value = ("difference: no change" if times == 0 else
                                          f"difference ×{times:.0f}<br><span class='cnnviz-note'>grey = "
                                          "unchanged</span>")
@@ -132,6 +139,6 @@ class EditPictures:
         self.message.value = ""
 
     def _say(self, text: str, error: bool = False):
-        colour = "#b71c1c" if error else "#2e7d32"
+        colour = colours.WRONG if error else colours.INK
         self.message.value = f"<div style='color:{colour}'>{html.escape(text)}</div>"
         self.state.status = text

@@ -19,6 +19,11 @@ def widgets_in(value):
             yield from widgets_in(item)
 
 
+def set_visible(widget, visible: bool) -> None:
+    """Show or hide ``widget`` (its own layout's ``display``)."""
+    widget.layout.display = None if visible else "none"
+
+
 def is_shared(widget) -> bool:
     """True for a widget marked ``shared``: no panel owns it."""
     return id(widget) in _SHARED_WIDGETS

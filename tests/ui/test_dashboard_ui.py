@@ -11,12 +11,14 @@ in tests/ui/artifacts/.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
@@ -375,6 +377,52 @@ def test_layer_selector_changes_feature_grid(dashboard):
     expect(page.locator(".cnnviz-section-filters")).to_contain_text("conv4", timeout=UPDATE_MS)
 
 
+def test_a_click_on_a_feature_map_frames_it_and_shows_its_filter(dashboard, cifar_model):
+    page = dashboard
+    section = page.locator(".cnnviz-section-features")
+    select = page.locator(".cnnviz-section-layer select")
+    select.select_option(label=next(o for o in select.locator("option").all_text_contents()
+                                    if re.search(r"\bconv1_act\b", o)))
+    expect(section.locator(".cnnviz-note", has_text="feature maps of")).to_contain_text(
+        "conv1_act 32×32×32", timeout=UPDATE_MS)
+    montage = page.locator(FEATURE_MONTAGE)
+    expect(montage).to_have_js_property("naturalWidth", 263, timeout=UPDATE_MS)
+    info = img_info(montage)
+    assert info["natural"] == [263, 175]
+    sx, sy = info["shown"][0] / 263, info["shown"][1] / 175
+    # Map 11 is row 1, column 3 of tiles 32 wide and 43 high (11 of them its number), 1 pixel apart.
+    old = info["src"]
+    montage.click(position={"x": (3 * 33 + 16) * sx, "y": (44 + 25) * sy})
+    expect(montage).not_to_have_attribute("src", old, timeout=UPDATE_MS)
+    channel = section.locator(SLIDER, has_text="channel").locator(".widget-readout")
+    expect(channel).to_have_text("11", timeout=UPDATE_MS)
+    expect(section.locator(".cnnviz-note", has_text="its filter:")).to_contain_text("conv1 #11")
+    # What is drawn: a magenta frame round map 11 and no other, read from the screen.
+    shot = np.asarray(Image.open(io.BytesIO(montage.screenshot(path=ARTIFACTS / "feature_map_framed.png")))
+                      .convert("RGB")).astype(int)
+    scale = shot.shape[1] / 263
+    magenta = np.array([0xd8, 0x1b, 0x60])
+
+    def framed(i):
+        # The tile's top edge, and the pixel below it: the element's fractional position may shift it.
+        r, c = divmod(i, 8)
+        y, x = int(r * 44 * scale), int((c * 33 + 16) * scale)
+        edge = shot[y: y + int(3 * scale) + 1, x - 3: x + 4]
+        return bool((np.abs(edge - magenta).max(axis=-1) <= 12).sum() >= 7)
+    assert framed(11) and not any(framed(i) for i in range(32) if i != 11)
+    # Beside the large map, filter 11 of conv1 in colour, each weight a block of its own colour.
+    picture = section.locator("img.widget-image").nth(2)
+    assert img_info(picture)["natural"] == [63, 63]
+    drawn = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB")).astype(int)
+    k = cifar_model.get_layer("conv1").kernel.numpy()[..., 11].astype(np.float64)
+    expected = np.floor((k - k.min()) / (k.max() - k.min()) * 255 + 0.5)
+    cell = drawn.shape[0] / 3
+    for r in range(3):
+        for c in range(3):
+            got = drawn[int((r + 0.5) * cell), int((c + 0.5) * cell)]
+            assert np.abs(got - expected[r, c]).max() <= 3, (r, c, got, expected[r, c])
+
+
 def test_heatmap_switches_between_activation_and_grad_cam(dashboard):
     page = dashboard
     section = page.locator(".cnnviz-section-heatmap")
@@ -420,10 +468,10 @@ def test_misclassification_explorer_shows_the_confusion_matrix(dashboard, refere
     assert rows[0] == ["true \\ predicted", *reference.names] and [r[0] for r in rows[1:]] == reference.names
     np.testing.assert_array_equal(np.array([[int(v) for v in r[1:]] for r in rows[1:]]), cm)
 
-    # A click on an off-diagonal cell lists its images (off its centre, where the count's text
-    # would take the click).
+    # A click on an off-diagonal cell lists its images: at its centre, on its number, which lets
+    # the click through (Playwright refuses to click an element that another one covers).
     t, p = np.unravel_index(np.argmax(cm - np.diag(np.diag(cm))), cm.shape)
-    panel.locator("rect.heatmapcell").nth(int(t * k + p)).click(position={"x": 4, "y": 4})
+    panel.locator("rect.heatmapcell").nth(int(t * k + p)).click()
     expect(panel.locator(".widget-html-content", has_text="images match")).to_contain_text(
         f"{cm[t, p]:,} images match", timeout=UPDATE_MS)
     montage = panel.locator("img.widget-image")
@@ -607,12 +655,23 @@ def test_train_panel_starts_and_cancels(dashboard):
     panel = tool(page, "Advanced · Train the network")
     expect(panel.locator(SLIDER, has_text="epochs")).to_be_visible()
     expect(panel.locator(".widget-dropdown", has_text="batch size")).to_be_visible()
-    expect(panel.locator(".bqplot svg").first).to_be_visible()
+    # No empty chart before training: a line says how to get one.
+    hint = panel.locator(".cnnviz-note", has_text="Press “train a new model” to draw the loss and accuracy")
+    expect(hint).to_be_visible()
+    expect(panel.locator(".bqplot")).to_have_count(0)
     expect(panel.locator("button", has_text="save .keras")).to_be_visible()
     train, cancel = panel.locator("button", has_text="train"), panel.locator("button", has_text="Cancel")
     expect(cancel).to_be_disabled()
     train.click()
     expect(panel).to_contain_text("training on 50,000 images", timeout=JOB_MS)
+    # Then loss and accuracy, each on a chart of its own, with an epoch axis of the 3 epochs set.
+    expect(hint).to_be_hidden()
+    expect(panel.locator(".bqplot")).to_have_count(2)
+    for figure in panel.locator(".bqplot").all():
+        expect(figure).to_be_visible()
+        axis = figure.locator("g.axis", has=page.locator("text", has_text="epoch"))
+        ticks = axis.locator("g.tick text").all_text_contents()
+        assert [t.strip() for t in ticks] == ["1", "2", "3"], ticks
     expect(cancel).to_be_enabled()
     cancel.click()
     expect(panel).to_contain_text("cancelled", timeout=JOB_MS)

@@ -35,14 +35,16 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 
 def start(log_path: Path, cifar_dir=None, port: int | None = None,
-          extra_args=()) -> tuple[subprocess.Popen, str]:
+          extra_args=(), root: Path = REPO_ROOT) -> tuple[subprocess.Popen, str]:
     """Start ``voila dashboard.ipynb`` from the repository root; returns (process, base URL).
 
     Started from the repository root, so Voilà reads the top-level voila.json. Standalone Voilà
     needs no token and does not refuse root. Its output goes to ``log_path``. The server leads
     its own process group, so ``stop`` can signal all of it. Returns at once: call
     ``wait_until_answering`` before loading the page. ``extra_args`` are more Voilà options
-    (e.g. ``--preheat_kernel=True``), after the project's own.
+    (e.g. ``--preheat_kernel=True``), after the project's own. ``root`` serves another checkout
+    (its notebook, its voila.json and, first on ``PYTHONPATH``, its package), e.g. to time two
+    versions in one run.
     """
     port = free_port() if port is None else port
     url = f"http://127.0.0.1:{port}/"
@@ -50,6 +52,8 @@ def start(log_path: Path, cifar_dir=None, port: int | None = None,
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if cifar_dir is not None:
         env["CNNVIZ_CIFAR10_DIR"] = str(cifar_dir)
+    if Path(root).resolve() != REPO_ROOT:
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     command = [
         sys.executable, "-m", "voila", "dashboard.ipynb",
         "--no-browser",
@@ -61,7 +65,7 @@ def start(log_path: Path, cifar_dir=None, port: int | None = None,
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
