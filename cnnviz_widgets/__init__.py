@@ -39,12 +39,14 @@ from .widgets import (
                       LayerSelector,
                       LayerStrip,
                       MisclassificationExplorer,
+                      ModelComparison,
                       ModelUpload,
                       NetworkOverview,
                       SimilarImages,
                       SoftmaxChart,
                       StatsTable,
                       TopImages,
+                      TrainingTimeline,
                       TrainPanel,
                       ViewLink,
                       WhatIfLab,
@@ -59,6 +61,7 @@ __all__ = [
     "TopImages", "TrainPanel", "ExplanationLab", "WhatIfLab", "DatasetMap", "ModelUpload", "ImageUpload",
     "CnnPrimer", "Download", "ChartDownload", "ViewLink",
     "Dashboard", "StatusLine", "friendly_errors", "start_up", "accessibility_support",
-    "ConvPlayground", "ConvolutionAnimation", "NetworkOverview", "SimilarImages",
+    "ConvPlayground", "ConvolutionAnimation", "NetworkOverview", "SimilarImages", "TrainingTimeline",
+    "ModelComparison",
 ]
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from . import links
+from .loading.checkpoints import checkpoint_accuracies, checkpoint_epoch_of
 from .serving.accessibility import REGION_CLASS
 from .serving.page_request import current_address, when_address_known
 from .widgets import (
@@ -29,12 +30,14 @@ from .widgets import (
     LayerSelector,
     LayerStrip,
     MisclassificationExplorer,
+    ModelComparison,
     ModelUpload,
     NetworkOverview,
     SimilarImages,
     SoftmaxChart,
     StatsTable,
     TopImages,
+    TrainingTimeline,
     TrainPanel,
     WhatIfLab,
 )
@@ -197,6 +200,12 @@ TOOLS = [
      "The images nearest to this one in the network's last hidden layer, and the nearest one it calls "
      "something else. Click one to open it."),
 ]
+TOOLS.append(("Watch it learn · the network epoch by epoch", TrainingTimeline,
+              "Move the slider to see the network as it was during its training, from random weights "
+              "(epoch 0) to the end. Every panel shows that moment; “final model” goes back."))
+TOOLS.append(("Watch it learn · two moments side by side", ModelComparison,
+              "The same network after 3 epochs (the guide's own training) and at the end, on the same "
+              "image: their guesses, the selected layer's maps and Grad-CAM, and where they disagree."))
 
 
 #: How section 11 starts: the channel mean of the selected layer.
@@ -268,7 +277,7 @@ class Dashboard(widgets.VBox):
                                        titles=tuple(t for t, _, _ in TOOLS),
                                        layout=widgets.Layout(width="100%"))
         self.link = ViewLink(self.view_query, current_address,
-                             watch=[(state, ["index", "layer", "class_index"]), (self.tools, ["selected_index"])])
+                             watch=[(state, ["index", "layer", "class_index", "version"]), (self.tools, ["selected_index"])])
         sidebar = widgets.VBox([*(sections[key] for key in SIDEBAR), self.link],
                                layout=widgets.Layout(width="330px", min_width="330px", padding="0 8px 0 0"))
         sidebar.add_class("cnnviz-sidebar")
@@ -401,7 +410,21 @@ class Dashboard(widgets.VBox):
         heatmap = self.panels["heatmap"].heatmap_shown if "heatmap" in self.panels else HEATMAP_MODE
         return links.View(image=self.state.index, layer=self.state.layer,
                           heatmap=heatmap, class_index=self.state.class_index,
-                          panel=None if opened is None else TOOLS[opened][1].__name__)
+                          panel=None if opened is None else TOOLS[opened][1].__name__,
+                          epoch=self._checkpoint_on_screen())
+
+    def _checkpoint_on_screen(self):
+        """The epoch of the training checkpoint on screen, None for the final model or another."""
+        epoch = checkpoint_epoch_of(self.state.model)
+        epochs = self._checkpoint_epochs()
+        return None if epoch is None or (epochs and epoch == epochs[-1]) else epoch
+
+    @staticmethod
+    def _checkpoint_epochs() -> tuple:
+        try:
+            return tuple(checkpoint_accuracies())
+        except FileNotFoundError:  # A package built without checkpoints: no epoch to link to.
+            return ()
 
     def view_query(self) -> str:
         """The address query that reopens the current view (``links.view_query``)."""
@@ -412,7 +435,8 @@ class Dashboard(widgets.VBox):
         return links.Choices(images=len(self.state.images), layers=tuple(i.name for i in self.state.layers),
                              heatmaps=heatmap_choices(),
                              class_names=self.state.class_names,
-                             panels=tuple(cls.__name__ for _, cls, _ in TOOLS))
+                             panels=tuple(cls.__name__ for _, cls, _ in TOOLS),
+                             epochs=self._checkpoint_epochs())
 
     def open_view(self, query: str) -> links.ParsedView:
         """Show the view an address query asks for (``?image=42&layer=conv2_act&heatmap=gradcam&
@@ -433,6 +457,8 @@ class Dashboard(widgets.VBox):
         # After the image: a new image goes back to its own predicted class.
         if view.class_index is not None and view.class_index != state.class_index:
             state.class_index = view.class_index
+        if view.epoch is not None:
+            self.open_tool("TrainingTimeline").show_epoch(view.epoch)
         if view.panel is not None:
             self.open_tool(view.panel)
         if parsed.ignored:

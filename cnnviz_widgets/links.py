@@ -1,9 +1,10 @@
 """Links that reopen a view: the dashboard's address query, read and written.
 
 A view is what the student looks at: an image, a layer, a heatmap method, a class for that
-heatmap and an advanced panel, e.g.::
+heatmap, an advanced panel and a training checkpoint of the shipped model, e.g.::
 
     ?image=42&layer=conv2_act&heatmap=gradcam&class=cat&panel=TopImages
+    ?epoch=3
 
 ``parse_view`` checks such a query against what the dashboard offers and returns the view with
 every problem spelled out; ``view_query`` writes the query of a view; ``page_address`` tells,
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 #: The query's parameters, in the order a link writes them.
-KEYS = ("image", "layer", "heatmap", "class", "panel")
+KEYS = ("image", "layer", "heatmap", "class", "panel", "epoch")
 #: Parameters that Voilà reads itself: not the dashboard's, and no reason for a note.
 VOILA_KEYS = ("template", "theme")
 #: A value longer than this is shown cut in a message (a hostile link may be long).
@@ -36,6 +37,7 @@ class View:
     heatmap : the heatmap method, as the heatmap panel names its value (e.g. "grad-cam")
     class_index : the class the heatmap explains (None: the predicted class)
     panel : widget class name of the advanced panel that is open (e.g. "TopImages")
+    epoch : the training checkpoint of the shipped model on screen (None: the model as it is)
     """
 
     image: int | None = None
@@ -43,18 +45,21 @@ class View:
     heatmap: str | None = None
     class_index: int | None = None
     panel: str | None = None
+    epoch: int | None = None
 
 
 @dataclass(frozen=True)
 class Choices:
     """What a view may name: ``images`` images, and the offered layers, heatmap methods
-    (``(label, value)`` pairs, as a ToggleButtons' options), class names and panels."""
+    (``(label, value)`` pairs, as a ToggleButtons' options), class names, panels and the epochs
+    of the training checkpoints."""
 
     images: int
     layers: tuple
     heatmaps: tuple
     class_names: tuple
     panels: tuple
+    epochs: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def parse_view(query: str, choices: Choices) -> ParsedView:
 
     >>> choices = Choices(10, ("conv1", "dense"), (("activation", "activation"),), ("cat", "dog"), ())
     >>> parse_view("image=3&class=Dog", choices).view
-    View(image=3, layer=None, heatmap=None, class_index=1, panel=None)
+    View(image=3, layer=None, heatmap=None, class_index=1, panel=None, epoch=None)
     >>> parse_view("image=99", choices).problems
     ('image 99 is out of range: the images are numbered 0 … 9',)
     """
@@ -131,7 +136,7 @@ def parse_view(query: str, choices: Choices) -> ParsedView:
             problems.append(str(exc))
     ignored = tuple(k for k in fields if k not in KEYS and k not in VOILA_KEYS)
     view = View(image=values.get("image"), layer=values.get("layer"), heatmap=values.get("heatmap"),
-                class_index=values.get("class"), panel=values.get("panel"))
+                class_index=values.get("class"), panel=values.get("panel"), epoch=values.get("epoch"))
     return ParsedView(view, tuple(problems), ignored)
 
 
@@ -180,8 +185,16 @@ def _parse_panel(value: str, choices: Choices) -> str:
     raise ValueError(f"panel {shown(value)} not found; panels are: {_listed(choices.panels)}")
 
 
+def _parse_epoch(value: str, choices: Choices) -> int:
+    if not choices.epochs:
+        raise ValueError("this dashboard has no training checkpoints to show an epoch of")
+    if not _DIGITS.fullmatch(value) or int(value) not in choices.epochs:
+        raise ValueError(f"epoch {shown(value)} has no checkpoint; epochs are: {_listed(choices.epochs)}")
+    return int(value)
+
+
 _PARSERS = {"image": _parse_image, "layer": _parse_layer, "heatmap": _parse_heatmap,
-            "class": _parse_class, "panel": _parse_panel}
+            "class": _parse_class, "panel": _parse_panel, "epoch": _parse_epoch}
 
 
 def view_query(view: View, class_names=()) -> str:
@@ -195,7 +208,7 @@ def view_query(view: View, class_names=()) -> str:
     if klass is not None and 0 <= klass < len(class_names):
         klass = class_names[klass]
     pairs = [("image", view.image), ("layer", view.layer), ("heatmap", view.heatmap),
-             ("class", klass), ("panel", view.panel)]
+             ("class", klass), ("panel", view.panel), ("epoch", view.epoch)]
     return urlencode([(k, str(v)) for k, v in pairs if v is not None], quote_via=quote)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .loading.checkpoints import DEFAULT_CHECKPOINT_DIR, MANIFEST_NAME, checkpoint_file_name, save_weights_npz
 from .loading.cifar10 import find_cifar10, load_cifar10
 from .loading.shipped_model import DEFAULT_CARD_PATH, DEFAULT_MODEL_PATH, build_cifar_cnn
 
@@ -129,7 +130,20 @@ def main(argv=None):
                         help="where to write the .keras file; the card goes beside it")
     parser.add_argument("--limit", type=int, default=None,
                         help="train on the first N training images only (for quick trials)")
+    parser.add_argument("--checkpoints", type=_epoch_list, default=None, metavar="EPOCHS",
+                        help="also save the weights after these epochs, e.g. 0,1,2,3,5,10 (0 is the "
+                             "untrained model), with their test accuracy in a manifest")
+    parser.add_argument("--checkpoint-dir", type=Path, default=DEFAULT_CHECKPOINT_DIR,
+                        help="where the checkpoints and their manifest go")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                        help="stop after this epoch (the learning-rate schedule still spans --epochs); "
+                             "the model and card are then not written, only the checkpoints")
     args = parser.parse_args(argv)
+    if args.stop_after is not None and not 0 <= args.stop_after <= args.epochs:
+        parser.error(f"--stop-after must be between 0 and --epochs ({args.epochs})")
+    if args.checkpoints and max(args.checkpoints) > (args.stop_after if args.stop_after is not None
+                                                    else args.epochs):
+        parser.error("every checkpoint epoch must come before training stops")
 
     import keras
     import tensorflow as tf
@@ -146,10 +160,22 @@ def main(argv=None):
     steps = int(np.ceil(len(x_train) / args.batch_size))
     compile_for_training(model, steps, args.epochs, lr=args.lr)
 
+    saver = None
+    if args.checkpoints:
+        saver = CheckpointSaver(args.checkpoints, args.checkpoint_dir, x_test, y_test,
+                                recipe=_command(argv if argv is not None else _argv()))
+        if 0 in saver.epochs:
+            saver.save(model, 0)
+    callbacks = [_epoch_callback(model, saver, args.stop_after)]
     start = time.perf_counter()
-    history = model.fit(train_ds, epochs=args.epochs, validation_data=test_ds,
-                        validation_freq=5, verbose=1 if _is_tty() else 2)
+    history = None
+    if args.stop_after != 0:
+        history = model.fit(train_ds, epochs=args.epochs, validation_data=test_ds,
+                            validation_freq=5, verbose=1 if _is_tty() else 2, callbacks=callbacks)
     wall = time.perf_counter() - start
+    if args.stop_after is not None and args.stop_after < args.epochs:
+        print(f"stopped after epoch {args.stop_after} of {args.epochs}; the model and card are unchanged")
+        return saver.manifest if saver is not None else None
 
     shipped = strip_for_shipping(model, args.dropout)
     result = evaluate(shipped, x_test, y_test)
@@ -186,15 +212,74 @@ def main(argv=None):
     return card
 
 
+def _epoch_list(text: str) -> list[int]:
+    try:
+        epochs = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected epochs such as 0,1,2,3,5,10, not {text!r}") from None
+    if not epochs or epochs[0] < 0:
+        raise argparse.ArgumentTypeError("epochs must be whole numbers from 0 up")
+    return epochs
+
+
+class CheckpointSaver:
+    """Saves float16 weights after the chosen epochs and keeps a manifest of their test accuracy.
+
+    The accuracy recorded is that of the weights as saved (float16), on the whole test set; the
+    float32 accuracy sits beside it so the rounding's cost is on record.
+    """
+
+    def __init__(self, epochs, folder: Path, x_test, y_test, recipe=""):
+        self.epochs = set(epochs)
+        self.folder = Path(folder)
+        self.x_test, self.y_test = x_test, y_test
+        self.manifest = {"recipe": recipe, "data": f"CIFAR-10 test set, {len(y_test):,} images",
+                         "weights": "float16", "checkpoints": {}}
+
+    def save(self, model, epoch: int):
+        # The weights are swapped in place and back rather than copied into a new model: building a
+        # model would draw from the seeded random generators and change the rest of the run.
+        self.folder.mkdir(parents=True, exist_ok=True)
+        full = evaluate(model, self.x_test, self.y_test)["test_accuracy"]
+        path = self.folder / checkpoint_file_name(epoch)
+        save_weights_npz(model, path)
+        kept = model.get_weights()
+        model.set_weights([w.astype(np.float16).astype(w.dtype) for w in kept])
+        rounded = evaluate(model, self.x_test, self.y_test)["test_accuracy"]
+        model.set_weights(kept)
+        self.manifest["checkpoints"][str(epoch)] = {
+            "file": path.name, "test_accuracy": rounded, "test_accuracy_float32": full,
+        }
+        (self.folder / MANIFEST_NAME).write_text(json.dumps(self.manifest, indent=1) + "\n")
+        print(f"checkpoint epoch {epoch}: test accuracy {rounded:.4f} (float32 {full:.4f}) -> {path.name}",
+              flush=True)
+
+
+
+def _epoch_callback(model, saver, stop_after):
+    """A Keras callback that saves the checkpoints due after each epoch (``saver``, or None) and
+    ends ``fit`` after epoch ``stop_after`` (counted from 1; None: never) while the learning-rate
+    schedule keeps its full length."""
+    import keras
+
+    def on_epoch_end(epoch, logs=None):
+        if saver is not None and epoch + 1 in saver.epochs:
+            saver.save(model, epoch + 1)
+        if stop_after is not None and epoch + 1 >= stop_after:
+            model.stop_training = True
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+
 def _command(argv) -> str:
     """The command line that reproduces this run, without the paths (they are the machine's own)."""
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg in ("--output", "--data-dir"):
+        elif arg in ("--output", "--data-dir", "--checkpoint-dir"):
             skip = True
-        elif not arg.startswith(("--output=", "--data-dir=")):
+        elif not arg.startswith(("--output=", "--data-dir=", "--checkpoint-dir=")):
             kept.append(arg)
     return " ".join(["python -m cnnviz_widgets.train", *kept])
 

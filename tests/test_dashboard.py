@@ -138,7 +138,10 @@ def test_one_image_change_costs_one_forward_pass_with_every_panel_open(state, mo
         assert not state.status.startswith("⚠"), state.status
         calls = []
         real_run = compute.Inspector.run
-        monkeypatch.setattr(compute.Inspector, "run", lambda self, x: calls.append(1) or real_run(self, x))
+        # Passes of the state's model only: the model comparison runs its own two checkpoints by design
+        # (tests/test_learning.py counts those).
+        monkeypatch.setattr(compute.Inspector, "run", lambda self, x: (
+            calls.append(1) if self.model is state.model else None) or real_run(self, x))
         state.index = 4321
         assert len(calls) == 1
         state.layer = "conv2_act"

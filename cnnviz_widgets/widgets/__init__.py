@@ -20,11 +20,13 @@ from .filter_optimizer import FilterOptimizer
 from .grids import FeatureGrid, FilterGrid, LayerStrip
 from .jobs import JobBar, ToolWidget
 from .misclassification import MisclassificationExplorer
+from .model_comparison import ModelComparison
 from .overview import NetworkOverview
 from .panels import HeatmapOverlay, StatsTable
 from .primer import CnnPrimer
 from .sharing import ChartDownload, Download, ViewLink
 from .similar import SimilarImages
+from .timeline import TrainingTimeline
 from .top_images import TopImages
 from .train_panel import TrainPanel
 from .uploads import ImageUpload, ModelUpload
@@ -35,5 +37,6 @@ __all__ = [
     "FilterOptimizer", "ComparisonGrid", "FeatureGrid", "FilterGrid", "LayerStrip", "JobBar", "ToolWidget",
     "MisclassificationExplorer", "HeatmapOverlay", "StatsTable", "CnnPrimer", "TopImages", "TrainPanel",
     "ImageUpload", "ModelUpload", "ExplanationLab", "WhatIfLab", "DatasetMap", "Download", "ChartDownload", "ViewLink",
-    "ConvPlayground", "ConvolutionAnimation", "NetworkOverview", "SimilarImages",
+    "ConvPlayground", "ConvolutionAnimation", "NetworkOverview", "SimilarImages", "TrainingTimeline",
+    "ModelComparison",
 ]

@@ -1,0 +1,145 @@
+"""Watching the network learn: the shipped model's training checkpoints on an epoch slider."""
+from __future__ import annotations
+
+import html
+import threading
+
+import ipywidgets as widgets
+import numpy as np
+
+from .. import compute
+from ..loading.checkpoints import adopt_final_model, checkpoint_accuracies, checkpoint_epoch_of, checkpoint_model
+from ..loading.cifar10 import CIFAR10_CLASSES
+from .base import StateWidget, reports_errors
+
+
+class TrainingTimeline(StateWidget):
+    """An epoch slider over the shipped model's training checkpoints (``shipped_checkpoints``).
+
+    Moving it makes that checkpoint the state's model, so every panel follows (filters, maps,
+    Grad-CAM, the prediction); beside it, the checkpoint's test accuracy from the manifest. The
+    *final model* button goes back to the end of training. Loaded checkpoints are kept, so
+    switching back and forth loads each one only once; with ``preload`` (the default) a background
+    thread loads them all and traces their graphs as soon as the timeline opens, so even the first
+    move of the slider finds its checkpoint ready.
+
+    >>> timeline = TrainingTimeline(state)   # doctest: +SKIP
+    >>> timeline.show_epoch(0)               # the untrained network  # doctest: +SKIP
+    >>> timeline.epoch                       # doctest: +SKIP
+    0
+    """
+
+    def __init__(self, state, preload: bool = True, **kwargs):
+        super().__init__(state, **kwargs)
+        #: {epoch: test accuracy} of every checkpoint, in increasing epoch order.
+        self.accuracies = checkpoint_accuracies()
+        epochs = list(self.accuracies)
+        self.final_epoch = epochs[-1]
+        # The state usually holds the shipped model already: it becomes the final checkpoint
+        # rather than a second copy of the same weights.
+        adopt_final_model(state.model)
+        self.slider = widgets.SelectionSlider(
+            options=[(str(e), e) for e in epochs], value=self._epoch_on_screen() or self.final_epoch,
+            description="epoch", continuous_update=False, layout=widgets.Layout(width="420px"))
+        self.accuracy = widgets.HTML()
+        self.final_button = widgets.Button(description="final model", icon="fast-forward",
+                                           tooltip="back to the model at the end of training",
+                                           layout=widgets.Layout(width="130px"))
+        self.table = widgets.HTML(self._table())
+        self.children = [widgets.HBox([self.slider, self.final_button]), self.accuracy, self.table]
+        self.slider.observe(self._on_slider, names="value")
+        self.final_button.on_click(lambda _b: self.show_epoch(self.final_epoch))
+        self._observe(self._on_version, ["version"])
+        self._render()
+        #: The thread loading every checkpoint in the background (``preload``), or None.
+        self.preloading = None
+        if preload:
+            # Grad-CAM traces one graph per layer: the selected layer's (the heatmap panel's) and the
+            # last conv stage's (the default) are the ones a switch needs at once.
+            layers = (state.layer, compute.last_spatial_layer(state.model))
+            self.preloading = threading.Thread(target=_warm, args=(epochs, layers, state.model), name="cnnviz-checkpoints",
+                                               daemon=True)
+            self.preloading.start()
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch of the checkpoint on screen, or None when the state's model is another one."""
+        return self._epoch_on_screen()
+
+    def _epoch_on_screen(self):
+        return checkpoint_epoch_of(self.state.model)
+
+    @reports_errors
+    def show_epoch(self, epoch: int):
+        """Make the checkpoint after ``epoch`` epochs the state's model (ValueError lists the epochs)."""
+        epoch = int(epoch)
+        if epoch not in self.accuracies:
+            raise ValueError(f"no checkpoint after epoch {epoch}; the epochs are: "
+                             f"{', '.join(map(str, self.accuracies))}")
+        if self.slider.value != epoch:
+            self.slider.value = epoch  # its observer switches the model
+        else:
+            self._switch(epoch)
+
+    def _on_slider(self, change):
+        self._switch(change["new"], change["old"])
+
+    @reports_errors
+    def _switch(self, epoch, previous=None):
+        if self._epoch_on_screen() == epoch:
+            return
+        try:
+            self.state.use_model(checkpoint_model(epoch), class_names=list(CIFAR10_CLASSES), preprocess="[0, 1]")
+        except Exception:
+            # The state kept its model: the slider goes back to say so.
+            if previous is not None and self.slider.value != previous:
+                self.slider.unobserve(self._on_slider, names="value")
+                try:
+                    self.slider.value = previous
+                finally:
+                    self.slider.observe(self._on_slider, names="value")
+            raise
+
+    def _on_version(self, change):
+        epoch = self._epoch_on_screen()
+        if epoch is not None and self.slider.value != epoch:
+            # Another control put a checkpoint on screen: the slider follows it (its observer then
+            # finds the model already there and does nothing).
+            self.slider.value = epoch
+        self._render()
+
+    def _render(self):
+        epoch = self._epoch_on_screen()
+        if epoch is None:
+            self.accuracy.value = ("<i>The model on screen is not one of these checkpoints (it was uploaded or "
+                                   "trained here). Move the slider or press “final model” to show one.</i>")
+            return
+        accuracy = self.accuracies[epoch]
+        when = ("before any training (random weights)" if epoch == 0 else
+                "the final model" if epoch == self.final_epoch else f"after {epoch} of {self.final_epoch} epochs")
+        self.accuracy.value = (f"<b>Epoch {epoch}</b> · {html.escape(when)} · test accuracy "
+                               f"<b class='cnnviz-epoch-accuracy'>{100 * accuracy:.1f} %</b>")
+
+    def _table(self) -> str:
+        cells = " · ".join(f"{e}: {100 * a:.0f} %" for e, a in self.accuracies.items())
+        return f"<small>Test accuracy by epoch: {cells}</small>"
+
+
+def _warm(epochs, layers, on_screen):
+    """Load each checkpoint and run its forward pass and Grad-CAM once on a blank image (what the
+    first switch to it would otherwise pay); touches no widget and no state, and skips the model
+    already on screen (it is warm). A failure here is reported when the student picks that epoch,
+    by the switch itself."""
+    for epoch in epochs:
+        try:
+            model = checkpoint_model(epoch)
+            if model is on_screen:
+                continue
+            inspector = compute.Inspector.for_model(model)
+            x = np.zeros(inspector.input_shape, np.float32)
+            outputs, _ = inspector.run(x)
+            for layer in dict.fromkeys(layers):
+                if layer in outputs and np.ndim(outputs[layer]) == 3:
+                    compute.grad_cam(model, x, 0, layer)
+        except Exception:  # Reported by the switch, in the student's view.
+            continue
