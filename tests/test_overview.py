@@ -88,7 +88,8 @@ def test_clicking_a_map_selects_its_layer_and_channel(st, overview):
     # ipyevents' click message: the position in the picture's own pixels.
     overview._on_click("conv1_bn", {"type": "click", "dataX": 10, "dataY": 2 * (h + 1) + 5})
     assert st.layer == "conv1_bn" and overview.selection == ("conv1_bn", 2)
-    assert overview.boxes["conv1_bn"].layout.border == "3px solid #0b57d0"
+    # The colour language's "what you chose" (the legend's magenta).
+    assert overview.boxes["conv1_bn"].layout.border == "3px solid #d81b60"
     assert overview.choices["conv1_bn"].value == 2
     overview._on_click("conv1", {"type": "click", "dataX": 10, "dataY": h + 0.5})  # a gap: nothing
     assert st.layer == "conv1_bn"

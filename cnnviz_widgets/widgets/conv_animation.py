@@ -6,7 +6,7 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from .. import compute, render
+from .. import colours, compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, scheme_cmap, section, set_png
 from .conv_arithmetic import signed
 from .jobs import ToolWidget
@@ -82,9 +82,10 @@ class ConvolutionAnimation(ToolWidget):
         self.tables = widgets.HTML()
         self.equation = widgets.HTML()
         self.children = [
+            # Padding's zeros in italics (a grey light enough to stand apart would fail the contrast check).
             widgets.HTML(CRISP_CSS + "<style>.cnnviz-anim td{padding:1px 5px;text-align:right;"
-                         "font-family:monospace;font-size:11px;border:1px solid #ddd}"
-                         ".cnnviz-anim .pad{color:#999;font-style:italic}</style>"),
+                         f"font-family:monospace;font-size:11px;border:1px solid {colours.QUIET}}}"
+                         f".cnnviz-anim .pad{{color:{colours.INK};font-style:italic}}</style>"),
             section("A convolution, step by step",
                     "Press play or step: the kernel's window moves across the layer's input, one output "
                     "position at a time. At each step the window's numbers are multiplied by the kernel's "

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import traitlets
 from ipyevents import Event
 
-from .. import compute, render
+from .. import colours, compute, render
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, scheme_cmap, section, set_png
 from .controls import shape_text
 from .jobs import ToolWidget
@@ -18,7 +18,7 @@ COLUMN_WIDTH = 108
 #: Pixels a map of a column is drawn at, about (an integer upscale of the layer's maps).
 TILE = 48
 #: The outline of the column of the selected layer.
-SELECTED_BORDER = "3px solid #0b57d0"
+SELECTED_BORDER = f"3px solid {colours.SELECTED}"
 UNSELECTED_BORDER = "3px solid transparent"
 
 

@@ -7,7 +7,7 @@ import html
 import ipywidgets as widgets
 from ipyevents import Event
 
-from .. import compute, render
+from .. import colours, compute, render
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
 from .jobs import ToolWidget
 
@@ -171,7 +171,8 @@ class SimilarImages(ToolWidget):
 
     def _colour(self, j: int) -> str:
         labels = self.state.labels
-        return "#c62828" if labels is not None and 0 <= labels[j] != self.predicted[j] else "#2e7d32"
+        known = labels is not None and labels[j] >= 0
+        return colours.verdict_colour(labels[j] == self.predicted[j] if known else None)
 
     # ----- picking ------------------------------------------------------------------------------
     def tile_at(self, x: float, y: float, size: int, cols: int, count: int) -> int | None:
