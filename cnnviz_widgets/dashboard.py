@@ -193,7 +193,8 @@ TOOLS = [
      "Upload a .keras image classifier. Nothing in the file is executed; models the dashboard cannot show "
      "are refused with the reason."),
     ("Your own images", ImageUpload,
-     "Upload photos (PNG, JPEG, GIF…); they are resized to the model's input and added after the "
+     "Upload photos (PNG, JPEG, GIF…); their centre is cut to the model's shape (nothing is "
+     "squashed), resized to its input and added after the "
      "test images (untick “add” to see only yours). The image picker's “back” button brings the "
      "test images back."),
     ("Advanced · Which images look alike to the network?", SimilarImages,

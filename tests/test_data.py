@@ -290,12 +290,17 @@ def test_solid_colour_in_each_format(fmt, options, tolerance):
     _assert_solid(load_image(encoded), COLOUR, tolerance)
 
 
-def test_photo_matches_an_independent_pillow_resize():
+def test_photo_matches_an_independent_pillow_crop_and_resize():
+    # 64 × 48: the centred 48 × 48 (columns 8 to 55) resized to 32 × 32. Resizing a region of the
+    # whole picture (what load_image does) lets the filter read the few pixels just outside it,
+    # which a crop first cannot: the outer three columns differ, the rest is identical.
     encoded = _encode(_noise(), "PNG")
     expected = np.asarray(
-        Image.open(io.BytesIO(encoded)).convert("RGB").resize((32, 32), Image.Resampling.LANCZOS)
+        Image.open(io.BytesIO(encoded)).convert("RGB").crop((8, 0, 56, 48)).resize((32, 32), Image.Resampling.LANCZOS)
     )
-    assert np.array_equal(load_image(encoded), expected)
+    out = load_image(encoded)
+    assert out.shape == (32, 32, 3)
+    assert np.array_equal(out[:, 3:-3], expected[:, 3:-3])
 
 
 def test_size_is_height_then_width():
@@ -306,6 +311,20 @@ def test_size_is_height_then_width():
     assert out.shape == (20, 40, 3)
     assert out[:, :10].tolist() == [[[255, 0, 0]] * 10] * 20
     assert out[:, 30:].tolist() == [[[0, 0, 255]] * 10] * 20
+
+
+def test_a_photo_of_other_proportions_is_cropped_from_the_centre_not_squashed():
+    # 64 wide × 48 high, its 8 leftmost and 8 rightmost columns red, the rest blue: a square model
+    # input keeps the centred 48 × 48 (columns 8 to 55), so no red remains; squashed, the red stays.
+    img = Image.new("RGB", (64, 48), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, 8, 48))
+    img.paste((255, 0, 0), (56, 0, 64, 48))
+    out = load_image(_encode(img, "PNG"))
+    assert out.shape == (32, 32, 3)
+    # Only the filter's reach past the crop tints the outer columns, faintly (squashed, 4 columns
+    # were red): the middle is pure blue, and nowhere is more than a trace of red.
+    assert out[:, 3:-3].tolist() == [[[0, 0, 255]] * 26] * 32
+    assert out[..., 0].max() <= 16
 
 
 def test_grayscale_model_input():

@@ -27,7 +27,9 @@ def load_image(source, size=(32, 32), channels: int = 3) -> np.ndarray:
         Any image Pillow reads (PNG, JPEG, GIF's first frame, BMP, WebP...), in any mode
         (grayscale, RGBA, palette, 16-bit).
     size : (height, width)
-        The model's input size; the image is resized to it with a Lanczos filter.
+        The model's input size. The largest centred part of the image with the model's proportions
+        is kept (a 64×48 photo for a square input loses 8 columns on each side rather than being
+        squashed), then resized to it with a Lanczos filter (Pillow's ``ImageOps.fit``).
     channels : {1, 3}
         1 for grayscale models, 3 for RGB models.
 
@@ -82,7 +84,7 @@ def load_image(source, size=(32, 32), channels: int = 3) -> np.ndarray:
     if channels == 1:
         rgb = rgb.convert("L")
     height, width = int(size[0]), int(size[1])
-    rgb = rgb.resize((width, height), Image.Resampling.LANCZOS)
+    rgb = ImageOps.fit(rgb, (width, height), Image.Resampling.LANCZOS)
     arr = np.asarray(rgb, dtype=np.uint8)
     return arr.reshape(height, width, channels)
 

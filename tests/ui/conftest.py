@@ -295,6 +295,13 @@ def full_page_screenshot(page, path: Path) -> Path:
     return path
 
 
+def wait_until_settled(page, timeout_ms: int = 30_000) -> None:
+    """Return once every picture of the page is decoded and the browser has drawn two frames since:
+    what the page was sent is laid out (in place of a fixed pause)."""
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=timeout_ms)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def artifact_path(item) -> Path:
     """tests/ui/artifacts/<test name>.png for the test ``item``."""
     return ARTIFACTS / (re.sub(r"[^\w.-]+", "_", item.name).strip("_") + ".png")

@@ -15,8 +15,10 @@ tests/ui/artifacts/.
 """
 from __future__ import annotations
 
+import time
+
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ARTIFACTS, full_page_screenshot
+from conftest import ARTIFACTS, full_page_screenshot, wait_until_settled
 from playwright.sync_api import expect
 
 #: axe-core's tags of the WCAG 2.0 and 2.1 success criteria at levels A and AA.
@@ -119,7 +121,7 @@ def test_axe_finds_no_serious_violation_with_each_advanced_panel_open(module_das
             "el => el.classList.contains('jupyter-widget-Collapse-open') && "
             "el.querySelector('.cnnviz-widget')", arg=item.element_handle(), timeout=PANEL_MS)
         assert header.get_attribute("aria-expanded") == "true"
-        page.wait_for_timeout(500)
+        wait_until_settled(page)
         full_page_screenshot(page, ARTIFACTS / f"accessibility_panel_{i}.png")
         violations = blocking_violations(page)
         if violations:
@@ -144,16 +146,22 @@ def test_every_picture_has_a_text_alternative_that_follows_the_image(module_dash
     page.locator(".cnnviz-section-picker button", has_text="next ▶").click()
     page.wait_for_function("([s, old]) => document.querySelector(s).innerText !== old",
                            arg=[CAPTION, shown], timeout=UPDATE_MS)
-    page.wait_for_timeout(500)
-    after = {i["where"] + str(n): i["name"] for n, i in enumerate(page.evaluate(IMAGE_NAMES_JS))
-             if i["visible"]}
+    per_image = [k for k in before if ("picker" in k or "features" in k or "heatmap" in k
+                                       or "strip" in k) and "learned filter " not in before[k]]
+    # Each picture's description arrives with its picture: wait (on the condition, up to the
+    # update time) until all have changed, then check.
+    deadline = time.monotonic() + UPDATE_MS / 1000
+    while True:
+        after = {i["where"] + str(n): i["name"] for n, i in enumerate(page.evaluate(IMAGE_NAMES_JS))
+                 if i["visible"]}
+        if all(before[k] != after.get(k) for k in per_image) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
     # The picture of image index + 1 is described with its true class, from CIFAR-10 itself.
     picker = page.locator(PICKER_IMAGE).get_attribute("title")
     assert class_names[labels[index + 1]] in picker, picker
     # Learned filters are the model's weights, the same for every image: the one beside the
     # chosen feature map is described as one ("conv1: learned filter 11, the one that made map 11, …").
-    per_image = [k for k in before if ("picker" in k or "features" in k or "heatmap" in k
-                                       or "strip" in k) and "learned filter " not in before[k]]
     unchanged = [k for k in per_image if before[k] == after.get(k)]
     assert per_image and not unchanged, f"text alternatives that did not follow the image: {unchanged}"
 
@@ -243,7 +251,7 @@ def test_at_200_percent_zoom_nothing_is_cut_off_and_the_page_scrolls_vertically_
     # 200 % zoom of a 1366×768 window: the page lays out in half as many CSS pixels.
     page.set_viewport_size({"width": size["width"] // 2, "height": size["height"] // 2})
     try:
-        page.wait_for_timeout(800)
+        wait_until_settled(page)
         width = page.viewport_size["width"]
         report = page.evaluate("""w => {
             const scroller = document.querySelector('#rendered_cells');

@@ -72,7 +72,7 @@ def test_the_player_is_named_and_plays_and_pauses_from_the_keyboard(page):
     expect(play).to_have_attribute("aria-label", "play", timeout=UPDATE_MS)
     # Paused: the position stays where it stopped.
     stopped = panel.get_by_role("slider", name="position").get_attribute("aria-valuenow")
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(1000)  # on purpose: four steps' time at "fast", in which nothing may move
     assert panel.get_by_role("slider", name="position").get_attribute("aria-valuenow") == stopped
     # noUiSlider writes the value as "3.0".
     expect(panel).to_contain_text(f"Position {int(float(stopped))} of 0–1023", timeout=UPDATE_MS)

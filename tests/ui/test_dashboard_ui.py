@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -612,9 +613,16 @@ def test_explanation_lab_follows_the_image_and_draws_its_curves(dashboard, refer
         probs = reference.probs(i)
         c = int(np.argmax(probs))
         black = float(np.asarray(cifar_model(np.zeros((1, 32, 32, 3), np.float32)))[0, c])
-        page.wait_for_timeout(500)  # bqplot draws its paths after the message that changes them
         for fig, (start, end) in zip(figures.all(), ((probs[c], black), (black, probs[c]))):
-            drawn = fig.evaluate(LINES_JS)
+            # bqplot draws its paths after the message that changes them: wait until they start
+            # where this image's curves start (or the update time is over), then check all of them.
+            deadline = time.monotonic() + 30
+            while True:
+                drawn = fig.evaluate(LINES_JS)
+                starts = [line[0][1] for line in drawn["lines"] if line]
+                if (len(starts) == 7 and all(abs(y - start) <= 0.01 for y in starts)) or time.monotonic() > deadline:
+                    break
+                page.wait_for_timeout(100)
             assert drawn["yticks"][0] in ("0.0", "0") and drawn["yticks"][-1] in ("1.0", "1"), drawn["yticks"]
             assert drawn["xticks"][0] == "0%" and drawn["xticks"][-1] == "100%", drawn["xticks"]
             assert len(drawn["lines"]) == 7
