@@ -118,6 +118,9 @@ class ModelState(traitlets.HasTraits):
     inspection = traitlets.Instance(Inspection, allow_none=True, read_only=True,
                                     help="Everything computed for the selected image.")
     status = traitlets.Unicode("", help="The last message for the student (errors, progress).")
+    training_run = traitlets.Dict(help="The last training run made in the dashboard, epoch by epoch: "
+                                  "{epoch: (loader, test accuracy or None)}, a loader returning a new "
+                                  "model with that epoch's weights; empty until a run ends (TrainPanel).")
 
     def __init__(self, model, images, labels=None, class_names=None, preprocess=None, **kwargs):
         super().__init__()

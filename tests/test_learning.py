@@ -280,3 +280,43 @@ def test_the_trainer_writes_checkpoints_whose_manifest_plain_keras_confirms(tmp_
         accuracy = float(np.mean(np.argmax(plain_probabilities(model, images), axis=1) == labels))
         assert accuracy == pytest.approx(manifest["checkpoints"][epoch]["test_accuracy"], abs=1e-4)
     assert not all(np.array_equal(a, b) for a, b in zip(*weights))  # a step of training happened
+
+
+# --------------------------------------------------------------------------- a run of one's own
+
+@pytest.mark.slow
+def test_a_run_trained_in_the_dashboard_can_be_replayed_epoch_by_epoch(cifar_model, cifar_test, opened):
+    from cnnviz_widgets import TrainPanel
+
+    images, labels, names = cifar_test
+    state = ModelState(cifar_model, images[:200], labels[:200], names)
+    timeline = TrainingTimeline(state, preload=False)
+    opened(timeline)
+    assert [value for _, value in timeline.choice.options] == ["shipped"]
+    panel = TrainPanel(state, train_data=(images[1000:1256], labels[1000:1256]))
+    opened(panel)
+    panel.epochs.value, panel.batch_size.value = 2, 64
+    panel.run_sync()
+    # The run is recorded epoch by epoch, each with the test accuracy Keras measured after it.
+    assert sorted(state.training_run) == [1, 2]
+    assert [acc for _, acc in (state.training_run[e] for e in (1, 2))] == pytest.approx(
+        panel.history["val_accuracy"], abs=1e-9)
+    assert [value for _, value in timeline.choice.options] == ["shipped", "run"]
+
+    timeline.choice.value = "run"
+    assert list(timeline.slider.options) == [("1", 1), ("2", 2)]
+    x = state.images.astype(np.float32) / 255.0
+    for epoch in (2, 1):
+        timeline.show_epoch(epoch)
+        assert timeline.epoch == epoch
+        # The weights are that epoch's: Keras's own test accuracy after it, measured again on the
+        # state's images with a plain predict of the model on screen.
+        predicted = np.argmax(state.model.predict(x, verbose=0), axis=1)
+        assert float(np.mean(predicted == state.labels)) == pytest.approx(panel.history["val_accuracy"][epoch - 1],
+                                                                          abs=1e-6)
+        assert f"{100 * panel.history['val_accuracy'][epoch - 1]:.1f} %" in timeline.accuracy.value
+    # The last epoch of the run is the model the panel trained.
+    timeline.final_button.click()
+    assert all(np.array_equal(a, b) for a, b in zip(state.model.get_weights(), panel.trained_model.get_weights()))
+    timeline.choice.value = "shipped"
+    assert list(timeline.slider.options)[-1][1] == timeline.final_epoch == max(checkpoint_accuracies())

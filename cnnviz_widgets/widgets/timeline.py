@@ -13,15 +13,59 @@ from ..loading.cifar10 import CIFAR10_CLASSES
 from .base import StateWidget, reports_errors
 
 
+class _Shipped:
+    """The shipped model's training checkpoints (loaded once per process, shared)."""
+
+    name = "shipped"
+
+    def __init__(self):
+        self.accuracies = checkpoint_accuracies()
+
+    def model(self, epoch):
+        return checkpoint_model(epoch)
+
+    def epoch_of(self, model):
+        return checkpoint_epoch_of(model)
+
+    def when(self, epoch, final) -> str:
+        return ("before any training (random weights)" if epoch == 0 else
+                "the final model" if epoch == final else f"after {epoch} of {final} epochs")
+
+
+class _Run:
+    """A training run made in the dashboard (``ModelState.training_run``); each epoch's model is
+    built on first use and kept while the run is the timeline's."""
+
+    name = "run"
+
+    def __init__(self, run: dict):
+        self.run = run
+        self.accuracies = {int(e): acc for e, (_, acc) in sorted(run.items())}
+        self._models = {}
+
+    def model(self, epoch):
+        if epoch not in self._models:
+            self._models[epoch] = self.run[epoch][0]()
+        return self._models[epoch]
+
+    def epoch_of(self, model):
+        return next((e for e, m in self._models.items() if m is model), None)
+
+    def when(self, epoch, final) -> str:
+        return f"your run, after {epoch} of its {final} epoch(s)"
+
+
 class TrainingTimeline(StateWidget):
-    """An epoch slider over the shipped model's training checkpoints (``shipped_checkpoints``).
+    """An epoch slider over the shipped model's training checkpoints (``shipped_checkpoints``), or
+    over the epochs of a training run made in the dashboard (``ModelState.training_run``).
 
     Moving it makes that checkpoint the state's model, so every panel follows (filters, maps,
-    Grad-CAM, the prediction); beside it, the checkpoint's test accuracy from the manifest. The
-    *final model* button goes back to the end of training. Loaded checkpoints are kept, so
-    switching back and forth loads each one only once; with ``preload`` (the default) a background
-    thread loads them all and traces their graphs as soon as the timeline opens, so even the first
-    move of the slider finds its checkpoint ready.
+    Grad-CAM, the prediction); beside it, the checkpoint's test accuracy. The *last epoch* button
+    goes to the end of the training on show. Loaded checkpoints are kept, so switching back and
+    forth loads each one only once; with ``preload`` (the default) a background thread loads the
+    shipped ones and traces their graphs as soon as the timeline opens, so even the first move of
+    the slider finds its checkpoint ready. Once a run made with the training panel ends, *your run*
+    shows its epochs the same way.
 
     >>> timeline = TrainingTimeline(state)   # doctest: +SKIP
     >>> timeline.show_epoch(0)               # the untrained network  # doctest: +SKIP
@@ -31,25 +75,30 @@ class TrainingTimeline(StateWidget):
 
     def __init__(self, state, preload: bool = True, **kwargs):
         super().__init__(state, **kwargs)
-        #: {epoch: test accuracy} of every checkpoint, in increasing epoch order.
-        self.accuracies = checkpoint_accuracies()
-        epochs = list(self.accuracies)
-        self.final_epoch = epochs[-1]
+        self.shipped = _Shipped()
+        #: Where the epochs come from: the shipped training, or a run made in the dashboard.
+        self.source = self.shipped
         # The state usually holds the shipped model already: it becomes the final checkpoint
         # rather than a second copy of the same weights.
         adopt_final_model(state.model)
+        epochs = list(self.accuracies)
+        self.choice = widgets.ToggleButtons(options=[("shipped training", "shipped")], value="shipped",
+                                            description="training", style={"button_width": "130px"})
         self.slider = widgets.SelectionSlider(
             options=[(str(e), e) for e in epochs], value=self._epoch_on_screen() or self.final_epoch,
             description="epoch", continuous_update=False, layout=widgets.Layout(width="420px"))
         self.accuracy = widgets.HTML()
-        self.final_button = widgets.Button(description="final model", icon="fast-forward",
-                                           tooltip="back to the model at the end of training",
+        self.final_button = widgets.Button(description="last epoch", icon="fast-forward",
+                                           tooltip="the model at the end of this training",
                                            layout=widgets.Layout(width="130px"))
         self.table = widgets.HTML(self._table())
-        self.children = [widgets.HBox([self.slider, self.final_button]), self.accuracy, self.table]
+        self.children = [self.choice, widgets.HBox([self.slider, self.final_button]), self.accuracy, self.table]
         self.slider.observe(self._on_slider, names="value")
+        self.choice.observe(self._on_choice, names="value")
         self.final_button.on_click(lambda _b: self.show_epoch(self.final_epoch))
         self._observe(self._on_version, ["version"])
+        self._observe(self._on_training_run, ["training_run"])
+        self._on_training_run(None)
         self._render()
         #: The thread loading every checkpoint in the background (``preload``), or None.
         self.preloading = None
@@ -62,12 +111,53 @@ class TrainingTimeline(StateWidget):
             self.preloading.start()
 
     @property
+    def accuracies(self) -> dict:
+        """{epoch: test accuracy or None} of the training on show, in increasing epoch order."""
+        return self.source.accuracies
+
+    @property
+    def final_epoch(self) -> int:
+        return list(self.accuracies)[-1]
+
+    @property
     def epoch(self) -> int | None:
         """The epoch of the checkpoint on screen, or None when the state's model is another one."""
         return self._epoch_on_screen()
 
     def _epoch_on_screen(self):
-        return checkpoint_epoch_of(self.state.model)
+        return self.source.epoch_of(self.state.model)
+
+    def _on_training_run(self, change):
+        run = self.state.training_run
+        options = [("shipped training", "shipped")] + ([("your run", "run")] if run else [])
+        if isinstance(self.source, _Run) and self.source.run is not run:
+            # A new run replaces the one on show.
+            self.source = _Run(run) if run else self.shipped
+            self._show_source()
+        self.choice.unobserve(self._on_choice, names="value")
+        try:
+            with self.choice.hold_sync():
+                self.choice.options = options
+                self.choice.value = self.source.name
+        finally:
+            self.choice.observe(self._on_choice, names="value")
+
+    def _on_choice(self, change):
+        run = self.state.training_run
+        self.source = _Run(run) if change["new"] == "run" and run else self.shipped
+        self._show_source()
+
+    def _show_source(self):
+        # The slider takes the new epochs without switching the model: the student picks one.
+        self.slider.unobserve(self._on_slider, names="value")
+        try:
+            with self.slider.hold_sync():
+                self.slider.options = [(str(e), e) for e in self.accuracies]
+                self.slider.value = self._epoch_on_screen() or self.final_epoch
+        finally:
+            self.slider.observe(self._on_slider, names="value")
+        self.table.value = self._table()
+        self._render()
 
     @reports_errors
     def show_epoch(self, epoch: int):
@@ -88,8 +178,9 @@ class TrainingTimeline(StateWidget):
     def _switch(self, epoch, previous=None):
         if self._epoch_on_screen() == epoch:
             return
+        names = list(CIFAR10_CLASSES) if self.source is self.shipped else list(self.state.class_names)
         try:
-            self.state.use_model(checkpoint_model(epoch), class_names=list(CIFAR10_CLASSES), preprocess="[0, 1]")
+            self.state.use_model(self.source.model(epoch), class_names=names, preprocess="[0, 1]")
         except Exception:
             # The state kept its model: the slider goes back to say so.
             if previous is not None and self.slider.value != previous:
@@ -112,16 +203,16 @@ class TrainingTimeline(StateWidget):
         epoch = self._epoch_on_screen()
         if epoch is None:
             self.accuracy.value = ("<i>The model on screen is not one of these checkpoints (it was uploaded or "
-                                   "trained here). Move the slider or press “final model” to show one.</i>")
+                                   "trained here). Move the slider or press “last epoch” to show one.</i>")
             return
         accuracy = self.accuracies[epoch]
-        when = ("before any training (random weights)" if epoch == 0 else
-                "the final model" if epoch == self.final_epoch else f"after {epoch} of {self.final_epoch} epochs")
-        self.accuracy.value = (f"<b>Epoch {epoch}</b> · {html.escape(when)} · test accuracy "
-                               f"<b class='cnnviz-epoch-accuracy'>{100 * accuracy:.1f} %</b>")
+        measured = ("not measured (no labelled test images)" if accuracy is None else
+                    f"<b class='cnnviz-epoch-accuracy'>{100 * accuracy:.1f} %</b>")
+        self.accuracy.value = (f"<b>Epoch {epoch}</b> · {html.escape(self.source.when(epoch, self.final_epoch))} · "
+                               f"test accuracy {measured}")
 
     def _table(self) -> str:
-        cells = " · ".join(f"{e}: {100 * a:.0f} %" for e, a in self.accuracies.items())
+        cells = " · ".join(f"{e}: {'–' if a is None else f'{100 * a:.0f} %'}" for e, a in self.accuracies.items())
         return f"<small>Test accuracy by epoch: {cells}</small>"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import tempfile
 import threading
 from pathlib import Path
@@ -192,12 +193,15 @@ class TrainPanel(ToolWidget):
             model = self._fresh_model()
             steps = int(np.ceil(len(images) / batch_size))
             epoch = {"done": 0}
+            # Each epoch's weights and test accuracy, so that the timeline can replay the run.
+            snapshots = {}
 
             def on_batch(batch, per_epoch):
                 self.job.update(epoch["done"] * per_epoch + batch, epochs * per_epoch)
 
             def on_epoch(index, logs):
                 epoch["done"] = index + 1
+                snapshots[index + 1] = (model.get_weights(), logs.get("val_accuracy"))
                 self.job.call(self._add_epoch, index, dict(logs), epochs)
 
             self.job.call(setattr, self.epoch_label, "value",
@@ -212,10 +216,13 @@ class TrainPanel(ToolWidget):
             if test is not None and version == state.version:
                 probs = state.predictions()[state.labels >= 0]
                 current = float((probs.argmax(axis=1) == test[1]).mean())
-            return train.copy_guide_model(model), current
+            return train.copy_guide_model(model), current, snapshots
 
         def done(result):
-            model, current = result
+            model, current, snapshots = result
+            state.training_run = {e: (functools.partial(_model_with_weights, model, weights),
+                                      None if acc is None else float(acc))
+                                  for e, (weights, acc) in snapshots.items()}
             self.trained_model = model
             self._trained_for = version
             trained = self.history["val_accuracy"][-1] if self.history["val_accuracy"] else None
@@ -317,3 +324,10 @@ class TrainPanel(ToolWidget):
         self.download.value = (f"<a download='cnnviz_model.keras' href='data:application/octet-stream;"
                                f"base64,{b64}'>⬇ cnnviz_model.keras</a> ({len(data) / 1e6:.1f} MB)")
         return data
+
+
+def _model_with_weights(template, weights):
+    """A new copy of the guide's CNN ``template`` holding ``weights`` (one epoch of a run)."""
+    model = train.copy_guide_model(template)
+    model.set_weights(weights)
+    return model

@@ -67,7 +67,7 @@ def test_the_timeline_moves_every_panel_to_epoch_0_and_back(page, cifar_model, c
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "learning_epoch_0.png"), full_page=False)
 
-    panel.get_by_role("button", name="final model").click()
+    panel.get_by_role("button", name="last epoch").click()
     expect(panel).to_contain_text("the final model", timeout=UPDATE_MS)
     expect(caption).to_have_text(before, timeout=UPDATE_MS)
     assert "⚠" not in page.locator(STATUS).inner_text()
