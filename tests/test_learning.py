@@ -320,3 +320,16 @@ def test_a_run_trained_in_the_dashboard_can_be_replayed_epoch_by_epoch(cifar_mod
     assert all(np.array_equal(a, b) for a, b in zip(state.model.get_weights(), panel.trained_model.get_weights()))
     timeline.choice.value = "shipped"
     assert list(timeline.slider.options)[-1][1] == timeline.final_epoch == max(checkpoint_accuracies())
+
+
+def test_the_page_says_when_it_shows_a_network_other_than_the_trained_one(small_state, opened):
+    state = small_state
+    timeline = TrainingTimeline(state, preload=False)
+    opened(timeline)
+    timeline.show_epoch(0)
+    assert "untrained network" in state.status and "last epoch" in state.status
+    timeline.show_epoch(3)
+    assert "after 3 epoch(s)" in state.status and not state.status.startswith("⚠")
+    timeline.final_button.click()
+    assert state.status == "Every panel shows the fully trained network again."
+    state.status = ""

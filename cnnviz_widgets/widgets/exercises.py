@@ -81,8 +81,9 @@ def stages_answer(state, progress=None) -> str:
     alike = {s: compute.stage_similarity(np.stack(outputs[s])) for s in stages}
     least = min(alike, key=alike.get)
     values = " · ".join(f"{s} {alike[s]:.2f}" for s in stages)
-    return (f"How alike the {len(state.compare)} images are at each stage (the mean cosine similarity of "
-            f"their whole outputs, every channel; 1 is the same pattern, 0 nothing in common): {values}. "
+    return (f"How alike the {len(state.compare)} images are at each stage, measured here for you from "
+            f"every channel (the mean cosine similarity of their whole outputs; 1 is the same pattern, "
+            f"0 nothing in common): {values}. "
             f"They differ most at <b>{least}</b>: that stage tells them apart best.")
 
 
@@ -153,13 +154,15 @@ EXERCISES = (
              "in section 5.", filters_answer, section="features"),
     Exercise(2, "Telling images apart", "section 9",
              "At which stage do the five images differ the most?",
-             "Look at the rows of section 9, from the first stage to the last.", stages_answer,
+             "In section 9 each row is one image and each column one stage: compare the columns, from "
+             "the first stage (left) to the last (right).", stages_answer,
              section="compare"),
     Exercise(3, "Where the network looks", "section 11",
              "For a plane, a cat and a ship, does the network look where you would: the wings, the face, "
              "the ship or the water?",
-             "Choose conv4_act in step 2, switch section 11 to Grad-CAM, then pick each class with the "
-             "class filter of step 1.", heatmap_answer, section="heatmap"),
+             "Choose conv4_act in step 2 and switch section 11 to Grad-CAM (leave its class on the "
+             "prediction). Then pick a plane, a cat and a ship with the class filter of step 1; the "
+             "answer uses the first of each class in the image set.", heatmap_answer, section="heatmap"),
     Exercise(4, "Find misclassifications", "the panel “Exercise 4” at the bottom",
              "Which class does the network get wrong most often, and what does it take it for?",
              "Open the panel, press “compute confusion matrix” and read the rows.", confusion_answer,

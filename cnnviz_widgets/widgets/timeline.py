@@ -181,6 +181,9 @@ class TrainingTimeline(StateWidget):
         names = list(CIFAR10_CLASSES) if self.source is self.shipped else list(self.state.class_names)
         try:
             self.state.use_model(self.source.model(epoch), class_names=names, preprocess="[0, 1]")
+            # Said where the student looks first, since every panel changes, also when this panel
+            # is closed: the page then shows a network other than the trained one.
+            self.state.status = self._notice(epoch)
         except Exception:
             # The state kept its model: the slider goes back to say so.
             if previous is not None and self.slider.value != previous:
@@ -190,6 +193,14 @@ class TrainingTimeline(StateWidget):
                 finally:
                     self.slider.observe(self._on_slider, names="value")
             raise
+
+    def _notice(self, epoch) -> str:
+        if epoch == self.final_epoch:
+            return ("Every panel shows the fully trained network again." if self.source is self.shipped else
+                    "Every panel shows the model at the end of your run.")
+        what = "the untrained network (random weights)" if epoch == 0 else f"the network after {epoch} epoch(s)"
+        return (f"Every panel now shows {what}, not the fully trained one: “last epoch” in the "
+                f"panel “Watch it learn · the network epoch by epoch” brings the trained one back.")
 
     def _on_version(self, change):
         epoch = self._epoch_on_screen()

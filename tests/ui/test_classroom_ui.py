@@ -283,7 +283,7 @@ def test_classroom_serves_a_warm_kernel_at_once_and_it_is_interactive(classroom,
     check_linked_view(page, cifar_model, cifar_test)
     check_drawn(page)
     expect(page.locator(".cnnviz-status")).to_have_text(
-        "Left out of the link: 'student' (the dashboard reads image, layer, heatmap, class, panel).")
+        "Left out of the link: 'student' (the dashboard reads image, layer, heatmap, class, panel, epoch).")
     full_page_screenshot(page, ARTIFACTS / "test_classroom_warm_kernel_link.png")
     show_image(page, 5, expected_caption(cifar_model, cifar_test, 5))
     full_page_screenshot(page, ARTIFACTS / "test_classroom_warm_kernel.png")
