@@ -149,7 +149,8 @@ TOOLS = [
 ]
 TOOLS.append(("Watch it learn · the network epoch by epoch", TrainingTimeline,
               "Move the slider to see the network as it was during its training, from random weights "
-              "(epoch 0) to the end. Every panel shows that moment; “final model” goes back."))
+              "(epoch 0) to the end. Every panel shows that moment; “last epoch” goes back. A run you "
+              "train in “Train the network” can be replayed here too."))
 TOOLS.append(("Watch it learn · two moments side by side", ModelComparison,
               "The same network after 3 epochs (the guide's own training) and at the end, on the same "
               "image: their guesses, the selected layer's maps and Grad-CAM, and where they disagree."))

@@ -107,6 +107,7 @@ def test_nested_backbone_in_a_sequential(make_backbone, cifar_test):
     np.testing.assert_allclose(logits, model(x[None]).numpy()[0], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_nested_mobilenet_in_a_functional_model(cifar_test):
     keras.utils.set_random_seed(4)
     backbone = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), include_top=False)

@@ -125,6 +125,7 @@ def test_embedding_example_runs_headless(capfd):
     assert len(views) == 3
 
 
+@pytest.mark.slow
 def test_one_image_change_costs_one_forward_pass_with_every_panel_open(state, monkeypatch):
     from cnnviz_widgets import compute
 

@@ -53,6 +53,7 @@ def test_pca_matches_numpys_svd(features):
     np.testing.assert_allclose(got * signs, expected, atol=2e-3 * np.abs(expected).max())
 
 
+@pytest.mark.slow
 def test_tsne_keeps_neighbourhoods_of_the_features(features):
     x, _ = features
     pcs = pca(x)

@@ -279,6 +279,7 @@ def apply_step(step, state, image_upload, model_upload, models, real_files):
             assert state.model is models[which] and state.preprocess_name == preprocess
 
 
+@pytest.mark.slow
 @FUZZ
 @given(steps=st.lists(STEPS, min_size=1, max_size=10))
 def test_random_sequences_of_selections_and_uploads_keep_the_state_consistent(models, small_set, real_files,

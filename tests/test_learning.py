@@ -59,6 +59,7 @@ def test_checkpoints_span_training_from_untrained_to_shipped():
     assert all(np.array_equal(a, b) for a, b in zip(final.get_weights(), shipped.get_weights()))
 
 
+@pytest.mark.slow
 def test_accuracy_rises_along_the_checkpoints_and_matches_the_manifest(cifar_test):
     images, labels, _ = cifar_test
     images, labels = images[:SUBSET], labels[:SUBSET]

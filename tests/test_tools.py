@@ -532,6 +532,7 @@ def test_train_panel_replaces_the_model_and_charts_each_epoch(small_state, cifar
     assert data[:2] == b"PK" and "base64," in panel.download.value
 
 
+@pytest.mark.slow
 def test_train_panel_cancel_keeps_the_old_model(small_state, cifar_test, closes_cleanly):
     images, labels, _ = cifar_test
     old_model, old_version = small_state.model, small_state.version
@@ -559,6 +560,7 @@ def test_train_panel_without_training_data_reports(cifar_model, cifar_test):
     panel.close()
 
 
+@pytest.mark.slow
 def test_train_panel_restores_the_shipped_model_and_disables_train_while_training(small_state, cifar_test,
                                                                                    untrained_cnn):
     images, labels, _ = cifar_test
