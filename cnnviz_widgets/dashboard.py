@@ -99,7 +99,7 @@ SIDEBAR = ("picker", "layer", "colours")
 
 #: The exercises and advanced topics, each built only when the student opens it.
 TOOLS = [
-    ("Start here · The whole network at a glance", NetworkOverview,
+    ("Overview · The whole network at a glance", NetworkOverview,
      "Every layer side by side, from the picture to the decision. Click a map to open its layer in every "
      "section of the page."),
     ("How a CNN works · common questions", CnnPrimer,
@@ -263,8 +263,9 @@ class Dashboard(widgets.VBox):
             f"<p><b>Follow the numbers.</b> In the side bar: {steps(SIDEBAR)}. Then below, top to bottom: "
             f"{steps(below)}. The five exercises go along the way, each also in the section it uses; "
             "4 and 5 are panels at the bottom of the page. Tick each one when you are done.</p>"
-            "<p><b>First lab to open:</b> “The whole network at a glance”, the first panel at the bottom of "
-            "the page: every layer side by side for this picture.</p>")
+            "<p><b>The whole network at once:</b> “The whole network at a glance”, the first panel at the "
+            "bottom of the page, shows every layer side by side for this picture; a click on one of its "
+            "maps opens that layer in the sections.</p>")
         box = widgets.VBox([text, self.exercises])
         box.add_class("cnnviz-start")
         box.add_class(REGION_CLASS)

@@ -23,7 +23,7 @@ def page(module_dashboard):
 
 
 def test_a_click_on_a_second_layer_map_selects_that_layer(page):
-    panel = tool(page, "Start here · The whole network at a glance")
+    panel = tool(page, "Overview · The whole network at a glance")
     column = panel.locator(".cnnviz-overview-conv1_bn")
     expect(column).to_contain_text("32×32×32", timeout=UPDATE_MS)
     expect(column).to_contain_text("128 params")
@@ -48,7 +48,7 @@ def test_a_click_on_a_second_layer_map_selects_that_layer(page):
 
 
 def test_a_column_list_selects_its_layer_with_the_keyboard_alone(page):
-    panel = tool(page, "Start here · The whole network at a glance")
+    panel = tool(page, "Overview · The whole network at a glance")
     choice = panel.locator(".cnnviz-overview-conv2 select")
     expect(choice).to_be_visible(timeout=UPDATE_MS)
     choice.focus()
