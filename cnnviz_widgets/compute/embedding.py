@@ -206,6 +206,21 @@ class MapCache:
         return path
 
 
+def cached(load, on_note=None, progress=None, what: str = "it"):
+    """What ``load()`` reads from a disk cache, or None when it holds nothing. A file that cannot be
+    trusted (``CacheError``) is reported to ``on_note`` ("…; computing ``what`` again") and skipped;
+    a hit completes ``progress``."""
+    try:
+        hit = load()
+    except CacheError as exc:
+        if on_note is not None:
+            on_note(f"{exc}; computing {what} again")
+        return None
+    if hit is not None and progress is not None:
+        progress(1, 1)
+    return hit
+
+
 def dataset_map(model, images, preprocess=None, cache: MapCache | None = None, seed: int = 0,
                 progress=None, on_note=None) -> DatasetMapResult:
     """The 2-D map of ``images`` (uint8 (N, H, W, C)) seen by ``model``: read from ``cache`` when
@@ -217,15 +232,8 @@ def dataset_map(model, images, preprocess=None, cache: MapCache | None = None, s
         raise ValueError(f"a map needs at least 5 images; this set has {n}")
     key = map_key(model, images, preprocess)
     if cache is not None:
-        try:
-            hit = cache.load(key, n)
-        except CacheError as exc:
-            hit = None
-            if on_note is not None:
-                on_note(f"{exc}; computing it again")
+        hit = cached(lambda: cache.load(key, n), on_note, progress)
         if hit is not None:
-            if progress is not None:
-                progress(1, 1)
             return hit
     total = 1000
     first = int(total * FEATURES_SHARE)

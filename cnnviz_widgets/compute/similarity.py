@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 
-from .embedding import CacheError, MapCache, features_and_predictions, map_key
+from .embedding import CacheError, MapCache, cached, features_and_predictions, map_key
 
 #: How many similar images a query returns unless told.
 NEAREST = 8
@@ -68,15 +68,8 @@ def similarity_features(model, images, preprocess=None, cache: MapCache | None =
     ``progress(done, total)`` may raise to cancel; ``on_note(text)`` hears why a file was not used."""
     key = map_key(model, images, preprocess) if cache is not None else None
     if cache is not None:
-        try:
-            hit = load_features(cache, key, len(images))
-        except CacheError as exc:
-            hit = None
-            if on_note is not None:
-                on_note(f"{exc}; computing them again")
+        hit = cached(lambda: load_features(cache, key, len(images)), on_note, progress, "them")
         if hit is not None:
-            if progress is not None:
-                progress(1, 1)
             return hit
     features, predicted = features_and_predictions(model, images, preprocess, progress=progress)
     if cache is not None:
