@@ -40,6 +40,8 @@ import sys
 import types
 from contextlib import contextmanager
 
+from .tf_logging import WrappingLoader
+
 
 class DeferredModule(types.ModuleType):
     """A module whose code has not run yet: the first read of a name it lacks runs it."""
@@ -51,17 +53,11 @@ class DeferredModule(types.ModuleType):
         return getattr(self, name)
 
 
-class _DeferringLoader(importlib.abc.Loader):
-    """Makes the module as ``loader`` would, and leaves running its code to ``DeferredModule``."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
+class _DeferringLoader(WrappingLoader):
+    """Leaves running the module's code to ``DeferredModule``."""
 
     def exec_module(self, module):
-        module.__loader__ = module.__spec__.loader = self.loader
+        super().exec_module(module)
         module.__class__ = DeferredModule
 
 

@@ -51,8 +51,9 @@ def stderr_to_devnull():
         os.close(devnull)
 
 
-class _SilencedLoader(importlib.abc.Loader):
-    """Runs ``loader``'s module with standard error silenced; the module keeps ``loader`` as its own."""
+class WrappingLoader(importlib.abc.Loader):
+    """Makes the module as ``loader`` would, and gives it ``loader`` as its own; subclasses choose
+    how its code runs (here with standard error silenced; ``startup`` defers it)."""
 
     def __init__(self, loader):
         self.loader = loader
@@ -62,6 +63,13 @@ class _SilencedLoader(importlib.abc.Loader):
 
     def exec_module(self, module):
         module.__loader__ = module.__spec__.loader = self.loader
+
+
+class _SilencedLoader(WrappingLoader):
+    """Runs ``loader``'s module with standard error silenced."""
+
+    def exec_module(self, module):
+        super().exec_module(module)
         # An import error is raised after standard error is back, so it is seen.
         with stderr_to_devnull():
             self.loader.exec_module(module)
