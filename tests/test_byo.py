@@ -459,7 +459,8 @@ def test_model_upload_is_wired_to_its_file_upload(small_state, saved):
     browser_upload(upload.upload, "three.keras", saved["three"])
     assert small_state.model.name == "three" and small_state.class_names == ("a", "b", "c")
     assert small_state.preprocess_name == "none"
-    assert upload.upload.value == ()
+    # The button still counts the file it read ("Upload .keras (1)"), without its bytes.
+    assert [(f["name"], bytes(f["content"])) for f in upload.upload.value] == [("three.keras", b"")]
 
 
 def test_image_upload_of_a_real_png_predicts_like_the_model(small_state, cifar_test, cifar_model):
@@ -512,7 +513,14 @@ def test_image_upload_is_wired_and_decodes_at_the_model_input(small_state, saved
     assert small_state.images.shape == (1, 28, 28, 1)
     want = np.asarray(Image.fromarray(cifar_test[0][0]).convert("L").resize((28, 28), Image.Resampling.LANCZOS))
     np.testing.assert_array_equal(small_state.images[0, ..., 0], want)
-    assert upload.upload.value == ()
+    # The browser draws the label from the value's length: "Upload images (1)", not "(0)".
+    sent = upload.upload.get_state()["value"]
+    assert len(sent) == 1 and sent[0]["name"] == "a.png" and bytes(sent[0]["content"]) == b""
+    # The same file chosen again is read again (into the current images this time).
+    upload.append.value = True
+    browser_upload(upload.upload, "a.png", data)
+    assert small_state.images.shape == (2, 28, 28, 1)
+    np.testing.assert_array_equal(small_state.images[1, ..., 0], want)
 
 
 def test_refusal_messages_are_short_and_name_no_internal_config(saved):

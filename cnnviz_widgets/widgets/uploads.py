@@ -6,6 +6,7 @@ leaves the state as it was.
 """
 from __future__ import annotations
 
+import datetime as dt
 import html
 
 import ipywidgets as widgets
@@ -22,6 +23,27 @@ def _say(message: str, error: bool = False) -> str:
     color = colours.WRONG if error else colours.RIGHT
     text = html.escape(message).replace("\n", "<br>")
     return f"<div style='color:{color}'>{'⚠ ' if error else ''}{text}</div>"
+
+
+#: The date given to files once read: no file a browser delivers carries it.
+_READ = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _read_files(upload: widgets.FileUpload, handle) -> None:
+    """Hand the files just delivered to ``upload`` to ``handle`` (a list of (name, bytes)), once.
+
+    Afterwards the button keeps the files' names but not their bytes, so it still counts what was
+    uploaded ("Upload images (2)", never "(0)" after an upload) without holding the data. Their
+    date is set to ``_READ``, so the same file chosen again is new to the button and is read again.
+    """
+    files = list(upload.value)
+    if not files or all(f.get("last_modified") == _READ for f in files):
+        return
+    try:
+        handle([(f.get("name", ""), f.get("content", b"")) for f in files])
+    finally:
+        upload.value = tuple({**f, "content": memoryview(b""), "size": 0, "last_modified": _READ}
+                             for f in files)
 
 
 class ImageUpload(StateWidget):
@@ -51,14 +73,7 @@ class ImageUpload(StateWidget):
         self.upload.observe(self._on_upload, names="value")
 
     def _on_upload(self, change):
-        files = [(f.get("name", ""), f.get("content", b"")) for f in change["new"]]
-        if not files:
-            return
-        try:
-            self.add_files(files)
-        finally:
-            # Clearing the upload lets the student upload the same file again after a change.
-            self.upload.value = ()
+        _read_files(self.upload, self.add_files)
 
     def add_files(self, files, append: bool | None = None) -> int:
         """Decode ``files`` (list of (name, bytes)) at the model's input size and show them.
@@ -137,15 +152,8 @@ class ModelUpload(StateWidget):
         self.reset_button.on_click(self._on_reset)
 
     def _on_upload(self, change):
-        files = list(change["new"])
-        if not files:
-            return
-        try:
-            f = files[0]
-            self.load_bytes(f.get("content", b""), self.names_text.value, self.preprocess.value,
-                            name=f.get("name"))
-        finally:
-            self.upload.value = ()
+        _read_files(self.upload, lambda files: self.load_bytes(
+            files[0][1], self.names_text.value, self.preprocess.value, name=files[0][0]))
 
     def _on_reset(self, button=None):
         self.reset_to_default()
