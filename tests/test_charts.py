@@ -187,3 +187,28 @@ def test_one_index_change_sends_one_update_per_mark(state, comms):
     finally:
         for c in charts:
             c.close()
+
+
+# --------------------------------------------------------------------------- no toolbar on a chart
+
+def test_every_chart_is_made_without_bqplots_toolbar():
+    """bqplot's pan-and-zoom toolbar covered the curves of charts this small: every panel makes its
+    charts through ``figures.figure``, which leaves it out (the browser test hovers one)."""
+    import ast
+    from pathlib import Path
+
+    from cnnviz_widgets.widgets import figures
+
+    folder = Path(figures.__file__).parent
+    direct, through = [], []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                if name.endswith("Figure") and path.name != "figures.py":
+                    direct.append(f"{path.name}:{node.lineno}")
+                elif name == "figure":
+                    through.append(path.name)
+    assert direct == []
+    assert len(set(through)) >= 7, through
+    assert figures.figure().display_toolbar is False

@@ -10,6 +10,7 @@ import numpy as np
 from .. import colours, compute
 from ..compute import describe
 from .base import CRISP_CSS, StateWidget, reports_errors
+from .figures import figure
 from .sharing import ChartDownload
 
 GREEN, RED, GREY = colours.RIGHT, colours.WRONG, colours.QUIET
@@ -116,7 +117,7 @@ class SoftmaxChart(StateWidget):
         # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
         ax_y = bq.Axis(scale=self.y_scale, tick_format=".0%", tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
                        label="probability")
-        self.figure = bq.Figure(
+        self.figure = figure(
             marks=[self.bars, self.labels], axes=[ax_x, ax_y],
             fig_margin={"top": 10, "bottom": 35, "left": 90, "right": 50},
             layout=widgets.Layout(width="100%", max_width="460px", height="300px"),
@@ -181,8 +182,8 @@ class DenseBars(StateWidget):
         self.x_axis = bq.Axis(scale=self.x_scale, label="neuron index", tick_format="d", tick_values=[0])
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="activation",
                               tick_values=[0.0, 1.0], tick_format=".1f")
-        self.figure = bq.Figure(
-            marks=[self.bars], axes=[self.x_axis, self.y_axis],
+        self.figure = figure(
+            marks=[self.bars], axes=[self.x_axis, self.y_axis], index_axis=True,
             # A right margin wide enough for the last index ("127") to be written in full.
             fig_margin={"top": 15, "bottom": 40, "left": 55, "right": 30},
             layout=widgets.Layout(width="100%", max_width="620px", height="260px"),
@@ -191,7 +192,7 @@ class DenseBars(StateWidget):
         self.summary = widgets.HTML()
         self.save = ChartDownload(self.figure, lambda: compute.file_name(
             "cnnviz-dense", self.dense_layer(), f"image{self.state.index}", suffix=".png"))
-        self.children = [self.title, self.figure, self.summary, self.save]
+        self.children = [widgets.HTML(CRISP_CSS), self.title, self.figure, self.summary, self.save]
         self._observe(self._on_inspection, ["inspection"])
         self._observe(self._on_layer, ["layer"])
         self._render()

@@ -11,6 +11,7 @@ from .. import colours, compute, render
 from ..compute import describe
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
 from .charts import default_dense_layer, set_bar_axes
+from .figures import figure
 from .jobs import ToolWidget
 from .sharing import Download
 
@@ -51,10 +52,11 @@ class ConfidenceAnalysis(ToolWidget):
             axes = (bq.Axis(scale=x_scale, tick_format="d", tick_values=[0], label="neuron"),
                     bq.Axis(scale=self.y_scale, side="left", tick_values=[0.0, 1.0],
                             tick_format=".1f"))
-            figure = bq.Figure(marks=[bars], axes=list(axes),
-                               fig_margin={"top": 5, "bottom": 35, "left": 40, "right": 20},
-                               layout=widgets.Layout(width="300px", height="160px"))
-            self.figures.append(figure)
+            chart = figure(marks=[bars], axes=list(axes), index_axis=True,
+                           # Wide enough on the right for the last index ("127") to be written whole.
+                           fig_margin={"top": 5, "bottom": 35, "left": 40, "right": 30},
+                           layout=widgets.Layout(width="300px", height="160px"))
+            self.figures.append(chart)
             self.axes.append(axes)
             self.chart_boxes.append(widgets.Box(layout=widgets.Layout(min_height="0")))
             head = widgets.HTML(f"<b>{title}</b>")
@@ -145,7 +147,9 @@ class ConfidenceAnalysis(ToolWidget):
             css = "cnnviz-caption-right" if insp.correct else "cnnviz-caption-wrong"
             probs = insp.probabilities
             entropy = float(-(probs * np.log(np.clip(probs, 1e-12, 1))).sum())
-            self.captions[col].value = (f"<span class='{css}'>#{i} · {html.escape(self.state.caption(insp))} "
+            # "24.9 %" stays whole in a narrow column (a no-break space before the sign).
+            caption = html.escape(self.state.caption(insp)).replace(" %", "&nbsp;%")
+            self.captions[col].value = (f"<span class='{css}'>#{i} · {caption} "
                                         f"{describe.verdict_mark(insp.correct)}</span><br>entropy {entropy:.2f}")
             d = np.asarray(insp.outputs[dense], dtype=float).reshape(-1)
             values[col] = d
@@ -168,8 +172,8 @@ class ConfidenceAnalysis(ToolWidget):
 
     def close(self):
         # A chart that is not on the page is no child of this widget.
-        for figure in self.figures:
-            figure.close()
+        for chart in self.figures:
+            chart.close()
         super().close()
 
     @reports_errors

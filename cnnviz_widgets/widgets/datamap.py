@@ -12,6 +12,7 @@ from .. import colours, render
 from ..compute import embedding
 from ..compute.export import csv_bytes
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
+from .figures import figure
 from .jobs import ToolWidget
 from .sharing import Download
 
@@ -83,7 +84,7 @@ class DatasetMap(ToolWidget):
                                   stroke_width=3, colors=[colours.SELECTED])
         self.brush = bq.interacts.BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale,
                                                 marks=[self.right, self.wrong], color=colours.SELECTED)
-        self.figure = bq.Figure(
+        self.figure = figure(
             marks=[self.right, self.wrong, self.current],
             axes=[bq.Axis(scale=self.x_scale, num_ticks=0, label="t-SNE 1"),
                   bq.Axis(scale=self.y_scale, side="left", num_ticks=0, label="t-SNE 2")],

@@ -13,6 +13,7 @@ from .. import colours as palette
 from .. import compute, render
 from ..render import labelled_montage
 from .base import CRISP_CSS, crisp_image, describe_subject, reports_errors, section, set_png
+from .figures import figure
 from .jobs import ToolWidget
 from .sharing import Download
 
@@ -106,8 +107,8 @@ class ExplanationLab(ToolWidget):
                         tick_format=".1f", num_ticks=6)]
         # No padding: bqplot pads the marks' range (2.5 % by default) but not the axis, which
         # would draw every probability a little off its tick.
-        return bq.Figure(marks=[lines], axes=axes, fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 20},
-                         padding_y=0.0, layout=widgets.Layout(width="330px", height="240px"))
+        return figure(marks=[lines], axes=axes, fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 20},
+                      padding_y=0.0, layout=widgets.Layout(width="330px", height="240px"))
 
     # ----- observers ----------------------------------------------------------------------------
     def _on_class_index(self, change):

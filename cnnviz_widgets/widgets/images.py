@@ -9,11 +9,16 @@ import traitlets
 from .. import colours
 
 #: CSS that keeps upscaled small images crisp in the browser; added once per widget tree.
+#: CSS class of a chart of one bar per index (``figures.figure(index_axis=True)``): its axes draw
+#: no line of their own. An axis line ends in a short tick half a bar past the last index, which
+#: struck through that index's label ("12|7"); the bars' base line and the grid lines show the axes.
+INDEX_CHART_CLASS = "cnnviz-index-chart"
 CRISP_CSS = (
     "<style>.cnnviz-crisp img, img.cnnviz-crisp {image-rendering: pixelated; "
     f"image-rendering: crisp-edges;}} .cnnviz-caption-wrong {{color: {colours.WRONG}; font-weight: 600;}} "
     f".cnnviz-caption-right {{color: {colours.RIGHT}; font-weight: 600;}} "
-    f".cnnviz-note {{color: {colours.NOTE_INK}; font-size: 0.9em;}}</style>"
+    f".cnnviz-note {{color: {colours.NOTE_INK}; font-size: 0.9em;}} "
+    f".{INDEX_CHART_CLASS} .axis path.domain {{stroke: none;}}</style>"
 )
 
 

@@ -8,6 +8,7 @@ from ipyevents import Event
 
 from .. import colours, compute, render
 from .base import CRISP_CSS, crisp_image, reports_errors, section, set_png
+from .figures import figure
 from .jobs import ToolWidget
 from .sharing import Download
 
@@ -87,7 +88,7 @@ class MisclassificationExplorer(ToolWidget):
                                default_size=11, font_weight="normal", align="middle", colors=[colours.BLACK],
                                apply_clip=False)
         self.counts.enable_move = False
-        self.figure = bq.Figure(
+        self.figure = figure(
             marks=[self.heatmap, self.counts],
             axes=[bq.Axis(scale=self.col_scale, label="predicted class", tick_rotate=-35),
                   # Far enough left of the row names ("automobile") not to run into them.

@@ -14,6 +14,7 @@ import numpy as np
 from .. import colours, train
 from .base import reports_errors, section
 from .charts import nice_axis
+from .figures import figure
 from .jobs import Cancelled, ToolWidget
 from .sharing import ChartDownload
 
@@ -94,9 +95,9 @@ class TrainPanel(ToolWidget):
         # Loss and accuracy on two charts: one axis each, no legend over the lines (the line
         # below them says which curve is which).
         self.figures = tuple(
-            bq.Figure(marks=[self.lines[a], self.lines[b]], axes=axes,
-                      fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 15},
-                      layout=widgets.Layout(width="100%", max_width="400px", height="240px"))
+            figure(marks=[self.lines[a], self.lines[b]], axes=axes,
+                   fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 15},
+                   layout=widgets.Layout(width="100%", max_width="400px", height="240px"))
             for (a, b), axes in (
                 (("loss", "val_loss"), [self.epoch_axis, self.loss_axis]),
                 # Explicit ticks: bqplot's own, on a padded range, read "-1 %" and "101 %".
@@ -300,8 +301,8 @@ class TrainPanel(ToolWidget):
         with self.x_scale.hold_sync():
             self.x_scale.min, self.x_scale.max = 0.5, last + 0.5
         ticks = np.unique(np.linspace(1, last, min(last, 10)).round()).astype(int)
-        for figure in self.figures:
-            figure.axes[0].tick_values = ticks
+        for chart in self.figures:
+            chart.axes[0].tick_values = ticks
         losses = [v for m in ("loss", "val_loss") for v in h[m]]
         _, top, ticks, fmt = nice_axis(0.0, max(losses + [2.5]))
         self.loss_scale.max = top

@@ -16,6 +16,7 @@ from ipyevents import Event
 
 from .. import colours, compute, render
 from .base import crisp_image, describe_subject, reports_errors, set_png
+from .figures import figure
 
 ORIGINAL_COLOUR, EDITED_COLOUR = colours.QUIET, colours.BARS
 
@@ -48,7 +49,7 @@ class EditPictures:
                             type="grouped", colors=[ORIGINAL_COLOUR, EDITED_COLOUR], padding=0.2,
                             labels=["original", "edited"], display_legend=True,
                             tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".1%"]))
-        self.figure = bq.Figure(
+        self.figure = figure(
             marks=[self.bars],
             axes=[bq.Axis(scale=self.x_scale, tick_rotate=-30),
                   bq.Axis(scale=self.y_scale, side="left", tick_format=".0%",

@@ -206,6 +206,29 @@ def tool(page, title: str):
     return contents
 
 
+#: Tick labels that a drawn axis line (its path, end ticks included) runs through, in a chart: the
+#: line is followed pixel by pixel on screen and each point checked against each label's box.
+AXIS_LINES_ACROSS_LABELS = """root => {
+    const crossed = new Set();
+    for (const axis of root.querySelectorAll('g.axis')) {
+        const line = axis.querySelector('path.domain');
+        const style = line && getComputedStyle(line);
+        if (!line || style.stroke === 'none' || style.display === 'none' || style.visibility === 'hidden') { continue; }
+        const boxes = Array.from(axis.querySelectorAll('.tick text')).map(t => [t.textContent.trim(),
+                                                                               t.getBoundingClientRect()]);
+        const m = line.getScreenCTM();
+        for (let at = 0; at <= line.getTotalLength(); at += 0.5) {
+            const p = line.getPointAtLength(at);
+            const x = m.a * p.x + m.c * p.y + m.e, y = m.b * p.x + m.d * p.y + m.f;
+            for (const [text, b] of boxes) {
+                if (b.width && x > b.left && x < b.right && y > b.top && y < b.bottom) { crossed.add(text); }
+            }
+        }
+    }
+    return Array.from(crossed);
+}"""
+
+
 def upload(page, panel, path: Path):
     """Choose ``path`` in the panel's upload button, as a student picks a file in the dialog.
 
@@ -507,6 +530,40 @@ def test_confidence_analysis_finds_three_examples(dashboard, reference):
     assert probs[confident_wrong].argmax() != labels[confident_wrong]
     assert probs[confident_right].max() > probs[unsure_right].max()
     assert panel.locator("svg rect.bar").count() >= 3 * 10
+    # Each caption's percentage stays on one line ("24.9 %", never "24.9" then "%").
+    for caption in captions.all():
+        lines = caption.evaluate(r"""el => {
+            const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const m = /\d+\.\d\s%/.exec(node.textContent);
+                if (!m) { continue; }
+                const range = document.createRange();
+                range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+                return new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top))).size;
+            }
+            return -1;
+        }""")
+        assert lines == 1, caption.inner_text()
+    # The neuron axes end on the last index, written whole inside the chart and clear of its neighbour.
+    for fig in panel.locator(".bqplot.figure").all():
+        ticks = fig.evaluate("""fig => {
+            const svg = fig.querySelector('svg').getBoundingClientRect();
+            // The horizontal axis: the one whose tick labels share one line.
+            for (const axis of fig.querySelectorAll('g.axis')) {
+                const labels = Array.from(axis.querySelectorAll('.tick text')).map(t => [t.textContent.trim(),
+                    t.getBoundingClientRect()]);
+                if (labels.length > 1 && new Set(labels.map(([, r]) => Math.round(r.top))).size === 1) {
+                    return {right: svg.right, ticks: labels.map(([text, r]) => [text, r.left, r.right])};
+                }
+            }
+            return null;
+        }""")
+        names = [t[0] for t in ticks["ticks"]]
+        assert names[-1] == "127", names
+        assert ticks["ticks"][-1][2] <= ticks["right"] - 2, ticks
+        assert ticks["ticks"][-1][1] >= ticks["ticks"][-2][2] + 4, ticks
+        assert fig.evaluate(AXIS_LINES_ACROSS_LABELS) == []
+    panel.screenshot(path=str(ARTIFACTS / "confidence_examples.png"))
 
 
 def test_filter_optimizer_generates_an_image(dashboard):
@@ -631,6 +688,12 @@ def test_explanation_lab_follows_the_image_and_draws_its_curves(dashboard, refer
                 assert line[0][0] == pytest.approx(0.0, abs=0.01) and line[-1][0] == pytest.approx(1.0, abs=0.01)
                 assert line[0][1] == pytest.approx(start, abs=0.01) and line[-1][1] == pytest.approx(end, abs=0.01)
                 assert all(-0.01 <= y <= 1.01 for _, y in line)
+        # A pointer over a chart brings up no toolbar over its curves.
+        figures.nth(0).hover()
+        shown = figures.nth(0).locator(".toolbar_div").evaluate_all(
+            "els => els.filter(e => e.getBoundingClientRect().height > 0 && "
+            "getComputedStyle(e).visibility !== 'hidden').length")
+        assert shown == 0
         maps.scroll_into_view_if_needed()
         panel.screenshot(path=str(ARTIFACTS / f"explanation_lab_image_{visit}.png"))
         if visit == 0:
@@ -735,6 +798,8 @@ def test_uploading_a_png_shows_its_prediction(dashboard, reference, tmp_path):
     panel = tool(page, "Your own images")
     upload(page, panel, path)
     expect(panel).to_contain_text("Loaded 1 image at 32×32", timeout=UPDATE_MS)
+    # The button counts the file it took, as a file chooser does (never "(0)" after an upload).
+    expect(panel.locator("button.widget-upload")).to_have_text("Upload images (1)")
     probs = reference.probs(i)
     wait_for_image(page, probs, before)
     # Uploaded pictures have no true class, so the caption only states the prediction.
@@ -757,10 +822,21 @@ def test_a_section_below_the_first_screen_is_built_when_the_student_scrolls_to_i
     expect(heatmap.locator(".cnnviz-lazy button")).to_have_text("show section 11 · Where the network looks")
     assert heatmap.locator("img.widget-image").count() == 0
     page.screenshot(path=str(ARTIFACTS / "test_lazy_first_screen.png"))
+    # Record what the button says from now until the section replaces it.
+    heatmap.evaluate("""section => {
+        window.lazyTexts = [];
+        const record = () => section.querySelectorAll('.cnnviz-lazy button').forEach(
+            b => window.lazyTexts.push([b.textContent.trim(), b.getAttribute('aria-busy')]));
+        new MutationObserver(record).observe(section, {subtree: true, childList: true,
+                                                       characterData: true, attributes: true});
+    }""")
     heatmap.scroll_into_view_if_needed()
     pictures = heatmap.locator("img.widget-image")
     expect(pictures).to_have_count(3, timeout=UPDATE_MS)
     expect(heatmap.locator(".cnnviz-lazy")).to_have_count(0)
+    # While the kernel built it, the button said the section was on its way, not "show …".
+    texts = page.evaluate("window.lazyTexts")
+    assert ["opening section 11 · Where the network looks…", "true"] in texts, texts
     # The first picture is the selected image, named by its true class from the data set itself.
     _, labels, names = cifar_test
     index = int(page.locator(NUMBER_BOX).input_value())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-from test_dashboard_ui import CAPTION, JOB_MS, NUMBER_BOX, UPDATE_MS, tool
+from test_dashboard_ui import AXIS_LINES_ACROSS_LABELS, CAPTION, JOB_MS, NUMBER_BOX, UPDATE_MS, tool
 
 SIDEBAR = ".cnnviz-sidebar"
 
@@ -198,6 +198,7 @@ def test_dense_chart_ticks_are_round_and_written_in_full(page):
     texts = [t["text"] for t in found]
     assert "127" in texts and "0" in texts, texts
     assert all(t["inside"] for t in found), found  # no label cut at the chart's edge
+    assert svg.evaluate(AXIS_LINES_ACROSS_LABELS) == []  # and none struck through ("12|7")
     values = [float(t.replace("−", "-")) for t in texts]
     assert not any(t.startswith(("-0", "−0")) for t in texts), texts
     assert all(v == round(v, 2) for v in values), texts
