@@ -31,6 +31,10 @@ DASHBOARD_CSS = """
 .cnnviz-dashboard .jupyter-widget-Collapse-header {color: #1f1f1f; background: #ececec;}
 .cnnviz-dashboard .jupyter-widget-Collapse-open > .jupyter-widget-Collapse-header {color: #1f1f1f;
   background: #dde7f7;}
+/* A section on its way ("opening section …", set by the page's script): a line of progress, no
+   longer a button to press. */
+.cnnviz-dashboard .cnnviz-lazy-open-busy {background: transparent; box-shadow: none; color: #4a4a4a;
+  cursor: progress; font-style: italic;}
 .cnnviz-title {font-size: 1.5em; margin: 4px 0;}
 .cnnviz-start {background: #f3f6fb; border: 1px solid #d5deeb; padding: 2px 10px 6px; margin-bottom: 8px;
   box-sizing: border-box;}

@@ -113,6 +113,22 @@ _SCRIPT = """
     }
     return observers.get(root);
   }
+  // A pressed "show section …" button (by the student or by the observer above) says at once that
+  // the section is on its way, until the kernel's content takes its place: no button that looks
+  // unanswered for the second the kernel takes to build a section.
+  function opening(button) {
+    if (button.getAttribute('aria-busy') === 'true') { return; }
+    button.setAttribute('aria-busy', 'true');
+    button.classList.add('DEFERRED_BUTTON_CLASS-busy');
+    const icon = button.querySelector('i');
+    if (icon) { icon.className = 'fa fa-spinner fa-spin'; }
+    const text = Array.from(button.childNodes).find(node => node.nodeType === Node.TEXT_NODE);
+    if (text) { text.textContent = text.textContent.replace(/^\\s*show /, ' opening ') + '…'; }
+  }
+  document.addEventListener('click', event => {
+    const button = event.target.closest && event.target.closest('.DEFERRED_BUTTON_CLASS');
+    if (button) { opening(button); }
+  }, true);
   function openWhenNear() {
     document.querySelectorAll('.DEFERRED_CLASS').forEach(box => {
       if (!box.dataset.cnnvizNear) { box.dataset.cnnvizNear = '1'; nearObserver(scroller(box)).observe(box); }
