@@ -200,6 +200,8 @@ def test_the_list_computes_nothing_until_an_answer_is_asked(st):
         assert "Answer" not in path.texts[1].value
         path.buttons[1].value = True  # what the student's click (or Space on the button) does
         assert "filter" in path.answers[1] and "Answer:" in path.texts[1].value
+        # The progress bar was shown for the work and goes with it: no "done in 0.0 s" stays.
+        assert path.job in path.children and path.job.layout.display == "none"
         path.buttons[1].value = False
         assert "Answer" not in path.texts[1].value
     finally:
@@ -229,6 +231,8 @@ def test_done_marks_are_kept_and_answers_follow_the_model(cifar_model, cifar_tes
         st.set_images(images[:20])
         path.show_answer(4)
         assert 4 not in path.answers and "No answer" in path.texts[4].value
+        # A failed answer keeps its bar in view, with what happened.
+        assert path.job.layout.display is None and path.job.message.value == "failed"
         assert "these images have no true classes" in st.status
     finally:
         path.close()

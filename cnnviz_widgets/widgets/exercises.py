@@ -11,7 +11,7 @@ import numpy as np
 import traitlets
 
 from .. import compute
-from .base import StateWidget, shared_layout
+from .base import StateWidget, set_visible, shared_layout
 from .jobs import JobBar
 
 #: CSS class of the list; the dashboard's style sheet sizes its controls.
@@ -277,8 +277,13 @@ class ExercisePath(StateWidget):
 
         def end():
             self._render_text(number, failed=number not in self.answers)
+            # The bar is progress, not a result: once every answer asked for is on screen it goes
+            # (no "done in 0.0 s" beside a greyed Cancel); a failure or a cancel keeps it in view.
+            if not self._pending and number in self.answers:
+                set_visible(self.job, False)
             self._next()
 
+        set_visible(self.job, True)
         self.job.start(lambda progress: exercise.answer(self.state, progress), done,
                        f"exercise {number}: working the answer out…", end=end)
 
