@@ -103,7 +103,8 @@ TOOLS = [
      "Every layer side by side, from the picture to the decision. Click a map to open its layer in every "
      "section of the page."),
     ("How a CNN works · common questions", CnnPrimer,
-     "The guide's explanation, with this model's sizes and this image's scores."),
+     "How this network turns a picture into a guess, step by step, with this model's sizes and this "
+     "image's scores."),
     ("Exercise 4 · Find misclassifications", MisclassificationExplorer,
      "The confusion matrix of the whole image set. Click a cell to list the images the network mixed "
      "up, then open one to see why."),
@@ -133,7 +134,7 @@ TOOLS = [
      "Every image as a dot, placed by what the network makes of it: similar images lie together, mistakes "
      "stand out. Hover a dot to see it, click to open it."),
     ("Advanced · Train the network", TrainPanel,
-     "Train the guide's network here and watch loss and accuracy. Training makes a new model; it "
+     "Train this network from the start here and watch loss and accuracy. Training makes a new model; it "
      "replaces the one on screen only when you say so, and the shipped model is one click away."),
     ("Your own model", ModelUpload,
      "Upload a .keras image classifier. Nothing in the file is executed; models the dashboard cannot show "
@@ -152,7 +153,7 @@ TOOLS.append(("Watch it learn · the network epoch by epoch", TrainingTimeline,
               "(epoch 0) to the end. Every panel shows that moment; “last epoch” goes back. A run you "
               "train in “Train the network” can be replayed here too."))
 TOOLS.append(("Watch it learn · two moments side by side", ModelComparison,
-              "The same network after 3 epochs (the guide's own training) and at the end, on the same "
+              "The same network after 3 epochs (a short training run) and at the end, on the same "
               "image: their guesses, the selected layer's maps and Grad-CAM, and where they disagree."))
 
 

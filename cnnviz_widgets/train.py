@@ -327,7 +327,7 @@ def _guide_signature(input_shape, num_classes) -> tuple:
 def copy_guide_model(model):
     """A new, uncompiled ``build_cifar_cnn()`` holding a copy of ``model``'s weights (same dropout)."""
     if not guide_architecture(model):
-        raise ValueError("the model is not the guide's CNN (build_cifar_cnn), so it cannot be copied")
+        raise ValueError("the model is not this dashboard's CNN (build_cifar_cnn), so it cannot be copied")
     rate = float(model.get_layer("dense1_dropout").rate)
     clone = build_cifar_cnn(input_shape=tuple(int(d) for d in model.inputs[0].shape[1:]),
                             num_classes=int(model.outputs[0].shape[-1]), dropout=rate)

@@ -107,3 +107,12 @@ def test_the_section_texts_tell_this_models_sizes(stages_model):
     # No section text counts neurons or promises a trend the numbers have to check.
     for _, text in dashboard.TEXTS.values():
         assert "128 neurons" not in text and "tend to be sparser" not in text
+
+
+def test_no_help_text_sends_the_student_to_a_document_they_cannot_open():
+    """The sections follow a guide the student does not have at hand: the page explains itself and
+    cites no "guide" (each widget's own texts are held against the model above)."""
+    texts = [text for _, text in dashboard.TEXTS.values()]
+    texts += [f"{title} {note}" for title, _, note in dashboard.TOOLS]
+    assert len(texts) > 20
+    assert [t for t in texts if re.search(r"\bguide\b", t, re.IGNORECASE)] == []
