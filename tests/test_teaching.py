@@ -265,7 +265,7 @@ def test_guide_architecture_and_copy(cifar_model, nested_model):
     assert copy is not cifar_model
     for a, b in zip(copy.get_weights(), cifar_model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="not the guide's CNN"):
+    with pytest.raises(ValueError, match="not this dashboard's CNN"):
         train.copy_guide_model(nested_model)
 
 
