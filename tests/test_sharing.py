@@ -13,6 +13,7 @@ import io
 import os
 import re
 import threading
+import uuid
 
 import ipywidgets
 import numpy as np
@@ -251,7 +252,12 @@ def test_a_preheated_kernel_opens_the_view_once_voila_sends_the_request(st, monk
     monkeypatch.setenv("QUERY_STRING", "image=5")
     monkeypatch.delenv("VOILA_WS_BASE_URL", raising=False)
     monkeypatch.setenv("VOILA_PREHEAT", "True")
-    monkeypatch.setenv("VOILA_KERNEL_ID", "k-1")
+    # A kernel id of this test's own, and Voilà's class-wide tables of waiting kernels and kept
+    # requests fresh for it: nothing another test left there can take or answer its request.
+    kernel_id = f"k-{uuid.uuid4()}"
+    monkeypatch.setattr(RequestInfoSocketHandler, "_waiters", {})
+    monkeypatch.setattr(RequestInfoSocketHandler, "_cache", {})
+    monkeypatch.setenv("VOILA_KERNEL_ID", kernel_id)
     monkeypatch.setenv("VOILA_APP_IP", "127.0.0.1")
     monkeypatch.setenv("VOILA_APP_PORT", str(port))
     monkeypatch.setenv("VOILA_SERVER_URL", "/")
@@ -270,7 +276,7 @@ def test_a_preheated_kernel_opens_the_view_once_voila_sends_the_request(st, monk
         # The page's request, before the kernel is connected: Voilà keeps it for the kernel.
         info = {"QUERY_STRING": "image=9&layer=conv1_act", "SERVER_NAME": "teacher-pc", "SERVER_PORT": "8866",
                 "SCRIPT_NAME": "/", "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "", "SERVER_SOFTWARE": "voila"}
-        RequestInfoSocketHandler.send_updates({"kernel_id": "k-1", "payload": json.dumps(info)})
+        RequestInfoSocketHandler.send_updates({"kernel_id": kernel_id, "payload": json.dumps(info)})
         ready.set()
         loop.run_forever()
 
@@ -284,7 +290,7 @@ def test_a_preheated_kernel_opens_the_view_once_voila_sends_the_request(st, monk
         assert ready.wait(10)
         waiter.join(30)
         assert not waiter.is_alive()
-        assert (st.index, st.layer) == (9, "conv1_act")
+        assert (st.index, st.layer) == (9, "conv1_act"), (os.environ.get("QUERY_STRING"), st.status)
         assert board.link.url() == "http://teacher-pc:8866/?image=9&layer=conv1_act&heatmap=activation"
         # Asked again in the same kernel, the address is known at once.
         known = []
