@@ -62,6 +62,8 @@ def test_the_statistics_note_tells_the_sparsity_of_each_stage(st, opened, stages
         st.index = i
         sparsity = [100 * np.mean(o <= 0.01) for o in stage_outputs(stages_model, st.images, i)]
         note = plain_text(table.note.value)
+        # No line break can fall between a number and its "%" (a no-break space joins them).
+        assert re.search(r"\d %", table.note.value) is None and "%" in table.note.value
         steps = re.search(r"for this image: ([\d %→]+):", note).group(1)
         assert [int(v) for v in re.findall(r"\d+", steps)] == [round(v) for v in sparsity]
         if all(b > a for a, b in zip(sparsity, sparsity[1:])):

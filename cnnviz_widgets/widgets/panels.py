@@ -50,7 +50,8 @@ def sparsity_note(stages) -> str:
             "less: zero, or slightly negative after a LeakyReLU).")
     if len(stages) > 1:
         values = [100 * v for _, v in stages]
-        steps = " → ".join(f"{v:.0f} %" for v in values)
+        # A no-break space keeps each "71 %" whole at the end of a line.
+        steps = " → ".join(f"{v:.0f}&nbsp;%" for v in values)
         rising = all(b > a for a, b in zip(values, values[1:]))
         verdict = ("each stage is sparser than the one before" if rising else
                    "deeper is sparser overall, but not at every step" if values[-1] > values[0] else
