@@ -282,7 +282,14 @@ def test_a_preheated_kernel_opens_the_view_once_voila_sends_the_request(st, monk
 
     thread = threading.Thread(target=serve, daemon=True)
     try:
-        waiter = board.follow_address()
+        # Asked from a thread with no event loop, as plain Python asks: the view then opens on the
+        # waiting thread. (On this process's main thread, a Playwright page that a browser test
+        # opened earlier leaves its event loop marked as running, and the view would wait for it.)
+        asked = {}
+        asking = threading.Thread(target=lambda: asked.update(waiter=board.follow_address()))
+        asking.start()
+        asking.join(10)
+        waiter = asked["waiter"]
         assert waiter is not None and waiter.is_alive()
         assert st.index == 0 and board.link.url().startswith("?")
         assert "QUERY_STRING" not in os.environ
