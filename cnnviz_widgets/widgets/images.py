@@ -8,11 +8,12 @@ import traitlets
 
 from .. import colours
 
-#: CSS that keeps upscaled small images crisp in the browser; added once per widget tree.
 #: CSS class of a chart of one bar per index (``figures.figure(index_axis=True)``): its axes draw
 #: no line of their own. An axis line ends in a short tick half a bar past the last index, which
 #: struck through that index's label ("12|7"); the bars' base line and the grid lines show the axes.
 INDEX_CHART_CLASS = "cnnviz-index-chart"
+#: CSS that keeps upscaled small images crisp in the browser, the captions' and notes' colours and
+#: the index charts' axes; added once per widget tree.
 CRISP_CSS = (
     "<style>.cnnviz-crisp img, img.cnnviz-crisp {image-rendering: pixelated; "
     f"image-rendering: crisp-edges;}} .cnnviz-caption-wrong {{color: {colours.WRONG}; font-weight: 600;}} "
